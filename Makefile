@@ -1,0 +1,66 @@
+# The two commands a fresh machine needs: `make test` (everything, then every check and test).
+# Other targets are the steps it is made of.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LIB := libs/python/svcinfra
+PROJECTS := $(LIB)
+PYPROJECTS := $(addsuffix /pyproject.toml,$(PROJECTS))
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements/dev.txt $(PYPROJECTS)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation $(addprefix -e ,$(PROJECTS))
+	touch $@
+
+.PHONY: venv
+venv: $(STAMP) ## create .venv from the hash-pinned requirement files
+
+.PHONY: lock
+lock: ## regenerate requirements/dev.txt (exact versions with hashes) from the pyproject files
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check pip-tools
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --all-extras \
+	  --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+	  -o requirements/dev.txt $(PYPROJECTS) requirements/dev.in
+
+.PHONY: infra
+infra: ## make sure PostgreSQL, Redis and RabbitMQ are reachable on loopback
+	scripts/infra.sh up
+
+.PHONY: lint
+lint: $(STAMP) ## ruff, mypy --strict on src/, import-linter
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy $(addsuffix /src,$(PROJECTS))
+	$(BIN)/lint-imports
+
+.PHONY: pytest
+pytest: $(STAMP) infra ## the unit, integration and e2e tests
+	$(BIN)/pytest
+
+.PHONY: test
+test: lint pytest ## set everything up, then run every check and test
+
+.PHONY: fmt
+fmt: $(STAMP) ## format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+.PHONY: clean
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache
+
+.PHONY: env-example
+env-example: $(STAMP) ## regenerate .env.example from the config schema
+	$(BIN)/svcinfra config example svcinfra.testing:FullConfig --env-prefix APP_ -o .env.example

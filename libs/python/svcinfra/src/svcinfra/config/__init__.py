@@ -1,0 +1,53 @@
+"""Env-prefixed, fail-fast, masked configuration (CF-1, CF-3, CF-4, CF-6).
+
+A service declares one `Config` made of `Section`s and loads it once at start-up:
+
+    class UsersConfig(Config):
+        postgres: PostgresSettings
+
+    config = load_config(UsersConfig)      # ConfigError lists every problem, never a value
+    log.info("config", **config.safe_dump())
+
+With `ENV_PREFIX=USERS_`, `PostgresSettings` reads `USERS_POSTGRES_USER`, `USERS_POSTGRES_PASSWORD`,
+`USERS_POSTGRES_DB`; host and port may fall back to the cluster-wide `POSTGRES_HOST` and
+`POSTGRES_PORT`; secrets never fall back.
+"""
+
+from ._config import ENV_PREFIX, Config, load_config
+from ._env_example import render_env_example
+from ._errors import ConfigDefinitionError, ConfigError, ConfigProblem, SettingError
+from ._naming import MASK, looks_secret, mask_url_credentials
+from ._section import Env, Section, Variable
+from ._sections import (
+    AmqpSettings,
+    Environment,
+    HttpServerSettings,
+    ObservabilitySettings,
+    PostgresSettings,
+    RedisSettings,
+    ServiceSettings,
+)
+
+__all__ = [
+    "AmqpSettings",
+    "Config",
+    "ConfigDefinitionError",
+    "ConfigError",
+    "ConfigProblem",
+    "ENV_PREFIX",
+    "Env",
+    "Environment",
+    "HttpServerSettings",
+    "MASK",
+    "ObservabilitySettings",
+    "PostgresSettings",
+    "RedisSettings",
+    "Section",
+    "ServiceSettings",
+    "SettingError",
+    "Variable",
+    "load_config",
+    "looks_secret",
+    "mask_url_credentials",
+    "render_env_example",
+]

@@ -1,0 +1,39 @@
+"""Names: which setting names mean a secret, and masking of credentials inside URLs."""
+
+from __future__ import annotations
+
+import re
+
+MASK = "***"
+
+# A name is secret-looking when one of its snake_case parts is one of these words (CF-3).
+SECRET_WORDS = frozenset(
+    {
+        "apikey",
+        "auth",
+        "authorization",
+        "cookie",
+        "credential",
+        "credentials",
+        "key",
+        "passphrase",
+        "passwd",
+        "password",
+        "pwd",
+        "secret",
+        "token",
+    },
+)
+
+_PARTS = re.compile(r"[^a-z0-9]+")
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s]*:)(?P<pw>[^@/\s]*)@")
+
+
+def looks_secret(name: str) -> bool:
+    """Tell whether a field, variable or header name says that its value is a secret."""
+    return any(part in SECRET_WORDS for part in _PARTS.split(name.lower()))
+
+
+def mask_url_credentials(text: str) -> str:
+    """Replace the password of every `scheme://user:password@` in `text` with `***`."""
+    return _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}@", text)

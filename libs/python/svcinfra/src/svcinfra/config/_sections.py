@@ -1,0 +1,195 @@
+"""The built-in sections: the service, its HTTP ports, observability, Postgres, Redis, AMQP."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+from urllib.parse import quote
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from ._errors import SettingError
+from ._section import Env, Section
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class Environment(StrEnum):
+    """Where a service runs. Environments differ only in configuration, never in code (CI-5)."""
+
+    DEV = "dev"
+    AI_STAGING = "ai-staging"
+    STAGING = "staging"
+    PROD = "prod"
+
+
+# Sampling per environment when TRACE_SAMPLE_RATIO is not set: everything where traffic is small.
+_DEFAULT_SAMPLE_RATIO = {
+    Environment.DEV: 1.0,
+    Environment.AI_STAGING: 1.0,
+    Environment.STAGING: 0.5,
+    Environment.PROD: 0.1,
+}
+
+
+class ServiceSettings(Section):
+    """Who the service is and where it runs (unprefixed: each service has its own ConfigMap)."""
+
+    name: Annotated[
+        str,
+        Env("SERVICE_NAME"),
+        Field(
+            pattern=r"^[a-z][a-z0-9-]{0,62}$", description="Service name (lowercase kebab-case)."
+        ),
+    ]
+    env: Annotated[
+        Environment,
+        Env("ENV"),
+        Field(description="Environment: dev, ai-staging, staging or prod."),
+    ]
+    shutdown_timeout: Annotated[
+        Seconds,
+        Env("SHUTDOWN_TIMEOUT"),
+        Field(description="Seconds a graceful shutdown may take (the drain timeout)."),
+    ] = 20.0
+
+
+class HttpServerSettings(Section):
+    """The ports a service listens on: its API and its tech port (health checks, metrics)."""
+
+    host: Annotated[str, Env("HTTP_HOST"), Field(description="Address to listen on.")] = "0.0.0.0"  # noqa: S104  (a pod listens on its own interface)
+    api_port: Annotated[Port, Env("API_PORT"), Field(description="Port of the service's API.")] = (
+        8080
+    )
+    tech_port: Annotated[
+        Port,
+        Env("TECH_PORT"),
+        Field(description="Port of /health/livez, /health/readyz and /metrics."),
+    ] = 8081
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> Self:
+        if self.api_port == self.tech_port:
+            raise SettingError("tech_port", "must differ from API_PORT")
+        return self
+
+
+class ObservabilitySettings(Section):
+    """Logging and tracing."""
+
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR"],
+        Env("LOG_LEVEL"),
+        Field(description="Lowest level logged: DEBUG, INFO, WARNING or ERROR."),
+    ] = "INFO"
+    otlp_endpoint: Annotated[
+        str | None,
+        Env("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        Field(min_length=1, description="OTLP gRPC endpoint for traces; unset: no exporter."),
+    ] = None
+    otlp_insecure: Annotated[
+        bool,
+        Env("OTEL_EXPORTER_OTLP_INSECURE"),
+        Field(description="Use plaintext gRPC to the OTLP endpoint."),
+    ] = False
+    trace_sample_ratio: Annotated[
+        float | None,
+        Env("TRACE_SAMPLE_RATIO"),
+        Field(ge=0, le=1, description="Share of traces sampled; unset: by ENV (prod 0.1)."),
+    ] = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    def sample_ratio(self, env: Environment) -> float:
+        """Return the configured sampling ratio, or the default for `env`."""
+        if self.trace_sample_ratio is not None:
+            return self.trace_sample_ratio
+        return _DEFAULT_SAMPLE_RATIO[env]
+
+
+class PostgresSettings(Section):
+    """PostgreSQL connection and pool (CF-4: `${ENV_PREFIX}POSTGRES_USER/PASSWORD/DB`)."""
+
+    env_section = "POSTGRES_"
+    prefixed = True
+
+    host: Annotated[str, Env(shared=True), Field(min_length=1, description="Server host.")]
+    port: Annotated[Port, Env(shared=True), Field(description="Server port.")] = 5432
+    user: Annotated[str, Field(min_length=1, description="The service's own role.")]
+    password: Annotated[SecretStr, Field(description="Password of the service's role.")]
+    db: Annotated[str, Field(min_length=1, description="The service's own database.")]
+    sslmode: Annotated[
+        Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
+        Env(shared=True),
+        Field(description="libpq sslmode."),
+    ] = "prefer"
+    pool_min_size: Annotated[int, Field(ge=0, le=1000, description="Connections kept open.")] = 1
+    pool_max_size: Annotated[int, Field(ge=1, le=1000, description="Most connections open.")] = 10
+    connect_timeout: Annotated[Seconds, Field(description="Seconds to connect.")] = 5.0
+    command_timeout: Annotated[Seconds, Field(description="Seconds a statement may run.")] = 30.0
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> Self:
+        if self.pool_min_size > self.pool_max_size:
+            raise SettingError("pool_min_size", "must not exceed POOL_MAX_SIZE")
+        return self
+
+    def dsn(self) -> SecretStr:
+        """Return the libpq URL with the password, wrapped so that it is not logged by mistake."""
+        user = quote(self.user, safe="")
+        password = quote(self.password.get_secret_value(), safe="")
+        return SecretStr(
+            f"postgresql://{user}:{password}@{_host(self.host)}:{self.port}/"
+            f"{quote(self.db, safe='')}?sslmode={self.sslmode}",
+        )
+
+
+class RedisSettings(Section):
+    """Redis connection (CF-4: `${ENV_PREFIX}REDIS_PASSWORD`, `${ENV_PREFIX}REDIS_DB`)."""
+
+    env_section = "REDIS_"
+    prefixed = True
+
+    host: Annotated[str, Env(shared=True), Field(min_length=1, description="Server host.")]
+    port: Annotated[Port, Env(shared=True), Field(description="Server port.")] = 6379
+    username: Annotated[str | None, Field(min_length=1, description="ACL user, if any.")] = None
+    password: Annotated[SecretStr | None, Field(description="Password, if the server has one.")] = (
+        None
+    )
+    db: Annotated[int, Field(ge=0, le=15, description="Database number of the service.")] = 0
+    connect_timeout: Annotated[Seconds, Field(description="Seconds to connect.")] = 0.5
+    socket_timeout: Annotated[Seconds, Field(description="Seconds a command may take.")] = 0.25
+    max_connections: Annotated[int, Field(ge=1, le=10_000, description="Pool size.")] = 50
+
+
+class AmqpSettings(Section):
+    """RabbitMQ connection (`${ENV_PREFIX}RABBITMQ_USER/PASSWORD/VHOST`)."""
+
+    env_section = "RABBITMQ_"
+    prefixed = True
+
+    host: Annotated[str, Env(shared=True), Field(min_length=1, description="Broker host.")]
+    port: Annotated[Port, Env(shared=True), Field(description="Broker port.")] = 5672
+    user: Annotated[str, Field(min_length=1, description="The service's own broker user.")]
+    password: Annotated[SecretStr, Field(description="Password of the broker user.")]
+    vhost: Annotated[str, Field(min_length=1, description="Virtual host.")] = "/"
+    heartbeat: Annotated[int, Field(ge=0, le=3600, description="Heartbeat seconds.")] = 30
+    connect_timeout: Annotated[Seconds, Field(description="Seconds to connect.")] = 5.0
+
+    def url(self) -> SecretStr:
+        """Return the AMQP URL with the password, wrapped so that it is not logged by mistake."""
+        user = quote(self.user, safe="")
+        password = quote(self.password.get_secret_value(), safe="")
+        vhost = quote(self.vhost, safe="")
+        return SecretStr(
+            f"amqp://{user}:{password}@{_host(self.host)}:{self.port}/{vhost}"
+            f"?heartbeat={self.heartbeat}&connection_timeout={int(self.connect_timeout * 1000)}",
+        )
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

@@ -1,0 +1,307 @@
+"""svcinfra.config: env-prefixed loading, one-pass validation, masking (CF-1, CF-3, CF-4, CF-6)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import pytest
+from pydantic import Field, SecretStr
+
+from svcinfra.config import (
+    AmqpSettings,
+    Config,
+    ConfigDefinitionError,
+    ConfigError,
+    Env,
+    Environment,
+    PostgresSettings,
+    RedisSettings,
+    Section,
+    load_config,
+    looks_secret,
+    mask_url_credentials,
+)
+
+
+class UsersConfig(Config):
+    postgres: PostgresSettings
+    redis: RedisSettings
+    amqp: AmqpSettings
+
+
+ADMIN_PASSWORD = "cluster-admin-pw-6b1f"  # noqa: S105  (a test value, not a credential)
+PG_PASSWORD = "users-pg-pw-3c9d"  # noqa: S105
+REDIS_PASSWORD = "users-redis-pw-77aa"  # noqa: S105
+AMQP_PASSWORD = "users-amqp-pw-0e12"  # noqa: S105
+
+
+def valid_env(prefix: str = "USERS_") -> dict[str, str]:
+    """A complete environment for UsersConfig, as a ConfigMap and Secret would provide it."""
+    return {
+        "ENV_PREFIX": prefix,
+        "SERVICE_NAME": "users",
+        "ENV": "staging",
+        "POSTGRES_HOST": "pg.internal",
+        "POSTGRES_USER": "postgres",
+        "POSTGRES_PASSWORD": ADMIN_PASSWORD,
+        f"{prefix}POSTGRES_USER": "users",
+        f"{prefix}POSTGRES_PASSWORD": PG_PASSWORD,
+        f"{prefix}POSTGRES_DB": "users",
+        "REDIS_HOST": "redis.internal",
+        f"{prefix}REDIS_PASSWORD": REDIS_PASSWORD,
+        f"{prefix}REDIS_DB": "3",
+        "RABBITMQ_HOST": "rabbitmq.internal",
+        f"{prefix}RABBITMQ_USER": "users",
+        f"{prefix}RABBITMQ_PASSWORD": AMQP_PASSWORD,
+    }
+
+
+def test_loads_prefixed_credentials_and_shared_hosts() -> None:
+    """Credentials come from the prefixed names, hosts from the cluster-wide fallback."""
+    config = load_config(UsersConfig, valid_env())
+
+    assert config.env_prefix == "USERS_"
+    assert config.service.env is Environment.STAGING
+    assert config.postgres.host == "pg.internal"
+    assert config.postgres.user == "users"
+    assert config.postgres.password.get_secret_value() == PG_PASSWORD
+    assert config.redis.db == 3
+    assert config.amqp.user == "users"
+    assert config.http.tech_port == 8081
+
+
+def test_prefixed_host_wins_over_the_shared_one() -> None:
+    """A service may point at its own server; the prefixed name is read first."""
+    env = valid_env() | {"USERS_POSTGRES_HOST": "pg-users.internal", "USERS_POSTGRES_PORT": "6432"}
+
+    config = load_config(UsersConfig, env)
+
+    assert (config.postgres.host, config.postgres.port) == ("pg-users.internal", 6432)
+    assert config.safe_dump()["USERS_POSTGRES_HOST"] == "pg-users.internal"
+
+
+def test_secret_never_falls_back_to_the_unprefixed_name() -> None:
+    """With the prefixed password unset, the admin POSTGRES_PASSWORD is not used in its place."""
+    env = valid_env()
+    del env["USERS_POSTGRES_PASSWORD"]
+    del env["USERS_POSTGRES_USER"]
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(UsersConfig, env)
+
+    problems = {p.variable: p.message for p in caught.value.problems}
+    assert set(problems) == {"USERS_POSTGRES_USER", "USERS_POSTGRES_PASSWORD"}
+    assert "POSTGRES_PASSWORD is set but is not read in its place" in problems[
+        "USERS_POSTGRES_PASSWORD"
+    ]
+    assert ADMIN_PASSWORD not in str(caught.value)
+
+
+def test_every_problem_is_reported_in_one_pass() -> None:
+    """Missing, malformed and conflicting values across sections are all listed together."""
+    env = valid_env() | {
+        "ENV": "production",
+        "API_PORT": "8081",
+        "USERS_REDIS_DB": "99",
+        "USERS_POSTGRES_POOL_MIN_SIZE": "20",
+        "LOG_LEVEL": "verbose",
+        "SHUTDOWN_TIMEOUT": "soon",
+    }
+    del env["SERVICE_NAME"]
+    del env["RABBITMQ_HOST"]
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(UsersConfig, env)
+
+    problems = {p.variable: p.message for p in caught.value.problems}
+    assert set(problems) == {
+        "SERVICE_NAME",
+        "ENV",
+        "TECH_PORT",
+        "USERS_REDIS_DB",
+        "USERS_POSTGRES_POOL_MIN_SIZE",
+        "LOG_LEVEL",
+        "SHUTDOWN_TIMEOUT",
+        "USERS_RABBITMQ_HOST",
+    }
+    assert problems["SERVICE_NAME"] == "required, not set"
+    assert problems["TECH_PORT"] == "must differ from API_PORT"
+    assert problems["USERS_RABBITMQ_HOST"].endswith("(nor its shared fallback RABBITMQ_HOST)")
+    assert "dev" in problems["ENV"]
+
+
+def test_env_prefix_is_required_when_credentials_are_prefixed() -> None:
+    """Without ENV_PREFIX a service would read the cluster admin's credentials (CF-4)."""
+    env = valid_env()
+    del env["ENV_PREFIX"]
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(UsersConfig, env)
+
+    assert "ENV_PREFIX" in {p.variable for p in caught.value.problems}
+
+
+@pytest.mark.parametrize("prefix", ["users_", "USERS", "1USERS_", "USE RS_"], ids=str)
+def test_malformed_env_prefix_is_a_problem(prefix: str) -> None:
+    """ENV_PREFIX must be upper-case and end in an underscore."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(UsersConfig, valid_env() | {"ENV_PREFIX": prefix})
+
+    assert caught.value.problems[0].variable == "ENV_PREFIX"
+
+
+def test_a_config_without_prefixed_sections_needs_no_prefix() -> None:
+    """A service with no database, cache or broker reads only its own unprefixed settings."""
+    config = load_config(Config, {"SERVICE_NAME": "edge", "ENV": "dev"})
+
+    assert config.env_prefix == ""
+    assert config.observability.sample_ratio(config.service.env) == 1.0
+
+
+def test_unknown_prefixed_variable_is_reported_with_a_suggestion() -> None:
+    """A typo in an optional variable would otherwise be silently ignored."""
+    env = valid_env() | {"USERS_REDIS_SOCKET_TIMEOUTS": "1"}
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(UsersConfig, env)
+
+    (problem,) = caught.value.problems
+    assert problem.variable == "USERS_REDIS_SOCKET_TIMEOUTS"
+    assert problem.message.endswith("did you mean USERS_REDIS_SOCKET_TIMEOUT?")
+
+
+def test_empty_variable_counts_as_unset() -> None:
+    """An empty value in a ConfigMap is not a value: the default (or 'required') applies."""
+    config = load_config(UsersConfig, valid_env() | {"API_PORT": "", "USERS_REDIS_PASSWORD": ""})
+
+    assert config.http.api_port == 8080
+    assert config.redis.password is None
+
+
+def test_dumps_and_reprs_mask_every_secret() -> None:
+    """safe_dump, repr, str and JSON dumps contain no secret value (CF-3)."""
+    env = valid_env() | {"OTEL_EXPORTER_OTLP_ENDPOINT": f"https://otel:{ADMIN_PASSWORD}@c:4317"}
+    config = load_config(UsersConfig, env)
+    secrets = (PG_PASSWORD, REDIS_PASSWORD, AMQP_PASSWORD, ADMIN_PASSWORD)
+
+    dump = config.safe_dump()
+    renderings = [json.dumps(dump), repr(config), str(config), config.model_dump_json()]
+
+    for text in renderings:
+        for secret in secrets:
+            assert secret not in text
+    assert dump["USERS_POSTGRES_PASSWORD"] == "***"
+    assert dump["OTEL_EXPORTER_OTLP_ENDPOINT"] == "https://otel:***@c:4317"
+    assert dump["POSTGRES_HOST"] == "pg.internal"  # named by the variable it came from
+
+
+def test_secret_values_include_url_encoded_forms() -> None:
+    """A password embedded in a DSN is URL-encoded, and masking must catch that form too."""
+    config = load_config(UsersConfig, valid_env() | {"USERS_POSTGRES_PASSWORD": "p@ss w/rd"})
+
+    values = config.secret_values()
+
+    assert {"p@ss w/rd", "p%40ss%20w%2Frd", "p%40ss+w%2Frd"} <= values
+    assert config.postgres.dsn().get_secret_value().startswith("postgresql://users:p%40ss%20w%2Frd@")
+    assert "p%40ss" not in str(config.postgres.dsn())
+
+
+def test_variables_describe_the_schema() -> None:
+    """The schema names each variable as this service reads it, with kind, default and fallback."""
+    variables = {v.name: v for v in UsersConfig.variables("USERS_")}
+
+    password = variables["USERS_POSTGRES_PASSWORD"]
+    host = variables["USERS_POSTGRES_HOST"]
+    port = variables["TECH_PORT"]
+    assert (password.kind, password.required, password.fallback) == ("secret", True, None)
+    assert (host.kind, host.required, host.fallback) == ("variable", True, "POSTGRES_HOST")
+    assert (port.default, port.required) == ("8081", False)
+    assert variables["ENV_PREFIX"].required
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("password", True),
+        ("api_key", True),
+        ("AUTH_TOKEN", True),
+        ("client-secret", True),
+        ("db_passwd", True),
+        ("host", False),
+        ("keyspace", False),
+        ("monkey", False),
+        ("tokenizer_model", False),
+    ],
+    ids=lambda v: str(v),
+)
+def test_looks_secret_matches_whole_name_parts(*, name: str, secret: bool) -> None:
+    """Secret words match whole parts of a name, not substrings of other words."""
+    assert looks_secret(name) is secret
+
+
+def test_mask_url_credentials() -> None:
+    """Passwords in URLs are masked; URLs without credentials are left alone."""
+    text = "dsn=postgresql://u:s3cr%40t@h:5432/db other=http://h/x amqp://guest:guest@mq/"
+
+    assert mask_url_credentials(text) == (
+        "dsn=postgresql://u:***@h:5432/db other=http://h/x amqp://guest:***@mq/"
+    )
+
+
+def test_a_secret_named_field_must_be_secretstr() -> None:
+    """Declaring `api_token: str` is refused when the class is defined, not when it leaks."""
+    with pytest.raises(ConfigDefinitionError, match=r"Bad\.api_token"):
+
+        class Bad(Section):
+            api_token: str
+
+
+def test_a_secret_cannot_be_shared() -> None:
+    """Marking a secret as shared (fallback allowed) is refused (CF-4)."""
+    with pytest.raises(ConfigDefinitionError, match="never fall back"):
+
+        class Bad(Section):
+            prefixed = True
+            password: Annotated[SecretStr, Env(shared=True)]
+
+
+def test_config_fields_must_be_sections() -> None:
+    """A Config is made of sections only, so every value has a variable name and a schema."""
+    with pytest.raises(ConfigDefinitionError, match=r"Bad\.timeout"):
+
+        class Bad(Config):
+            timeout: float = 1.0
+
+
+def test_config_is_frozen() -> None:
+    """The configuration does not change after start-up."""
+    config = load_config(UsersConfig, valid_env())
+
+    with pytest.raises(ValueError, match="frozen"):
+        config.postgres.host = "elsewhere"  # type: ignore[misc]
+
+
+def test_custom_section_reads_its_own_variables() -> None:
+    """A service-specific section declares its variables the same way as the built-in ones."""
+
+    class MailSettings(Section):
+        env_section = "MAIL_"
+        prefixed = True
+        base_url: Annotated[str, Env(shared=True), Field(description="Mail API.")]
+        api_key: SecretStr
+
+    class NotificationsConfig(Config):
+        mail: MailSettings
+
+    env = {
+        "ENV_PREFIX": "NOTIFICATIONS_",
+        "SERVICE_NAME": "notifications",
+        "ENV": "dev",
+        "MAIL_BASE_URL": "http://fake-mail:8080",
+        "NOTIFICATIONS_MAIL_API_KEY": "k-123456",
+    }
+    config = load_config(NotificationsConfig, env)
+
+    assert config.mail.base_url == "http://fake-mail:8080"
+    assert config.safe_dump()["NOTIFICATIONS_MAIL_API_KEY"] == "***"
