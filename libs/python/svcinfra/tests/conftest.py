@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -25,7 +28,9 @@ def _require_server(name: str, host: str, port: int) -> None:
         with socket.create_connection((host, port), timeout=2):
             return
     except OSError as exc:
-        pytest.fail(f"{name} is not reachable on {host}:{port} ({exc}); {START_HINT}", pytrace=False)
+        pytest.fail(
+            f"{name} is not reachable on {host}:{port} ({exc}); {START_HINT}", pytrace=False
+        )
 
 
 @pytest.fixture(scope="session")

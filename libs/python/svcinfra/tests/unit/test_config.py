@@ -92,9 +92,10 @@ def test_secret_never_falls_back_to_the_unprefixed_name() -> None:
 
     problems = {p.variable: p.message for p in caught.value.problems}
     assert set(problems) == {"USERS_POSTGRES_USER", "USERS_POSTGRES_PASSWORD"}
-    assert "POSTGRES_PASSWORD is set but is not read in its place" in problems[
-        "USERS_POSTGRES_PASSWORD"
-    ]
+    assert (
+        "POSTGRES_PASSWORD is set but is not read in its place"
+        in problems["USERS_POSTGRES_PASSWORD"]
+    )
     assert ADMIN_PASSWORD not in str(caught.value)
 
 
@@ -191,19 +192,22 @@ def test_dumps_and_reprs_mask_every_secret() -> None:
     for text in renderings:
         for secret in secrets:
             assert secret not in text
-    assert dump["USERS_POSTGRES_PASSWORD"] == "***"
+    assert dump["USERS_POSTGRES_PASSWORD"] == "***"  # noqa: S105  (the mask, not a password)
     assert dump["OTEL_EXPORTER_OTLP_ENDPOINT"] == "https://otel:***@c:4317"
     assert dump["POSTGRES_HOST"] == "pg.internal"  # named by the variable it came from
 
 
 def test_secret_values_include_url_encoded_forms() -> None:
     """A password embedded in a DSN is URL-encoded, and masking must catch that form too."""
-    config = load_config(UsersConfig, valid_env() | {"USERS_POSTGRES_PASSWORD": "p@ss w/rd"})
+    env = valid_env() | {"USERS_POSTGRES_PASSWORD": "p@ss w/rd"}
+    config = load_config(UsersConfig, env)
 
     values = config.secret_values()
 
     assert {"p@ss w/rd", "p%40ss%20w%2Frd", "p%40ss+w%2Frd"} <= values
-    assert config.postgres.dsn().get_secret_value().startswith("postgresql://users:p%40ss%20w%2Frd@")
+    assert (
+        config.postgres.dsn().get_secret_value().startswith("postgresql://users:p%40ss%20w%2Frd@")
+    )
     assert "p%40ss" not in str(config.postgres.dsn())
 
 
@@ -233,7 +237,7 @@ def test_variables_describe_the_schema() -> None:
         ("monkey", False),
         ("tokenizer_model", False),
     ],
-    ids=lambda v: str(v),
+    ids=str,
 )
 def test_looks_secret_matches_whole_name_parts(*, name: str, secret: bool) -> None:
     """Secret words match whole parts of a name, not substrings of other words."""

@@ -1,4 +1,4 @@
-"""`svcinfra config`: .env.example from the schema, and validation of an environment (CF-2, CF-6)."""
+"""`svcinfra config`: .env.example from the schema, validation of an environment (CF-2, CF-6)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[5]
 
 
 def test_committed_env_example_matches_the_schema() -> None:
-    """The repository's .env.example is exactly what the config schema renders (`make env-example`)."""
+    """The committed .env.example is exactly what the schema renders (`make env-example`)."""
     committed = (REPO / ".env.example").read_text(encoding="utf-8")
 
     assert committed == render_env_example(FullConfig, "APP_")
@@ -37,7 +37,9 @@ def test_validate_exits_78_listing_problems_without_values() -> None:
     env = full_environ(secrets={"postgres": "hunter2-not-logged"}) | {"ENV": "production"}
     del env["APP_POSTGRES_DB"]
 
-    result = CliRunner().invoke(main, ["config", "validate", "svcinfra.testing:FullConfig"], env=env)
+    result = CliRunner().invoke(
+        main, ["config", "validate", "svcinfra.testing:FullConfig"], env=env
+    )
 
     assert result.exit_code == 78
     assert "ENV: " in result.output

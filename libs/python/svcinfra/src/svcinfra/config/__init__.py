@@ -29,16 +29,16 @@ from ._sections import (
 )
 
 __all__ = [
+    "ENV_PREFIX",
+    "MASK",
     "AmqpSettings",
     "Config",
     "ConfigDefinitionError",
     "ConfigError",
     "ConfigProblem",
-    "ENV_PREFIX",
     "Env",
     "Environment",
     "HttpServerSettings",
-    "MASK",
     "ObservabilitySettings",
     "PostgresSettings",
     "RedisSettings",

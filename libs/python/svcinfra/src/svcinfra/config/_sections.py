@@ -131,6 +131,27 @@ class PostgresSettings(Section):
     pool_max_size: Annotated[int, Field(ge=1, le=1000, description="Most connections open.")] = 10
     connect_timeout: Annotated[Seconds, Field(description="Seconds to connect.")] = 5.0
     command_timeout: Annotated[Seconds, Field(description="Seconds a statement may run.")] = 30.0
+    statement_timeout: Annotated[
+        Seconds,
+        Field(description="Seconds the server lets a statement run (statement_timeout, PG-5)."),
+    ] = 10.0
+    idle_in_transaction_session_timeout: Annotated[
+        Seconds,
+        Field(description="Seconds the server keeps an idle open transaction (PG-5, PG-12)."),
+    ] = 30.0
+    pool_acquire_timeout: Annotated[
+        Seconds,
+        Field(description="Seconds a query waits for a free pooled connection (PG-5)."),
+    ] = 2.0
+    statement_cache_size: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=10_000,
+            description="Prepared statements cached per connection; 0 behind "
+            "pgbouncer in transaction mode.",
+        ),
+    ] = 100
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> Self:
@@ -164,6 +185,30 @@ class RedisSettings(Section):
     connect_timeout: Annotated[Seconds, Field(description="Seconds to connect.")] = 0.5
     socket_timeout: Annotated[Seconds, Field(description="Seconds a command may take.")] = 0.25
     max_connections: Annotated[int, Field(ge=1, le=10_000, description="Pool size.")] = 50
+    pool_timeout: Annotated[
+        Seconds,
+        Field(description="Seconds a command waits for a free pooled connection."),
+    ] = 0.1
+    retries: Annotated[
+        int,
+        Field(ge=0, le=5, description="Retries after a broken connection (never after a timeout)."),
+    ] = 1
+    breaker_failures: Annotated[
+        int,
+        Field(ge=1, le=1000, description="Consecutive failures that open the breaker (RD-1)."),
+    ] = 5
+    breaker_cooldown: Annotated[
+        Seconds,
+        Field(description="Seconds an open breaker skips Redis before one probe (RD-1)."),
+    ] = 5.0
+    degraded_log_interval: Annotated[
+        Seconds,
+        Field(description="Seconds between two 'cache degraded' log lines (RD-1)."),
+    ] = 30.0
+    max_ttl: Annotated[
+        int,
+        Field(ge=1, le=30 * 86_400, description="Longest TTL a cache may use, seconds (RD-2)."),
+    ] = 7 * 86_400
 
 
 class AmqpSettings(Section):

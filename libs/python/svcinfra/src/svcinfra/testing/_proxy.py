@@ -1,4 +1,4 @@
-"""`FaultProxy`: a TCP proxy on loopback that puts real faults between a client and a real server."""
+"""`FaultProxy`: a TCP proxy on loopback that injects real faults between a client and a server."""
 
 from __future__ import annotations
 

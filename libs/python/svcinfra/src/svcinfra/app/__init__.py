@@ -1,0 +1,39 @@
+"""The process around a service: start-up, the tech port, signals and graceful shutdown.
+
+    async def setup(lc: Lifecycle, config: UsersConfig) -> None:
+        pool = await lc.enter(open_pool(config.postgres))
+        lc.add_readiness_check("postgres", pool.ping)
+        api = AsgiServer(build_api(pool), host=config.http.host, port=config.http.api_port)
+        lc.add_task("api", api.serve, stop=api.request_stop)
+
+    def main() -> None:
+        run(UsersConfig, setup)
+
+`run` loads the configuration (exit 78 when invalid), logs it masked, serves `/health/livez`,
+`/health/readyz` and `/metrics` on the tech port, calls `setup`, and on SIGINT, SIGTERM, SIGQUIT
+or SIGHUP turns readiness to 503, stops the tasks and closes the resources in reverse order
+within the shutdown timeout. A second signal exits at once with status 2.
+"""
+
+from ._asgi import AsgiServer
+from ._lifecycle import CheckResult, Lifecycle, LifecycleState, Readiness, ShutdownReport
+from ._runner import EXIT_CONFIG, EXIT_FAILURE, EXIT_FORCED, EXIT_OK, SIGNALS, main, run
+from ._tech import TechServer, build_tech_app
+
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_FAILURE",
+    "EXIT_FORCED",
+    "EXIT_OK",
+    "SIGNALS",
+    "AsgiServer",
+    "CheckResult",
+    "Lifecycle",
+    "LifecycleState",
+    "Readiness",
+    "ShutdownReport",
+    "TechServer",
+    "build_tech_app",
+    "main",
+    "run",
+]

@@ -1,0 +1,150 @@
+"""`AsgiServer`: uvicorn inside the service's own event loop, signals left to the runner."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from typing import TYPE_CHECKING, Self
+
+import uvicorn
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import TracebackType
+
+    from starlette.types import ASGIApp
+
+_STARTUP_POLL = 0.01
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The runner owns the signals through loop.add_signal_handler. Uvicorn would replace
+        # them with signal.signal for SIGINT/SIGTERM and re-raise what it caught after serving.
+        yield
+
+
+class AsgiServer:
+    """An ASGI app served by uvicorn in the running event loop, for the API or the tech port.
+
+    Uvicorn is told to leave signals and logging alone: the runner's handlers decide when to
+    stop, and its lines go through the service's JSON logging. Run it as a lifecycle task, so
+    that it starts once setup is complete, stops before the resources its handlers use close,
+    and a crash of it shuts the service down:
+
+        api = AsgiServer(app, host=config.http.host, port=config.http.api_port)
+        lc.add_task("api", api.serve, stop=api.request_stop)
+
+    Or as an async context manager (`start` / `aclose`), which is how `TechServer` uses it.
+
+    Args:
+        app: the ASGI application.
+        host: the address to listen on.
+        port: the port to listen on; 0 picks a free one (see `port`).
+        access_log: log every request (uvicorn's access log).
+        drain_timeout: seconds requests in flight get to finish once it stops.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        host: str = "0.0.0.0",  # noqa: S104  (a pod listens on its own interface)
+        port: int,
+        access_log: bool = False,
+        drain_timeout: int = 5,
+    ) -> None:
+        self._app = app
+        self._host = host
+        self._port = port
+        self._access_log = access_log
+        self._drain_timeout = drain_timeout
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._bound_port: int | None = None
+
+    @property
+    def port(self) -> int:
+        """The port it listens on.
+
+        Raises:
+            RuntimeError: it is not serving.
+        """
+        if self._bound_port is None:
+            raise RuntimeError("the server is not serving")
+        return self._bound_port
+
+    async def start(self) -> None:
+        """Bind the port and serve in the background; return once it accepts connections.
+
+        Raises:
+            OSError: the port cannot be bound.
+            RuntimeError: it is already serving, or uvicorn stopped while starting.
+        """
+        if self._server is not None:
+            raise RuntimeError("the server is already serving")
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        # Bound here rather than by uvicorn: a busy port raises OSError to the caller instead of
+        # uvicorn's sys.exit, and port 0 tells which port it got.
+        sock = socket.create_server((self._host, self._port), family=family)
+        config = uvicorn.Config(
+            self._app,
+            lifespan="off",
+            log_config=None,  # the service's JSON logging stays in place
+            access_log=self._access_log,
+            ws="none",
+            server_header=False,
+            timeout_graceful_shutdown=self._drain_timeout,
+        )
+        server = _Server(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]), name=f"uvicorn:{self._port}")
+        self._server, self._task = server, task
+        while not server.started:
+            if task.done():
+                self._server = self._task = None
+                task.result()
+                raise RuntimeError("uvicorn stopped while starting")
+            await asyncio.sleep(_STARTUP_POLL)
+        self._bound_port = sock.getsockname()[1]
+
+    def request_stop(self) -> None:
+        """Ask it to stop: no new connections, requests in flight finish (the task's `stop`)."""
+        if self._server is not None:
+            self._server.should_exit = True
+
+    async def serve(self) -> None:
+        """Start, then serve until `request_stop` (the task's `run`)."""
+        await self.start()
+        try:
+            if self._task is not None:
+                await self._task
+        finally:
+            self._reset()
+
+    async def aclose(self) -> None:
+        """Stop and wait until requests in flight finished and the port is released."""
+        task = self._task
+        if task is None:
+            return
+        self.request_stop()
+        try:
+            await task
+        finally:
+            self._reset()
+
+    def _reset(self) -> None:
+        self._server = self._task = self._bound_port = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()

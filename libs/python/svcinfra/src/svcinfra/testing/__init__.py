@@ -1,0 +1,7 @@
+"""Test kit shipped with svcinfra, for the tests of services built on it."""
+
+from ._config import FullConfig, full_environ
+from ._logs import CapturedLogs, capture_logs
+from ._proxy import FaultProxy
+
+__all__ = ["CapturedLogs", "FaultProxy", "FullConfig", "capture_logs", "full_environ"]
