@@ -1,0 +1,285 @@
+"""Benchmark: `Database.one` (named query, strict mapping, metrics, spans) against raw asyncpg.
+
+Runs every path alternately in one process, several rounds each, against PostgreSQL on
+127.0.0.1:5432 (a scratch database, dropped afterwards). 50 tasks share a pool of 10.
+
+    .venv/bin/python bench/postgres_bench.py [--quick]
+
+Paths:
+  raw default   asyncpg's pool as created by `create_pool` (resets every released connection)
+  raw same      asyncpg's pool with our settings: the same command, statement and idle-in-
+                transaction timeouts and statement cache, and no reset of a connection that
+                did nothing
+  ours          `Database.one(..., row=User)`: metrics on, tracing not sampled (each call runs
+                inside a request span the sampler dropped, as 90% of requests at a 0.1 ratio)
+  ours+spans    the same with every span recorded (SDK, batch processor, counting exporter),
+                inside a sampled request span
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+from opentelemetry import context, trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from pydantic import SecretStr
+
+from svcinfra.config import PostgresSettings
+from svcinfra.postgres import Database, load_queries
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+    from datetime import datetime
+
+    from opentelemetry.sdk.trace import ReadableSpan
+
+HOST, PORT, ADMIN = "127.0.0.1", 5432, "postgresql://postgres@127.0.0.1:5432/postgres"
+TASKS, POOL, ROWS = 50, 10, 10_000
+
+SELECT = """-- name: users__get_by_id :one
+SELECT id, username, email, created_at FROM users WHERE id = $1
+"""
+INSERT = """-- name: users__create :one
+INSERT INTO users (username, email) VALUES ($1, $2)
+RETURNING id, username, email, created_at
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    email: str
+    created_at: datetime
+
+
+class CountingExporter(SpanExporter):
+    """Receives every recorded span and only counts them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.count += len(spans)
+        return SpanExportResult.SUCCESS
+
+
+@dataclass
+class Result:
+    ops: int
+    seconds: float
+    cpu: float
+    latencies: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.ops / self.seconds
+
+
+def request_span(*, sampled: bool) -> context.Context:
+    """A context holding an incoming request's span, sampled or not, as a service handler has."""
+    flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+    parent = SpanContext(0x1234, 0x5678, is_remote=True, trace_flags=flags)
+    return trace.set_span_in_context(NonRecordingSpan(parent))
+
+
+async def run(
+    op: Callable[[int], Awaitable[Any]], seconds: float, *, sampled: bool = False
+) -> Result:
+    """Run `op` from TASKS tasks for `seconds`; return throughput and per-call latencies."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    counter = iter(range(10**9))
+
+    async def worker() -> None:
+        context.attach(request_span(sampled=sampled))
+        while time.perf_counter() < deadline:
+            n = next(counter)
+            start = time.perf_counter()
+            await op(n)
+            latencies.append(time.perf_counter() - start)
+
+    start, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(worker() for _ in range(TASKS)))
+    return Result(len(latencies), time.perf_counter() - start, time.process_time() - cpu, latencies)
+
+
+def queries_package(root: Path) -> None:
+    """Write the bench's two queries as a service package would ship them, and import path it."""
+    sql = root / "benchsvc" / "repository" / "postgres" / "users" / "sql"
+    sql.mkdir(parents=True)
+    (root / "benchsvc" / "__init__.py").write_text("")
+    (sql / "get_by_id.sql").write_text(SELECT)
+    (sql / "create.sql").write_text(INSERT)
+    sys.path.insert(0, str(root))
+
+
+async def no_reset(_con: object) -> None:
+    """A pool reset hook that does nothing: the raw equivalent of our skipped reset."""
+
+
+async def main(*, quick: bool) -> None:  # noqa: C901, PLR0915  (one linear script)
+    seconds, rounds = (1.0, 2) if quick else (1.5, 7)
+    name = f"svcinfra_bench_{os.getpid()}"
+    admin = await asyncpg.connect(ADMIN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    dsn = f"postgresql://postgres@{HOST}:{PORT}/{name}"
+    setup = await asyncpg.connect(dsn)
+    await setup.execute(
+        "CREATE TABLE users (id bigserial PRIMARY KEY, username text NOT NULL UNIQUE,"
+        " email text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+    )
+    await setup.execute(
+        "INSERT INTO users (username, email) SELECT 'u' || i, 'u' || i || '@x' "
+        "FROM generate_series(1, $1::int) i",
+        ROWS,
+    )
+    await setup.close()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        queries_package(Path(tmp))
+        queries = load_queries("benchsvc")
+    get, create = queries.query("users__get_by_id"), queries.query("users__create")
+    settings = PostgresSettings(
+        host=HOST,
+        port=PORT,
+        user="postgres",
+        password=SecretStr(""),
+        db=name,
+        sslmode="disable",
+        pool_min_size=POOL,
+        pool_max_size=POOL,
+    )
+    exporter = CountingExporter()
+    sampled = TracerProvider(sampler=ALWAYS_ON)
+    sampled.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=100_000))
+    raw_default = await asyncpg.create_pool(dsn, min_size=POOL, max_size=POOL)
+    raw_same = await asyncpg.create_pool(
+        dsn,
+        min_size=POOL,
+        max_size=POOL,
+        command_timeout=settings.command_timeout,
+        statement_cache_size=settings.statement_cache_size,
+        server_settings={
+            "statement_timeout": str(round(settings.statement_timeout * 1000)),
+            "idle_in_transaction_session_timeout": str(
+                round(settings.idle_in_transaction_session_timeout * 1000)
+            ),
+        },
+        reset=no_reset,
+    )
+    ours = await Database.connect(settings, tracer_provider=TracerProvider(sampler=ALWAYS_OFF))
+    ours_spans = await Database.connect(settings, tracer_provider=sampled)
+    tag = iter(range(10**9))
+
+    def select_raw(pool: Any) -> Callable[[int], Awaitable[Any]]:  # noqa: ANN401  (untyped driver)
+        return lambda n: pool.fetchrow(get.sql, n % ROWS + 1)
+
+    def select_ours(db: Database) -> Callable[[int], Awaitable[Any]]:
+        return lambda n: db.one(get, n % ROWS + 1, row=User)
+
+    def insert_raw(pool: Any) -> Callable[[int], Awaitable[Any]]:  # noqa: ANN401  (untyped driver)
+        return lambda _n: pool.fetchrow(create.sql, f"r{next(tag)}", "r@x")
+
+    def insert_ours(db: Database) -> Callable[[int], Awaitable[Any]]:
+        return lambda _n: db.one(create, f"o{next(tag)}", "o@x", row=User)
+
+    paths = ["raw default", "raw same", "ours", "ours+spans"]
+    workloads = {
+        "select by id": [
+            select_raw(raw_default),
+            select_raw(raw_same),
+            select_ours(ours),
+            select_ours(ours_spans),
+        ],
+        "insert returning": [
+            insert_raw(raw_default),
+            insert_raw(raw_same),
+            insert_ours(ours),
+            insert_ours(ours_spans),
+        ],
+    }
+    results: dict[tuple[str, str], list[Result]] = {}
+    try:
+        for workload, ops in workloads.items():
+            for path, op in zip(paths, ops, strict=True):  # warm-up: caches, mapping checks
+                await run(op, 0.2, sampled=path == "ours+spans")
+            for round_ in range(rounds):
+                # Rotate the order each round so that no path always runs first or last.
+                order = [*range(round_ % len(paths), len(paths)), *range(round_ % len(paths))]
+                for index in order:
+                    path = paths[index]
+                    result = await run(ops[index], seconds, sampled=path == "ours+spans")
+                    results.setdefault((workload, path), []).append(result)
+    finally:
+        await raw_default.close()
+        await raw_same.close()
+        await ours.close()
+        await ours_spans.close()
+        sampled.shutdown()
+        admin = await asyncpg.connect(ADMIN)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+    print(
+        f"postgres: {TASKS} tasks, pool {POOL}, {rounds} rounds x {seconds}s per path, order"
+        f" rotated; medians over rounds; spans exported: {exporter.count}"
+    )
+    header = (
+        f"{'workload':<17}{'path':<13}{'ops/s':>9}{'cpu us/op':>11}"
+        f"{'p50 ms':>9}{'p99 ms':>9}{'p99/p50':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    cpus: dict[tuple[str, str], float] = {}
+    for (workload, path), runs in results.items():
+        rate = statistics.median(r.rate for r in runs)
+        cpu = cpus[workload, path] = sum(r.cpu for r in runs) / sum(r.ops for r in runs) * 1e6
+        p50 = statistics.median(percentile(r.latencies, 0.50) for r in runs) * 1000
+        p99 = statistics.median(percentile(r.latencies, 0.99) for r in runs) * 1000
+        tail = statistics.median(
+            percentile(r.latencies, 0.99) / percentile(r.latencies, 0.50) for r in runs
+        )
+        print(f"{workload:<17}{path:<13}{rate:>9.0f}{cpu:>11.1f}{p50:>9.2f}{p99:>9.2f}{tail:>9.1f}")
+    print()
+    print("throughput ratio: median of the rounds' paired ratios; cpu ratio: cpu/op bottom / top")
+    print(f"{'ratio':<42}{'select':>8}{'(cpu)':>7}{'insert':>8}{'(cpu)':>7}  target")
+    for label, top, bottom, target in (
+        ("ours / raw same (metrics, not sampled)", "ours", "raw same", ">= 0.95"),
+        ("ours+spans / raw same (every span)", "ours+spans", "raw same", ">= 0.85"),
+        ("ours / raw default (as shipped)", "ours", "raw default", ">= 1.2"),
+    ):
+        cells = []
+        for workload in workloads:
+            paired = statistics.median(
+                a.rate / b.rate
+                for a, b in zip(results[workload, top], results[workload, bottom], strict=True)
+            )
+            cells.append(f"{paired:>8.2f}{cpus[workload, bottom] / cpus[workload, top]:>7.2f}")
+        print(f"{label:<42}{''.join(cells)}  {target}")
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value below which `share` of `values` fall."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 s rounds, 2 rounds per path")
+    asyncio.run(main(quick=parser.parse_args().quick))

@@ -1,0 +1,321 @@
+"""`Database`: named queries over an asyncpg pool, mapped rows, domain errors, metrics, spans.
+
+    db = await Database.connect(config.postgres)          # in app.py, closed on shutdown
+    user = await db.one(get_user, user_id, row=User)      # NotFound when there is no row
+    async with db.transaction(isolation="serializable") as tx:
+        await tx.exec(debit, account, amount)
+
+Rules: PG-5 (pool, timeouts, short transactions), PG-7 (domain errors), PG-8 (by-name mapping),
+PG-10 (only named queries run), PG-11 (metrics and spans).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+import asyncpg
+import structlog
+from opentelemetry import trace
+
+from ._errors import ProgrammingError, TemporarilyUnavailable, TransactionConflict
+from ._gate import FairGate
+from ._instrument import TRANSACTION_RETRIES, unwatch_pool, watch_pool
+from ._mapping import MapperCache
+from ._runner import Probe, Runner, Session, cannot_connect, failed
+from ._transaction import Isolation, Transaction, TransactionContext
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from opentelemetry.trace import Tracer, TracerProvider
+
+    from svcinfra.config import PostgresSettings
+
+    from ._query import Query
+
+R = TypeVar("R")
+
+_log = structlog.get_logger("svcinfra.postgres")
+
+
+class Database(Runner):
+    """Named queries over one asyncpg pool: the only way services reach PostgreSQL (PG-5, PG-10).
+
+    Build it with `Database.connect(settings)` in the composition root and `close()` it on
+    shutdown. Queries wait for a connection in arrival order (at most `pool_acquire_timeout`),
+    run under the server's `statement_timeout` and the client's `command_timeout`, and raise only
+    `DatabaseError`s.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_acquire_timeout",
+        "_base_attributes",
+        "_gate",
+        "_mappers",
+        "_pool",
+        "_probes",
+        "_session",
+        "_tracer",
+        "namespace",
+        "stats_name",
+    )
+
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        acquire_timeout: float,
+        max_size: int,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        """Prepare a database handle; `connect` is the way to get a working one."""
+        self.namespace = namespace
+        self.stats_name = namespace
+        self._acquire_timeout = acquire_timeout
+        self._gate = FairGate(max_size, timeout=acquire_timeout)
+        self._mappers = MapperCache()
+        self._session = Session()
+        self._probes: dict[Query, Probe] = {}
+        self._tracer: Tracer = trace.get_tracer(
+            "svcinfra.postgres", tracer_provider=tracer_provider
+        )
+        # Few attributes on purpose: the SDK validates each one on every recorded span.
+        self._base_attributes: dict[str, str | int] = {
+            "db.system.name": "postgresql",
+            "db.namespace": namespace,
+        }
+        self._pool: Any = None
+
+    @classmethod
+    async def connect(
+        cls,
+        settings: PostgresSettings,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        application_name: str | None = None,
+    ) -> Self:
+        """Open the pool described by `settings` (its first `pool_min_size` connections).
+
+        Raises:
+            TemporarilyUnavailable: the server cannot be reached or refuses the session.
+        """
+        db = cls(
+            namespace=settings.db,
+            acquire_timeout=settings.pool_acquire_timeout,
+            max_size=settings.pool_max_size,
+            tracer_provider=tracer_provider,
+        )
+        server_settings = {
+            "statement_timeout": str(round(settings.statement_timeout * 1000)),
+            "idle_in_transaction_session_timeout": str(
+                round(settings.idle_in_transaction_session_timeout * 1000)
+            ),
+        }
+        if application_name:
+            server_settings["application_name"] = application_name
+        try:
+            db._pool = await asyncpg.create_pool(
+                settings.dsn().get_secret_value(),
+                min_size=settings.pool_min_size,
+                max_size=settings.pool_max_size,
+                timeout=settings.connect_timeout,
+                command_timeout=settings.command_timeout,
+                statement_cache_size=settings.statement_cache_size,
+                server_settings=server_settings,
+                reset=db._session.reset,
+            )
+        except Exception as exc:
+            raise TemporarilyUnavailable(
+                f"cannot open the pool of {settings.db} ({type(exc).__name__})"
+            ) from exc
+        watch_pool(db)
+        return db
+
+    async def close(self, *, timeout: float = 10.0) -> None:  # noqa: ASYNC109  (a drain deadline)
+        """Wait for lent connections (at most `timeout` seconds), then close the pool."""
+        unwatch_pool(self)
+        if self._pool is None:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await self._pool.close()
+        except TimeoutError:
+            self._pool.terminate()
+
+    @property
+    def resets(self) -> int:
+        """How many released connections were reset because a query changed their session."""
+        return self._session.resets
+
+    def pool_stats(self) -> tuple[int, int, int, int]:
+        """The pool's size, idle and in-use connections, and the queries waiting for one."""
+        if self._pool is None:
+            return (0, 0, 0, self._gate.waiting)
+        size: int = self._pool.get_size()
+        idle: int = self._pool.get_idle_size()
+        return (size, idle, size - idle, self._gate.waiting)
+
+    async def ping(self, *, timeout: float = 1.0) -> None:  # noqa: ASYNC109  (the readiness budget)
+        """Check that the database answers within `timeout` seconds (the readiness check).
+
+        Raises:
+            TemporarilyUnavailable: no connection, no answer in time, or an error.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                con = await self._acquire(None)
+                try:
+                    await con.fetchval("SELECT 1")
+                finally:
+                    await self._release(con)
+        except TimeoutError as exc:
+            raise TemporarilyUnavailable(f"{self.namespace}: no answer within {timeout}s") from exc
+        except TemporarilyUnavailable:
+            raise
+        except Exception as exc:
+            raise TemporarilyUnavailable(
+                f"{self.namespace}: ping failed ({type(exc).__name__})"
+            ) from exc
+
+    def transaction(
+        self,
+        *,
+        isolation: Isolation = "read_committed",
+        readonly: bool = False,
+        deferrable: bool = False,
+    ) -> TransactionContext:
+        """Return `async with` context running a transaction on one connection (PG-5).
+
+        Keep it short and never await a network call inside it (PG-12): the server ends a
+        transaction idle longer than `idle_in_transaction_session_timeout`.
+        """
+        return TransactionContext(
+            self, isolation=isolation, readonly=readonly, deferrable=deferrable
+        )
+
+    async def run_transaction(
+        self,
+        fn: Callable[[Transaction], Awaitable[R]],
+        *,
+        isolation: Isolation = "serializable",
+        readonly: bool = False,
+        attempts: int = 5,
+        backoff: float = 0.01,
+        max_backoff: float = 0.5,
+    ) -> R:
+        """Run `fn` in a transaction, re-running all of it on serialization failure or deadlock.
+
+        `fn` must only touch the database through the `Transaction` it receives (no network call,
+        no other side effect): it may run up to `attempts` times. Between attempts it sleeps a
+        random time up to `backoff * 2**(attempt - 1)` seconds, capped at `max_backoff`.
+
+        Raises:
+            TransactionConflict: the last attempt failed too.
+        """
+        attempt = 1
+        while True:
+            try:
+                async with self.transaction(isolation=isolation, readonly=readonly) as tx:
+                    return await fn(tx)
+            except TransactionConflict as exc:
+                if attempt >= attempts:
+                    raise
+                delay = random.uniform(0, min(max_backoff, backoff * 2 ** (attempt - 1)))  # noqa: S311  (jitter, not secrecy)
+                _log.info(
+                    "db.transaction.retry",
+                    query=exc.query,
+                    sqlstate=exc.sqlstate,
+                    attempt=attempt,
+                    delay=round(delay, 4),
+                )
+                TRANSACTION_RETRIES.labels(exc.sqlstate or "").inc()
+                await asyncio.sleep(delay)
+                attempt += 1
+
+    async def _acquire(self, query: str | None) -> Any:  # noqa: ANN401  (the driver's connection)
+        if self._pool is None:
+            raise ProgrammingError("the Database is not connected; use Database.connect")
+        gate = self._gate
+        if not gate.try_enter():
+            await self._wait_for_permit(query)
+        try:
+            return await self._pool.acquire()
+        except BaseException as exc:
+            gate.leave()
+            if isinstance(exc, Exception):
+                raise cannot_connect(query or self.namespace, query, exc) from exc
+            raise
+
+    async def _wait_for_permit(self, query: str | None) -> None:
+        try:
+            await self._gate.enter()
+        except TimeoutError as exc:
+            raise self._exhausted(query) from exc
+
+    def _exhausted(self, query: str | None) -> TemporarilyUnavailable:
+        return TemporarilyUnavailable(
+            f"{query or self.namespace}: no free connection within "
+            f"{self._acquire_timeout}s (pool exhausted)",
+            query=query,
+        )
+
+    async def _release(self, con: Any) -> None:  # noqa: ANN401  (the driver's connection)
+        try:
+            await self._pool.release(con)
+        except Exception as exc:  # noqa: BLE001  (the pool already dropped the broken connection)
+            _log.warning("db.release.failed", error=type(exc).__name__)
+        finally:
+            self._gate.leave()
+
+    async def _run(
+        self,
+        query: Query,
+        op: str,
+        args: tuple[object, ...],
+    ) -> Any:  # noqa: ANN401  (the driver's result)
+        probe = self._probes.get(query) or self._probe(query)
+        span = probe.start_span(self._tracer)
+        start = time.perf_counter()
+        gate = self._gate
+        try:
+            # _acquire and _release inlined: this is the path every query takes.
+            if not gate.try_enter():
+                try:
+                    await gate.enter()
+                except TimeoutError as exc:
+                    raise self._exhausted(query.name) from exc
+            try:
+                con = await self._pool.acquire()
+            except BaseException as exc:
+                gate.leave()
+                if isinstance(exc, Exception):
+                    raise cannot_connect(query.name, query.name, exc) from exc
+                raise
+            try:
+                if query.session_effects:
+                    self._session.mark(con)
+                return await getattr(con, op)(query.sql, *args)
+            finally:
+                try:
+                    await self._pool.release(con)
+                except Exception as exc:  # noqa: BLE001  (the pool dropped the broken connection)
+                    _log.warning("db.release.failed", error=type(exc).__name__)
+                finally:
+                    gate.leave()
+        except Exception as exc:
+            error = failed(query, exc, span)
+            if error is exc:
+                raise
+            raise error from exc
+        finally:
+            probe.durations.observe(time.perf_counter() - start)
+            if span is not None:
+                span.end()
+
+    def _probe(self, query: Query) -> Probe:
+        probe = self._probes[query] = Probe(query, self._base_attributes)
+        return probe

@@ -1,0 +1,169 @@
+"""What `Database` and `Transaction` share: the query methods, per-query instruments, resets.
+
+Every query goes through `Runner._run` of one of them: it checks the query's kind, times it,
+opens its span, and translates any driver error into a `DatabaseError` (PG-7, PG-11).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from opentelemetry.trace import SpanKind, Status, StatusCode, get_current_span
+
+from ._errors import DatabaseError, NotFound, QueryKindMismatch, TemporarilyUnavailable, translate
+from ._instrument import QUERY_ERRORS, durations_of
+from ._query import Query, QueryKind
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span, Tracer
+
+    from ._mapping import MapperCache
+
+T = TypeVar("T")
+
+_ONE, _MANY, _EXEC, _EXECROWS = QueryKind.ONE, QueryKind.MANY, QueryKind.EXEC, QueryKind.EXECROWS
+
+# The driver methods each kind of query runs, by name (a lookup on the connection is cheaper
+# than one more coroutine frame per query).
+_FETCHROW, _FETCH, _EXECUTE = "fetchrow", "fetch", "execute"
+
+
+class Probe:
+    """Per-query instruments, built on first use: span name, span attributes, durations."""
+
+    __slots__ = ("attributes", "durations", "span_name")
+
+    def __init__(self, query: Query, base: dict[str, str | int]) -> None:
+        self.span_name = f"DB {query.name}"
+        self.attributes = {
+            **base,
+            "db.operation.name": query.verb,
+            "db.query.summary": query.name,
+        }
+        self.durations = durations_of(query.name)
+
+    def start_span(self, tracer: Tracer) -> Span | None:
+        """Start the query's span, or return None when its parent was not sampled.
+
+        A child of an unsampled span is dropped by the SDK's default `ParentBased` sampler; not
+        asking it saves the sampler's decision (11 us a query on the reference machine, as much
+        as the rest of this layer) in every request that is not sampled.
+        """
+        parent = get_current_span().get_span_context()
+        if parent.is_valid and not parent.trace_flags.sampled:
+            return None
+        return tracer.start_span(self.span_name, kind=SpanKind.CLIENT, attributes=self.attributes)
+
+
+class Session:
+    """Connection state that outlives a query: which connections must be reset on release.
+
+    asyncpg resets every connection it takes back (`pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL`), a round trip that costs a third of a primary-key lookup. A connection
+    that only ran named queries without session effects has nothing to reset; one that ran a query
+    with SET, LISTEN, a session advisory lock, ... is marked and reset.
+    """
+
+    __slots__ = ("dirty", "resets")
+
+    def __init__(self) -> None:
+        self.dirty: set[int] = set()
+        self.resets = 0
+
+    def mark(self, con: Any) -> None:  # noqa: ANN401  (the driver's connection)
+        # By backend pid: the pool hands its hook the raw connection, the query had a proxy.
+        # A pid left behind by a connection that died is at worst one needless reset later.
+        self.dirty.add(con.get_server_pid())
+
+    async def reset(self, con: Any) -> None:  # noqa: ANN401  (the driver's connection)
+        """The pool's release hook (after asyncpg rolled back any open transaction)."""
+        pid = con.get_server_pid()
+        if pid in self.dirty:
+            self.dirty.discard(pid)
+            self.resets += 1
+            await con.execute(con.get_reset_query())
+
+
+class Runner:
+    """The query methods shared by `Database` and `Transaction`."""
+
+    __slots__ = ()
+
+    _mappers: MapperCache
+
+    async def _run(
+        self,
+        query: Query,
+        op: str,
+        args: tuple[object, ...],
+    ) -> Any:  # noqa: ANN401  (the driver's result)
+        raise NotImplementedError
+
+    async def one(self, query: Query, *args: object, row: type[T]) -> T:
+        """Run a `:one` query and return its first row as a `row`.
+
+        Raises:
+            NotFound: the query returned no row.
+            DatabaseError: see `svcinfra.postgres` for the tree.
+        """
+        if query.kind is not _ONE:
+            raise _mismatch(query, "one")
+        record = await self._run(query, _FETCHROW, args)
+        if record is None:
+            raise NotFound(f"{query.name}: no row", query=query.name)
+        return self._mappers.map(query, row, record)
+
+    async def optional(self, query: Query, *args: object, row: type[T]) -> T | None:
+        """Run a `:one` query and return its first row as a `row`, or None when there is none."""
+        if query.kind is not _ONE:
+            raise _mismatch(query, "optional")
+        record = await self._run(query, _FETCHROW, args)
+        return None if record is None else self._mappers.map(query, row, record)
+
+    async def many(self, query: Query, *args: object, row: type[T]) -> list[T]:
+        """Run a `:many` query and return every row as a `row` (an empty list for none)."""
+        if query.kind is not _MANY:
+            raise _mismatch(query, "many")
+        records = await self._run(query, _FETCH, args)
+        return self._mappers.map_all(query, row, records)
+
+    async def exec(self, query: Query, *args: object) -> None:
+        """Run an `:exec` query."""
+        if query.kind is not _EXEC:
+            raise _mismatch(query, "exec")
+        await self._run(query, _EXECUTE, args)
+
+    async def execrows(self, query: Query, *args: object) -> int:
+        """Run an `:execrows` query and return how many rows it affected."""
+        if query.kind is not _EXECROWS:
+            raise _mismatch(query, "execrows")
+        status: str = await self._run(query, _EXECUTE, args)
+        count = status.rpartition(" ")[2]
+        return int(count) if count.isdigit() else 0
+
+
+def cannot_connect(where: str, query: str | None, exc: Exception) -> TemporarilyUnavailable:
+    return TemporarilyUnavailable(f"{where}: cannot connect ({type(exc).__name__})", query=query)
+
+
+def failed(query: Query, exc: Exception, span: Span | None) -> DatabaseError:
+    error = translate(exc, query.name)
+    name = type(error).__name__
+    QUERY_ERRORS.labels(query.name, name).inc()
+    if span is not None and span.is_recording():
+        span.set_attribute("error.type", name)
+        if error.sqlstate:
+            span.set_attribute("db.response.status_code", error.sqlstate)
+        span.set_status(Status(StatusCode.ERROR, name))
+    return error
+
+
+_RUNS = {"one": ":one", "optional": ":one", "many": ":many", "exec": ":exec"}
+
+
+def _mismatch(query: Query, method: str) -> QueryKindMismatch:
+    runs = _RUNS.get(method, ":execrows")
+    return QueryKindMismatch(
+        f"{query.name} is a {query.kind} query; {method}() runs {runs} queries (PG-10)",
+        query=query.name,
+    )

@@ -1,0 +1,1 @@
+"""The CLI of a fixture service whose migrations ship as package data."""

@@ -1,0 +1,1 @@
+"""A service whose query files break every rule the loader checks (PG-10)."""

@@ -1,0 +1,2 @@
+SELECT 1;
+-- name: users__late :one

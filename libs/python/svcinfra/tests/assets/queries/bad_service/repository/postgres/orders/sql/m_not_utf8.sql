@@ -1,0 +1,2 @@
+-- name: orders__latin1 :one
+SELECT é

@@ -1,0 +1,2 @@
+--name: users__malformed :one
+SELECT 1

@@ -1,0 +1,2 @@
+-- name: orders__get :one
+SELECT 1

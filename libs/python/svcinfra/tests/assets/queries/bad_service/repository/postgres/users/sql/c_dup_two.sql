@@ -1,0 +1,2 @@
+-- name: users__dup :one
+SELECT 2

@@ -1,0 +1,4 @@
+-- name: users__gap :one
+SELECT *
+FROM users
+WHERE id = $1 AND team_id = $3

@@ -1,0 +1,2 @@
+-- Get a user.
+SELECT 1

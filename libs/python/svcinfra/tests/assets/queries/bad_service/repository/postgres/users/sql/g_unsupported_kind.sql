@@ -1,0 +1,2 @@
+-- name: users__result :execresult
+DELETE FROM users

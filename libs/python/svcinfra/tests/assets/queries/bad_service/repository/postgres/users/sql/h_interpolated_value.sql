@@ -1,0 +1,4 @@
+-- name: users__find :many
+SELECT *
+FROM users
+WHERE status = {{ status }}

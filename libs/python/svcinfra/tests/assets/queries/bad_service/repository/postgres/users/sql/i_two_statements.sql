@@ -1,0 +1,3 @@
+-- name: users__wipe :exec
+DELETE FROM a;
+DELETE FROM b;

@@ -1,0 +1,2 @@
+-- name: users__quote :one
+SELECT 'unterminated

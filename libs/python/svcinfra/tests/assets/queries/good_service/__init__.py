@@ -1,0 +1,1 @@
+"""A service whose query files are all valid (PG-10)."""

@@ -1,0 +1,2 @@
+-- name: counters__get :one
+SELECT value FROM counters WHERE id = $1

@@ -1,0 +1,2 @@
+-- name: session__app_name :one
+SELECT current_setting('application_name')

@@ -1,0 +1,2 @@
+-- name: session__listen :exec
+LISTEN svcinfra_test

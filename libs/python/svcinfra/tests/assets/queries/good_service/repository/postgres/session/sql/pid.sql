@@ -1,0 +1,2 @@
+-- name: session__pid :one
+SELECT pg_backend_pid()

@@ -1,0 +1,2 @@
+-- name: users__count :one
+SELECT count(*) FROM users

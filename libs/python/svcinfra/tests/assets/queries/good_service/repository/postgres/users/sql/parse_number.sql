@@ -1,0 +1,2 @@
+-- name: users__parse_number :one
+SELECT $1::text::int AS n

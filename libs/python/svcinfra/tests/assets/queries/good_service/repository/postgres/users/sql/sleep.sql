@@ -1,0 +1,2 @@
+-- name: users__sleep :exec
+SELECT pg_sleep($1)

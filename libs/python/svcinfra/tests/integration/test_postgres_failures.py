@@ -1,0 +1,322 @@
+"""Each domain error produced by a real server condition, and recovery afterwards (PG-5, PG-7)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import asyncpg
+import pytest
+from pydantic import SecretStr
+
+from svcinfra.config import PostgresSettings
+from svcinfra.postgres import (
+    Conflict,
+    Database,
+    InvalidArgument,
+    Queries,
+    TemporarilyUnavailable,
+    Timeout,
+    load_queries,
+)
+from svcinfra.testing import FaultProxy
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+pytestmark = pytest.mark.postgres
+
+ASSETS = Path(__file__).parents[1] / "assets" / "queries"
+SCHEMA = """
+CREATE TABLE teams (id bigint PRIMARY KEY, name text NOT NULL UNIQUE);
+CREATE TABLE users (
+    id bigserial PRIMARY KEY,
+    team_id bigint REFERENCES teams (id),
+    username text NOT NULL CONSTRAINT users_username_key UNIQUE,
+    email text NOT NULL,
+    status text NOT NULL DEFAULT 'active' CONSTRAINT users_status_check
+        CHECK (status IN ('active', 'blocked')),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    id: int
+    team_id: int | None
+    username: str
+    email: str
+    status: str
+    created_at: object
+
+
+@pytest.fixture(name="queries", scope="module")
+def _queries() -> Queries:
+    sys.path.insert(0, str(ASSETS))
+    try:
+        return load_queries("good_service")
+    finally:
+        sys.path.remove(str(ASSETS))
+
+
+def settings_for(postgres_db, **overrides: object) -> PostgresSettings:
+    """Settings pointing at the test's database (trust auth: the password is empty)."""
+    values: dict[str, object] = {
+        "host": postgres_db.host,
+        "port": postgres_db.port,
+        "user": postgres_db.user,
+        "password": SecretStr(""),
+        "db": postgres_db.name,
+        "sslmode": "disable",
+        "pool_min_size": 1,
+        "pool_max_size": 2,
+        "connect_timeout": 2.0,
+    }
+    return PostgresSettings.model_validate(values | overrides)
+
+
+@pytest.fixture(name="schema")
+async def _schema(postgres_db):
+    con = await asyncpg.connect(postgres_db.dsn)
+    try:
+        await con.execute(SCHEMA)
+    finally:
+        await con.close()
+    return postgres_db
+
+
+@pytest.fixture(name="db")
+async def _db(schema) -> AsyncIterator[Database]:
+    db = await Database.connect(settings_for(schema, statement_timeout=0.3))
+    yield db
+    await db.close()
+
+
+@pytest.fixture(name="proxy")
+async def _proxy() -> AsyncIterator[FaultProxy]:
+    async with FaultProxy("127.0.0.1", 5432) as proxy:
+        yield proxy
+
+
+async def test_unique_violation_is_a_conflict(db: Database, queries: Queries) -> None:
+    """A duplicate username raises Conflict with the constraint's name and no value."""
+    create = queries.query("users__create")
+    await db.one(create, None, "ann", "ann@secret.example", "active", row=Row)
+    with pytest.raises(Conflict) as caught:
+        await db.one(create, None, "ann", "ann@secret.example", "active", row=Row)
+    error = caught.value
+    assert (error.sqlstate, error.constraint, error.query) == (
+        "23505",
+        "users_username_key",
+        "users__create",
+    )
+    assert "ann" not in str(error)
+    assert isinstance(error.__cause__, asyncpg.UniqueViolationError)
+
+
+async def test_foreign_key_violation_is_a_conflict(db: Database, queries: Queries) -> None:
+    """A user in a team that does not exist raises Conflict naming the foreign key."""
+    with pytest.raises(Conflict) as caught:
+        await db.one(queries.query("users__create"), 99, "bob", "b@x", "active", row=Row)
+    assert (caught.value.sqlstate, caught.value.constraint) == ("23503", "users_team_id_fkey")
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "sqlstate"),
+    [
+        ("users__create", (None, "cid", "c@x", "gone"), "23514"),
+        ("users__insert_null_email", ("dan",), "23502"),
+        ("users__parse_number", ("twelve",), "22P02"),
+    ],
+    ids=["check", "not-null", "invalid-text"],
+)
+async def test_bad_data_is_an_invalid_argument(
+    db: Database, queries: Queries, name: str, args: tuple[object, ...], sqlstate: str
+) -> None:
+    """Check, not-null and data-exception errors raise InvalidArgument with their SQLSTATE."""
+    query = queries.query(name)
+    if query.kind == ":exec":
+        call = db.exec(query, *args)
+    else:
+        call = db.one(query, *args, row=Row if name == "users__create" else int)
+    with pytest.raises(InvalidArgument) as caught:
+        await call
+    assert caught.value.sqlstate == sqlstate
+    assert "twelve" not in str(caught.value)
+
+
+async def test_argument_of_the_wrong_type_is_an_invalid_argument(
+    db: Database, queries: Queries
+) -> None:
+    """An argument the driver cannot encode raises InvalidArgument without quoting it."""
+    with pytest.raises(InvalidArgument) as caught:
+        await db.one(queries.query("users__get_by_id"), "secret-id", row=Row)
+    assert "secret-id" not in str(caught.value)
+
+
+async def test_statement_timeout_is_a_timeout(db: Database, queries: Queries) -> None:
+    """A statement running past the server's statement_timeout raises Timeout (57014)."""
+    with pytest.raises(Timeout) as caught:
+        await db.exec(queries.query("users__sleep"), 5.0)
+    assert caught.value.sqlstate == "57014"
+    await db.ping(timeout=2)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    statement_timeout: str
+    idle_in_transaction_session_timeout: str
+
+
+async def test_server_timeouts_come_from_the_settings(schema, queries: Queries) -> None:
+    """Every pooled session runs with the configured statement and idle-in-transaction timeouts."""
+    db = await Database.connect(
+        settings_for(schema, statement_timeout=1.5, idle_in_transaction_session_timeout=0.25)
+    )
+    try:
+        timeouts = await db.one(queries.query("session__timeouts"), row=Timeouts)
+        assert timeouts == Timeouts("1500ms", "250ms")
+    finally:
+        await db.close()
+
+
+async def test_idle_transaction_is_ended_by_the_server(schema, queries: Queries) -> None:
+    """A transaction left idle past idle_in_transaction_session_timeout loses its session: its
+    next query raises TemporarilyUnavailable, and the pool serves the next caller (PG-12)."""
+    db = await Database.connect(settings_for(schema, idle_in_transaction_session_timeout=0.2))
+
+    async def idle_in_transaction() -> None:
+        async with db.transaction() as tx:
+            await tx.one(queries.query("users__count"), row=int)
+            await asyncio.sleep(1.0)  # e.g. a network call inside the transaction: PG-12
+            await tx.one(queries.query("users__count"), row=int)
+
+    try:
+        with pytest.raises(TemporarilyUnavailable):
+            await idle_in_transaction()
+        assert await db.one(queries.query("users__count"), row=int) == 0
+    finally:
+        await db.close()
+
+
+async def test_hung_server_is_a_client_timeout(schema, queries: Queries, proxy: FaultProxy) -> None:
+    """When the server stops answering, the command timeout raises Timeout; the pool recovers."""
+    db = await Database.connect(
+        settings_for(schema, port=proxy.port, command_timeout=0.3, pool_max_size=1)
+    )
+    try:
+        proxy.stall()
+        with pytest.raises(Timeout, match="command timeout"):
+            await db.one(queries.query("users__count"), row=int)
+        with pytest.raises(TemporarilyUnavailable, match=r"no answer within 0\.3s"):
+            await db.ping(timeout=0.3)
+        proxy.unstall()
+        proxy.reset_all()
+        assert await db.one(queries.query("users__count"), row=int) == 0
+    finally:
+        await db.close(timeout=1)
+
+
+async def test_terminated_backend_is_temporarily_unavailable(
+    db: Database, queries: Queries, postgres_server: str
+) -> None:
+    """pg_terminate_backend on a pooled connection mid-query raises TemporarilyUnavailable; the
+    next query runs on a fresh connection."""
+    sleeping = asyncio.create_task(db.exec(queries.query("users__sleep"), 0.25))
+    admin = await asyncpg.connect(postgres_server)
+    pids: list[asyncpg.Record] = []
+    try:
+        for _ in range(100):
+            pids = await admin.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query LIKE '%pg_sleep%'"
+                " AND pid <> pg_backend_pid()",
+                db.namespace,
+            )
+            if pids:
+                break
+            await asyncio.sleep(0.01)
+        assert pids, "the sleeping query never showed in pg_stat_activity"
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pids[0]["pid"])
+    finally:
+        await admin.close()
+    with pytest.raises(TemporarilyUnavailable) as caught:
+        await sleeping
+    assert caught.value.query == "users__sleep"
+    assert await db.one(queries.query("users__count"), row=int) == 0
+
+
+async def test_exhausted_pool_is_temporarily_unavailable(schema, queries: Queries) -> None:
+    """With every connection held, a query waits pool_acquire_timeout and then gives up."""
+    db = await Database.connect(
+        settings_for(schema, pool_min_size=1, pool_max_size=1, pool_acquire_timeout=0.2)
+    )
+    try:
+        async with db.transaction() as tx:
+            await tx.one(queries.query("users__count"), row=int)
+            with pytest.raises(TemporarilyUnavailable, match="pool exhausted"):
+                await db.one(queries.query("users__count"), row=int)
+            assert db.pool_stats() == (1, 0, 1, 0)
+        assert await db.one(queries.query("users__count"), row=int) == 0
+    finally:
+        await db.close()
+
+
+async def test_waiters_are_served_in_arrival_order(schema, queries: Queries) -> None:
+    """Queries waiting for the only connection get it first come, first served."""
+    db = await Database.connect(settings_for(schema, pool_min_size=1, pool_max_size=1))
+    order: list[int] = []
+
+    async def count(number: int) -> None:
+        await db.one(queries.query("users__count"), row=int)
+        order.append(number)
+
+    try:
+        async with db.transaction() as tx:
+            tasks = []
+            for number in range(5):
+                tasks.append(asyncio.create_task(count(number)))
+                await asyncio.sleep(0.01)
+            assert db.pool_stats()[3] == 5
+            await tx.one(queries.query("users__count"), row=int)
+        await asyncio.gather(*tasks)
+        assert order == [0, 1, 2, 3, 4]
+    finally:
+        await db.close()
+
+
+async def test_stopped_server_is_temporarily_unavailable(
+    schema,
+    queries: Queries,
+    proxy: FaultProxy,
+) -> None:
+    """With the server gone (connections killed, connects refused) queries and the readiness
+    check raise TemporarilyUnavailable; when it is back, queries work again."""
+    db = await Database.connect(settings_for(schema, port=proxy.port, pool_max_size=1))
+    count = queries.query("users__count")
+    try:
+        assert await db.one(count, row=int) == 0
+        await proxy.refuse()
+        proxy.reset_all()
+        for _ in range(2):
+            with pytest.raises(TemporarilyUnavailable):
+                await db.one(count, row=int)
+        with pytest.raises(TemporarilyUnavailable):
+            await db.ping(timeout=1)
+        await proxy.accept()
+        assert await db.one(count, row=int) == 0
+    finally:
+        await db.close(timeout=1)
+
+
+async def test_connect_to_a_stopped_server_is_temporarily_unavailable(
+    schema,
+    proxy: FaultProxy,
+) -> None:
+    """Opening the pool while the server refuses connections raises TemporarilyUnavailable."""
+    await proxy.refuse()
+    with pytest.raises(TemporarilyUnavailable, match="cannot open the pool"):
+        await Database.connect(settings_for(schema, port=proxy.port))
