@@ -1,0 +1,496 @@
+"""`Cache[M]`: protobuf values under `<domain>:<entity>:<id>` keys, with a mandatory TTL.
+
+Rules: RD-1 (fail open), RD-2 (TTL), RD-3 (keys), RD-4 (protobuf), RD-5 (stampede), RD-7 (metrics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import secrets
+import time
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar, overload
+
+import structlog
+from google.protobuf.message import DecodeError, Message
+from opentelemetry import trace
+
+from ._batch import Failed
+from ._codec import Decoded, ProtobufCodec
+from ._errors import TTLError
+from ._metrics import (
+    DECODE_ERRORS,
+    EARLY_REFRESHES,
+    ERRORS,
+    LOADER_SECONDS,
+    LOCK_WAIT_SECONDS,
+    LOCKS,
+    LOOKUPS,
+    SHARED_CALLS,
+)
+from ._singleflight import SingleFlight
+from ._ttl import DEFAULT_JITTER, TTLPolicy, check_ttl, is_number
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable
+
+    from ._client import CacheClient
+    from ._keys import KeyNamespace
+
+__all__ = ["Cache"]
+
+M = TypeVar("M", bound=Message)
+Id = str | int
+
+_log = structlog.get_logger("svcinfra.cache")
+_tracer = trace.get_tracer("svcinfra.cache")
+_POLL_FIRST, _POLL_MAX = 0.005, 0.05
+
+
+class Cache(Generic[M]):
+    """A read-through cache of one protobuf message type under one key namespace.
+
+    Redis is not the source of truth (RD-1): when it is down, slow or returns bytes that do not
+    decode, reads are misses and `get_or_load` returns what the loader returns; nothing here
+    raises because of Redis. Only misuse raises (`KeyFormatError`, `TTLError`, `CodecError`).
+
+    Args:
+        client: the shared `CacheClient`.
+        namespace: the `<domain>:<entity>` of every key (RD-3).
+        message_type: the generated protobuf class of the values (RD-4).
+        ttl: default seconds a value lives; required, positive, at most `client.max_ttl` (RD-2).
+        jitter: each write's TTL is drawn from `ttl * (1 +- jitter)` (default 0.1).
+        lock: on a miss, take a short lease in Redis so that one process across all replicas
+            loads while the others wait and re-read (RD-5); off: each process loads once.
+        lock_lease: seconds the lease lasts; a watchdog extends it while a loader runs, so it
+            only runs out when the holder dies.
+        lock_wait: seconds a waiter polls before it loads by itself (default 1.5 x lease).
+        negative_ttl: cache "not found" (a loader returning None) for this many seconds.
+        early_refresh: XFetch beta (1.0 is the paper's optimum): hot keys are reloaded in the
+            background shortly before they expire, with a probability that grows as expiry
+            nears and with the measured load time stored in the value. None: off.
+    """
+
+    def __init__(
+        self,
+        client: CacheClient,
+        namespace: KeyNamespace,
+        message_type: type[M],
+        *,
+        ttl: float,
+        jitter: float = DEFAULT_JITTER,
+        lock: bool = True,
+        lock_lease: float = 2.0,
+        lock_wait: float | None = None,
+        negative_ttl: float | None = None,
+        early_refresh: float | None = None,
+    ) -> None:
+        self.namespace = namespace
+        self.codec = ProtobufCodec(message_type)
+        self.policy = TTLPolicy(ttl=ttl, max_ttl=client.max_ttl, jitter=jitter)
+        self._client = client
+        self._lock = lock
+        self._lease_ms = round(check_ttl(lock_lease, max_ttl=600, what="lock_lease") * 1000)
+        self._lock_wait = check_ttl(
+            1.5 * lock_lease if lock_wait is None else lock_wait,
+            max_ttl=600,
+            what="lock_wait",
+        )
+        self._negative = (
+            None
+            if negative_ttl is None
+            else TTLPolicy(ttl=negative_ttl, max_ttl=self.policy.ttl, jitter=jitter)
+        )
+        if early_refresh is not None and not (
+            is_number(early_refresh) and 0 < early_refresh <= 10  # noqa: PLR2004
+        ):
+            raise TTLError(f"early_refresh (XFetch beta) must be in (0, 10], got {early_refresh!r}")
+        self._beta = early_refresh
+        self._flights: SingleFlight[M | None] = SingleFlight(spawn=client.spawn)
+        self._dirty: set[str] = set()
+        name = namespace.name
+        self._hit, self._miss, self._negative_hit, self._error, self._skipped = (
+            LOOKUPS.labels(name, result)
+            for result in ("hit", "miss", "negative_hit", "error", "skipped")
+        )
+        self._shared = SHARED_CALLS.labels(name)
+        self._loader_seconds = LOADER_SECONDS.labels(name)
+        client.register(namespace)
+
+    def __repr__(self) -> str:
+        return (
+            f"Cache({self.namespace.name}, {self.codec.message_type.DESCRIPTOR.full_name}, "
+            f"ttl={self.policy.ttl:g})"
+        )
+
+    async def get(self, id_: Id) -> M | None:
+        """Return the cached value of `id_`, or None on a miss (or when Redis is unavailable)."""
+        entry = await self._read(self.namespace.key(id_))
+        return entry.message if isinstance(entry, Decoded) else None
+
+    async def get_many(self, ids: Iterable[Id]) -> dict[Id, M]:
+        """Return the cached values of `ids` that are present, read with one MGET."""
+        wanted = list(ids)
+        keys = [self.namespace.key(id_) for id_ in wanted]
+        if not keys:
+            return {}
+        raw = await self._client.mget(keys, namespace=self.namespace.name)
+        if isinstance(raw, Failed):
+            self._count_failed(raw, len(keys))
+            return {}
+        found: dict[Id, M] = {}
+        corrupt: list[str] = []
+        for id_, key, data in zip(wanted, keys, raw, strict=True):
+            entry = None if data is None else self._decode(data, corrupt, key)
+            if entry is None:
+                self._miss.inc()
+            else:
+                self._hit.inc()
+                found[id_] = entry.message
+        if corrupt:
+            await self._client.delete(corrupt, namespace=self.namespace.name)
+        return found
+
+    async def set(self, id_: Id, value: M, *, ttl: float | None = None) -> bool:
+        """Store `value` for `id_` with a jittered TTL; return False if Redis was unavailable."""
+        key = self.namespace.key(id_)
+        ttl_ms = self.policy.pick_ms(ttl)
+        data = self._encode(value, ttl_ms, 0.0)
+        absent = self.namespace.absent_key(id_) if self._negative else None
+        result = await self._client.set(
+            key, data, ttl_ms, namespace=self.namespace.name, drop=absent
+        )
+        return result is True
+
+    async def delete(self, *ids: Id) -> bool:
+        """Delete the values of `ids` (with their negative entries and fill leases).
+
+        Deleting the lease too means a fill that started before this delete cannot land after
+        it (see `invalidate_after`). Returns False if Redis was unavailable.
+        """
+        keys: list[str] = []
+        for id_ in ids:
+            key = self.namespace.key(id_)
+            keys += [key, self.namespace.lock_key(id_), self.namespace.absent_key(id_)]
+            if key in self._flights or _refresh_flight(key) in self._flights:
+                self._dirty.add(key)
+        if not keys:
+            return True
+        result = await self._client.delete(keys, namespace=self.namespace.name)
+        return not isinstance(result, Failed)
+
+    @overload
+    async def get_or_load(
+        self, id_: Id, loader: Callable[[], Awaitable[M]], *, ttl: float | None = None
+    ) -> M: ...
+    @overload
+    async def get_or_load(
+        self, id_: Id, loader: Callable[[], Awaitable[M | None]], *, ttl: float | None = None
+    ) -> M | None: ...
+    async def get_or_load(
+        self, id_: Id, loader: Callable[[], Awaitable[M | None]], *, ttl: float | None = None
+    ) -> M | None:
+        """Return the cached value of `id_`, or load it once, store it and return it (RD-5).
+
+        Concurrent callers in this process share one loader call and its result or error
+        (singleflight); with `lock`, callers in other processes wait for the one holding the
+        lease and re-read. `loader` returns the value from the source of truth, or None for
+        "not found" (cached only with `negative_ttl`). When Redis is unavailable the loader's
+        result is returned all the same (RD-1).
+        """
+        key = self.namespace.key(id_)
+        if ttl is not None:
+            check_ttl(ttl, max_ttl=self.policy.max_ttl)
+        if self._negative is None:
+            entry = await self._read(key)
+        else:
+            entry, absent = await self._read_pair(key, self.namespace.absent_key(id_))
+            if absent:
+                self._negative_hit.inc()
+                return None
+        if isinstance(entry, Decoded):
+            if self._beta is not None and self._due(entry):
+                self._refresh_early(id_, key, loader, ttl)
+            return entry.message
+        value, shared = await self._flights.do(key, lambda: self._load(id_, key, loader, ttl))
+        if shared:
+            self._shared.inc()
+        return value
+
+    async def _read(self, key: str) -> Decoded[M] | Failed | None:
+        """Read and decode one key through the batcher; count the lookup."""
+        data = await self._client.read(key)
+        return await self._lookup(key, data)
+
+    async def _read_pair(
+        self, key: str, absent_key: str
+    ) -> tuple[Decoded[M] | Failed | None, bool]:
+        value_future, absent_future = self._client.read(key), self._client.read(absent_key)
+        data, absent = await value_future, await absent_future
+        if data is None and isinstance(absent, bytes):
+            return None, True
+        return await self._lookup(key, data), False
+
+    async def _lookup(self, key: str, data: bytes | Failed | None) -> Decoded[M] | Failed | None:
+        if data is None:
+            self._miss.inc()
+            return None
+        if isinstance(data, Failed):
+            self._count_failed(data, 1)
+            return data
+        corrupt: list[str] = []
+        entry = self._decode(data, corrupt, key)
+        if entry is None:
+            self._miss.inc()
+            await self._client.delete(corrupt, namespace=self.namespace.name)
+            return None
+        self._hit.inc()
+        return entry
+
+    def _decode(self, data: bytes, corrupt: list[str], key: str) -> Decoded[M] | None:
+        try:
+            return self.codec.decode(data)
+        except DecodeError as exc:
+            DECODE_ERRORS.labels(self.namespace.name).inc()
+            _log.warning(
+                "cache value did not decode: deleted, served as a miss",
+                namespace=self.namespace.name,
+                message_type=self.codec.message_type.DESCRIPTOR.full_name,
+                error=str(exc)[:200],
+                rule="RD-4",
+            )
+            corrupt.append(key)
+            return None
+
+    def _count_failed(self, failed: Failed, count: int) -> None:
+        if failed.skipped:
+            self._skipped.inc(count)
+        else:
+            self._error.inc(count)
+            ERRORS.labels(self.namespace.name, "get").inc(count)
+
+    def _encode(self, value: M, ttl_ms: int, recompute_s: float) -> bytes:
+        if self._beta is None:
+            return self.codec.encode(value)
+        expires_at_ms = int(time.time() * 1000) + ttl_ms
+        return self.codec.encode(value, expires_at_ms=expires_at_ms, recompute_s=recompute_s)
+
+    def _due(self, entry: Decoded[M]) -> bool:
+        """XFetch: refresh when now - delta * beta * ln(rand) reaches the logical expiry."""
+        if entry.recompute_s <= 0 or self._beta is None:
+            return False
+        gap_s = -entry.recompute_s * self._beta * math.log(1.0 - random.random())  # noqa: S311
+        return time.time() * 1000 + gap_s * 1000 >= entry.expires_at_ms
+
+    async def _call_loader(
+        self, loader: Callable[[], Awaitable[M | None]]
+    ) -> tuple[M | None, float]:
+        started = time.perf_counter()
+        with _tracer.start_as_current_span(
+            "cache.load",
+            kind=trace.SpanKind.INTERNAL,
+            attributes={"svcinfra.cache.namespace": self.namespace.name},
+        ):
+            value = await loader()
+        elapsed = time.perf_counter() - started
+        self._loader_seconds.observe(elapsed)
+        return value, elapsed
+
+    async def _load(
+        self, id_: Id, key: str, loader: Callable[[], Awaitable[M | None]], ttl: float | None
+    ) -> M | None:
+        if _refresh_flight(key) not in self._flights:
+            self._dirty.discard(key)
+        if self._lock:
+            return await self._load_locked(id_, key, loader, ttl)
+        return await self._load_unlocked(key, id_, loader, ttl)
+
+    async def _load_unlocked(
+        self, key: str, id_: Id, loader: Callable[[], Awaitable[M | None]], ttl: float | None
+    ) -> M | None:
+        value, elapsed = await self._call_loader(loader)
+        if key in self._dirty:
+            return value  # deleted while loading: the value may predate the delete
+        if value is None:
+            if self._negative is not None:
+                await self._client.set(
+                    self.namespace.absent_key(id_),
+                    b"",
+                    self._negative.pick_ms(),
+                    namespace=self.namespace.name,
+                )
+            return None
+        ttl_ms = self.policy.pick_ms(ttl)
+        data = self._encode(value, ttl_ms, elapsed)
+        await self._client.set(key, data, ttl_ms, namespace=self.namespace.name)
+        return value
+
+    async def _load_locked(
+        self, id_: Id, key: str, loader: Callable[[], Awaitable[M | None]], ttl: float | None
+    ) -> M | None:
+        name = self.namespace.name
+        lock_key = self.namespace.lock_key(id_)
+        token = secrets.token_hex(16)
+        started = time.monotonic()
+        contended = False
+        while True:
+            got = await self._client.lock(lock_key, token, self._lease_ms, namespace=name)
+            if isinstance(got, Failed):
+                return await self._load_unlocked(key, id_, loader, ttl)
+            if got:
+                LOCKS.labels(name, "acquired").inc()
+                if contended:
+                    LOCK_WAIT_SECONDS.labels(name).observe(time.monotonic() - started)
+                return await self._fill_locked(
+                    id_, key, lock_key=lock_key, token=token, loader=loader, ttl=ttl
+                )
+            if not contended:
+                contended = True
+                LOCKS.labels(name, "contended").inc()
+            outcome, value = await self._wait_for_holder(id_, key, started + self._lock_wait)
+            if outcome == "filled":
+                LOCK_WAIT_SECONDS.labels(name).observe(time.monotonic() - started)
+                return value
+            if outcome != "free":
+                if outcome == "timeout":
+                    LOCKS.labels(name, "timeout").inc()
+                    LOCK_WAIT_SECONDS.labels(name).observe(time.monotonic() - started)
+                return await self._load_unlocked(key, id_, loader, ttl)
+
+    async def _wait_for_holder(
+        self, id_: Id, key: str, deadline: float
+    ) -> tuple[Literal["filled", "free", "timeout", "failed"], M | None]:
+        """Poll until the lease holder fills `key`, the lease is gone, or `deadline` passes.
+
+        Polls hold no connection between reads, and the reads of all waiters of this process
+        share one MGET per tick (waiting must not exhaust the pool).
+        """
+        absent_key, lock_key = self.namespace.absent_key(id_), self.namespace.lock_key(id_)
+        delay = _POLL_FIRST
+        while (remaining := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, _POLL_MAX)
+            value_f = self._client.read(key)
+            absent_f, lock_f = self._client.read(absent_key), self._client.read(lock_key)
+            data, absent, holder = await value_f, await absent_f, await lock_f
+            if isinstance(data, Failed):
+                return "failed", None
+            if data is None and self._negative is not None and isinstance(absent, bytes):
+                self._negative_hit.inc()
+                return "filled", None
+            if data is not None:
+                entry = await self._lookup(key, data)
+                if isinstance(entry, Decoded):
+                    return "filled", entry.message
+            if holder is None:
+                return "free", None  # the holder finished without a value, or died
+        return "timeout", None
+
+    async def _fill_locked(
+        self,
+        id_: Id,
+        key: str,
+        *,
+        lock_key: str,
+        token: str,
+        loader: Callable[[], Awaitable[M | None]],
+        ttl: float | None,
+    ) -> M | None:
+        name = self.namespace.name
+        absent_key = self.namespace.absent_key(id_)
+        # Double-checked: another process may have filled between our miss and our lease.
+        if self._negative is None:
+            entry, absent = await self._read(key), False
+        else:
+            entry, absent = await self._read_pair(key, absent_key)
+        if absent or isinstance(entry, Decoded):
+            await self._client.unlock(lock_key, token, namespace=name)
+            return entry.message if isinstance(entry, Decoded) else None
+        watchdog = self._client.spawn(self._keep_lease(lock_key, token))
+        try:
+            value, elapsed = await self._call_loader(loader)
+        except BaseException:
+            watchdog.cancel()
+            await self._client.unlock(lock_key, token, namespace=name)
+            raise
+        watchdog.cancel()
+        if key in self._dirty or (value is None and self._negative is None):
+            await self._client.unlock(lock_key, token, namespace=name)
+            return value
+        if value is None:
+            target, drop, data = absent_key, key, b""
+            ttl_ms = self._negative.pick_ms() if self._negative else 1
+        else:
+            ttl_ms = self.policy.pick_ms(ttl)
+            target, drop, data = key, absent_key, self._encode(value, ttl_ms, elapsed)
+        filled = await self._client.fill(
+            target, data, ttl_ms, lock_key=lock_key, token=token, drop=drop, namespace=name
+        )
+        if filled is False:
+            LOCKS.labels(name, "lost").inc()  # invalidated or expired meanwhile: do not write
+        return value
+
+    async def _keep_lease(self, lock_key: str, token: str) -> None:
+        period = self._lease_ms / 3000
+        while True:
+            await asyncio.sleep(period)
+            kept = await self._client.extend(
+                lock_key, token, self._lease_ms, namespace=self.namespace.name
+            )
+            if kept is False:
+                return
+
+    def _refresh_early(
+        self, id_: Id, key: str, loader: Callable[[], Awaitable[M | None]], ttl: float | None
+    ) -> None:
+        flight = _refresh_flight(key)
+        if flight in self._flights:
+            return
+        EARLY_REFRESHES.labels(self.namespace.name).inc()
+        self._flights.start(flight, lambda: self._refresh(id_, key, loader, ttl))
+
+    async def _refresh(
+        self, id_: Id, key: str, loader: Callable[[], Awaitable[M | None]], ttl: float | None
+    ) -> M | None:
+        if key not in self._flights:
+            self._dirty.discard(key)
+        try:
+            if not self._lock:
+                return await self._load_unlocked(key, id_, loader, ttl)
+            lock_key, token = self.namespace.lock_key(id_), secrets.token_hex(16)
+            got = await self._client.lock(
+                lock_key, token, self._lease_ms, namespace=self.namespace.name
+            )
+            if got is not True:
+                return None  # another process refreshes it, or Redis is unavailable
+            try:
+                value, elapsed = await self._call_loader(loader)
+            except BaseException:
+                await self._client.unlock(lock_key, token, namespace=self.namespace.name)
+                raise
+            if value is None or key in self._dirty:
+                await self._client.unlock(lock_key, token, namespace=self.namespace.name)
+                return value
+            ttl_ms = self.policy.pick_ms(ttl)
+            await self._client.fill(
+                key,
+                self._encode(value, ttl_ms, elapsed),
+                ttl_ms,
+                lock_key=lock_key,
+                token=token,
+                drop=self.namespace.absent_key(id_),
+                namespace=self.namespace.name,
+            )
+        except Exception as exc:  # noqa: BLE001  (a background refresh must not crash anything)
+            _log.warning(
+                "cache early refresh failed; the cached value stays until it expires",
+                namespace=self.namespace.name,
+                error=type(exc).__name__,
+            )
+            return None
+        return value
+
+
+def _refresh_flight(key: str) -> str:
+    return f"refresh\0{key}"

@@ -1,0 +1,378 @@
+"""`CacheClient`: redis-py wrapped to fail open (RD-1), batch reads and report its pool (RD-7)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+
+import structlog
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from ._batch import FAILED, SKIPPED, Failed, ReadBatcher, Result
+from ._breaker import Breaker, DegradedLog
+from ._metrics import DB_KEYS, ERRORS, KEYS, OPERATION_SECONDS, POOLS
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+
+    from svcinfra.config import RedisSettings
+
+    from ._keys import KeyNamespace
+
+__all__ = ["CacheClient", "create_cache_client"]
+
+R = TypeVar("R")
+_log = structlog.get_logger("svcinfra.cache")
+
+# Compare-and-delete: release a lock only if it still holds our token (never a blind DEL).
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# Compare-and-extend: the watchdog keeps a slow loader's lease alive while the token is ours.
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+# Fill under the lock: write only while the lease is ours, then drop the lock and the opposite
+# entry (value vs negative) in the same step. `Cache.delete` removes the lock too, so a fill
+# started before an invalidation can no longer land after it.
+_FILL = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('DEL', KEYS[2], KEYS[3])
+return 1
+"""
+
+
+class CacheClient:
+    """The Redis connection that caches share, built to fail open (RD-1).
+
+    Every operation goes through a breaker: a Redis error or timeout is counted, logged as
+    degraded at most once per `degraded_log_interval`, and answered with a `Failed` marker instead
+    of an exception; after `breaker_failures` failures in a row Redis is skipped for
+    `breaker_cooldown` seconds. Reads of one event-loop tick are coalesced into one MGET.
+
+    Build it with `create_cache_client(settings)` in the composition root and `aclose()` it on
+    shutdown. `redis` is the underlying redis-py client, for what the cache does not cover.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        name: str = "cache",
+        max_ttl: float = 7 * 86_400,
+        breaker_failures: int = 5,
+        breaker_cooldown: float = 5.0,
+        degraded_log_interval: float = 30.0,
+        max_batch: int = 512,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.redis = redis
+        self.name = name
+        self.max_ttl = float(max_ttl)
+        self.breaker = Breaker(
+            failures=breaker_failures,
+            cooldown=breaker_cooldown,
+            label=name,
+            clock=clock,
+        )
+        self._degraded = DegradedLog(interval=degraded_log_interval, clock=clock)
+        self._batcher = ReadBatcher(self._mget_batch, max_batch=max_batch)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._namespaces: set[KeyNamespace] = set()
+        self._release = redis.register_script(_RELEASE)
+        self._extend = redis.register_script(_EXTEND)
+        self._fill = redis.register_script(_FILL)
+        self._timers = {
+            op: OPERATION_SECONDS.labels(op)
+            for op in ("mget", "set", "delete", "lock", "unlock", "extend", "fill", "scan")
+        }
+        POOLS.sources.add(self)
+
+    def __repr__(self) -> str:
+        return f"CacheClient(name={self.name!r}, breaker={self.breaker.state.name.lower()})"
+
+    async def run(
+        self,
+        operation: str,
+        call: Callable[[], Awaitable[R]],
+        *,
+        namespace: str | None = None,
+    ) -> R | Failed:
+        """Run one Redis call through the breaker; return `FAILED`/`SKIPPED` instead of raising."""
+        if not self.breaker.allow():
+            return SKIPPED
+        started = time.perf_counter()
+        try:
+            result = await call()
+        except (RedisError, OSError) as exc:
+            self._failed(operation, exc, namespace)
+            return FAILED
+        self.breaker.success()
+        timer = self._timers.get(operation) or OPERATION_SECONDS.labels(operation)
+        timer.observe(time.perf_counter() - started)
+        return result
+
+    def _failed(self, operation: str, exc: BaseException, namespace: str | None) -> None:
+        if namespace is not None:
+            ERRORS.labels(namespace, operation).inc()
+        if not _pool_exhausted(exc):
+            # A burst that outruns the pool says nothing about Redis's health: absorbed, but it
+            # must not open the breaker and turn a local spike into seconds of misses.
+            self.breaker.failure()
+        self._degraded.error(client=self.name, operation=operation, exc=exc)
+
+    def read(self, key: str) -> asyncio.Future[Result]:
+        """Return a future of `key`'s bytes, read with the other reads of this tick (one MGET)."""
+        if self.breaker.rejecting():
+            # Redis is being skipped: answer now, without a batch, a task or a loop iteration.
+            skipped: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+            skipped.set_result(SKIPPED)
+            return skipped
+        return self._batcher.get(key)
+
+    async def mget(self, keys: Sequence[str], *, namespace: str) -> list[bytes | None] | Failed:
+        """Read `keys` with one MGET."""
+        return await self.run("mget", functools.partial(self._raw_mget, keys), namespace=namespace)
+
+    async def _mget_batch(self, keys: Sequence[str]) -> list[bytes | None] | Failed:
+        # Errors of a batch are counted by each cache that waited on it, by namespace.
+        return await self.run("mget", functools.partial(self._raw_mget, keys))
+
+    async def _raw_mget(self, keys: Sequence[str]) -> list[bytes | None]:
+        return cast("list[bytes | None]", await self.redis.mget(keys))
+
+    async def set(
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int,
+        *,
+        namespace: str,
+        drop: str | None = None,
+    ) -> bool | Failed:
+        """SET `key` with PX `ttl_ms`; also DEL `drop` in the same round trip when given."""
+        if drop is None:
+
+            async def one() -> bool:
+                return bool(await self.redis.set(key, value, px=ttl_ms))
+
+            return await self.run("set", one, namespace=namespace)
+
+        async def both() -> bool:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.set(key, value, px=ttl_ms)
+                pipe.delete(drop)
+                result = await pipe.execute()
+            return bool(result[0])
+
+        return await self.run("set", both, namespace=namespace)
+
+    async def delete(self, keys: Sequence[str], *, namespace: str) -> int | Failed:
+        """DEL `keys`; return how many existed."""
+        return await self.run("delete", lambda: self.redis.delete(*keys), namespace=namespace)
+
+    async def lock(self, key: str, token: str, lease_ms: int, *, namespace: str) -> bool | Failed:
+        """Try `SET key token NX PX lease_ms`: True if this caller now holds the lease."""
+
+        async def call() -> bool:
+            return bool(await self.redis.set(key, token, nx=True, px=lease_ms))
+
+        return await self.run("lock", call, namespace=namespace)
+
+    async def unlock(self, key: str, token: str, *, namespace: str) -> bool | Failed:
+        """Release a lease only if `token` still holds it (compare-and-delete)."""
+        result = await self.run(
+            "unlock",
+            lambda: self._release(keys=[key], args=[token]),
+            namespace=namespace,
+        )
+        return result if isinstance(result, Failed) else bool(result)
+
+    async def extend(self, key: str, token: str, lease_ms: int, *, namespace: str) -> bool | Failed:
+        """Push a lease's expiry to `lease_ms` from now, only if `token` still holds it."""
+        result = await self.run(
+            "extend",
+            lambda: self._extend(keys=[key], args=[token, lease_ms]),
+            namespace=namespace,
+        )
+        return result if isinstance(result, Failed) else bool(result)
+
+    async def fill(
+        self,
+        key: str,
+        value: bytes,
+        ttl_ms: int,
+        *,
+        lock_key: str,
+        token: str,
+        drop: str,
+        namespace: str,
+    ) -> bool | Failed:
+        """Write `key` and release the lease atomically, only if `token` still holds it."""
+        result = await self.run(
+            "fill",
+            lambda: self._fill(keys=[key, lock_key, drop], args=[token, value, ttl_ms]),
+            namespace=namespace,
+        )
+        return result if isinstance(result, Failed) else bool(result)
+
+    async def ping(self, *, timeout: float = 0.5) -> bool:  # noqa: ASYNC109  (a probe's budget)
+        """Tell whether Redis answers a PING within `timeout` seconds (a readiness check).
+
+        Redis is not the source of truth (RD-1): a service whose cache is down still serves, so
+        report this as a degraded dependency rather than failing readiness on it.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self.redis.ping()
+        except (RedisError, OSError):
+            return False
+        self.breaker.success()
+        return True
+
+    def pool_stats(self) -> tuple[int, int, int]:
+        """Return (in use, idle, max) connections of the pool."""
+        pool = self.redis.connection_pool
+        # redis-py has no public pool gauges; these private lists are what it keeps itself.
+        in_use = len(getattr(pool, "_in_use_connections", ()))
+        idle = len(getattr(pool, "_available_connections", ()))
+        return in_use, idle, int(getattr(pool, "max_connections", 0))
+
+    def register(self, namespace: KeyNamespace) -> None:
+        """Remember a namespace whose keys `sample_key_counts` counts."""
+        self._namespaces.add(namespace)
+
+    async def sample_key_counts(
+        self,
+        namespaces: Iterable[KeyNamespace] | None = None,
+        *,
+        scan_count: int = 1000,
+        limit: int = 1_000_000,
+    ) -> dict[str, int]:
+        """Count keys per namespace with SCAN, and the database's keys with INFO keyspace.
+
+        SCAN is O(keys in the database): run this rarely (minutes), off the request path. Counts
+        stop at `limit` per namespace. Sets `svcinfra_cache_keys` and `svcinfra_cache_db_keys`.
+        """
+        counts: dict[str, int] = {}
+        for namespace in sorted(
+            self._namespaces if namespaces is None else namespaces,
+            key=lambda ns: ns.name,
+        ):
+            counted = await self.run(
+                "scan",
+                functools.partial(self._count, namespace.pattern, scan_count, limit),
+                namespace=namespace.name,
+            )
+            if not isinstance(counted, Failed):
+                counts[namespace.name] = counted
+                KEYS.labels(namespace.name).set(counted)
+        info = await self.run("info", lambda: self.redis.info("keyspace"))
+        if not isinstance(info, Failed):
+            for db, stats in info.items():
+                DB_KEYS.labels(self.name, str(db)).set(stats.get("keys", 0))
+        return counts
+
+    async def _count(self, pattern: str, scan_count: int, limit: int) -> int:
+        count = 0
+        async for _ in self.redis.scan_iter(match=pattern, count=scan_count):
+            count += 1
+            if count >= limit:
+                break
+        return count
+
+    async def run_sampler(self, *, interval: float = 300.0) -> None:
+        """Sample key counts every `interval` seconds until cancelled (run it as a task)."""
+        while True:
+            await self.sample_key_counts()
+            await asyncio.sleep(interval)
+
+    def spawn(self, coro: Coroutine[Any, Any, R]) -> asyncio.Task[R]:
+        """Run `coro` in a task that the client keeps and cancels on `aclose`."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def aclose(self) -> None:
+        """Cancel background work and close the pool."""
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._batcher.aclose()
+        await self.redis.aclose()
+        POOLS.sources.discard(self)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def _pool_exhausted(exc: BaseException) -> bool:
+    # BlockingConnectionPool raises a plain ConnectionError, chained from the wait's timeout.
+    return (
+        isinstance(exc, RedisConnectionError)
+        and isinstance(exc.__cause__, TimeoutError)
+        and "No connection available" in str(exc)
+    )
+
+
+def create_cache_client(
+    settings: RedisSettings,
+    *,
+    name: str = "cache",
+    max_batch: int = 512,
+) -> CacheClient:
+    """Build a `CacheClient` from `RedisSettings`, with every redis-py default made explicit.
+
+    redis-py 8 changed its defaults (5 s socket timeouts, ten retries with backoff, keepalive,
+    100 connections). A cache wants the opposite of patience: short socket timeouts
+    (`socket_timeout`, `connect_timeout`), a small wait for a pooled connection (`pool_timeout`),
+    and retries only after a broken connection (a pooled socket the server closed), never after a
+    timeout, since a retried timeout doubles the latency the breaker is there to cap.
+    No I/O happens here: connections open on first use.
+    """
+    pool = BlockingConnectionPool(
+        host=settings.host,
+        port=settings.port,
+        db=settings.db,
+        username=settings.username,
+        password=settings.password.get_secret_value() if settings.password else None,
+        socket_timeout=settings.socket_timeout,
+        socket_connect_timeout=settings.connect_timeout,
+        socket_keepalive=True,
+        max_connections=settings.max_connections,
+        timeout=settings.pool_timeout,
+        retry=Retry(
+            ExponentialWithJitterBackoff(base=0.005, cap=0.05),
+            settings.retries,
+            supported_errors=(RedisConnectionError,),
+        ),
+        # A dead pooled connection is found by the retry above; a PING before idle commands
+        # would add a round trip for nothing.
+        health_check_interval=0,
+        client_name=name,
+        decode_responses=False,
+    )
+    return CacheClient(
+        Redis.from_pool(pool),
+        name=name,
+        max_ttl=settings.max_ttl,
+        breaker_failures=settings.breaker_failures,
+        breaker_cooldown=settings.breaker_cooldown,
+        degraded_log_interval=settings.degraded_log_interval,
+        max_batch=max_batch,
+    )

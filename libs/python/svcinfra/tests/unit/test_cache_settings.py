@@ -1,0 +1,63 @@
+"""create_cache_client: each redis-py 8 default that matters to a cache comes from settings."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+from redis.asyncio import BlockingConnectionPool
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from svcinfra.cache import Cache, KeyNamespace, TTLError, create_cache_client
+from svcinfra.config import RedisSettings
+
+
+async def test_pool_takes_timeouts_size_and_retries_from_settings() -> None:
+    """Short socket timeouts, a bounded pool wait and retries only after broken connections."""
+    settings = RedisSettings(
+        host="10.0.0.9",
+        port=6380,
+        db=3,
+        password=SecretStr("s3cr3t"),
+        socket_timeout=0.2,
+        connect_timeout=0.3,
+        max_connections=7,
+        pool_timeout=0.05,
+        retries=2,
+    )
+
+    client = create_cache_client(settings, name="users-cache")
+    pool = client.redis.connection_pool
+    kwargs = pool.connection_kwargs
+    retry = kwargs["retry"]
+
+    assert isinstance(pool, BlockingConnectionPool)
+    assert (kwargs["host"], kwargs["port"], kwargs["db"]) == ("10.0.0.9", 6380, 3)
+    assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (0.2, 0.3)
+    assert (pool.max_connections, pool.timeout) == (7, 0.05)
+    assert retry._retries == 2
+    assert RedisConnectionError in retry._supported_errors
+    assert RedisTimeoutError not in retry._supported_errors  # a retried timeout doubles the wait
+    assert kwargs["health_check_interval"] == 0
+    assert "s3cr3t" not in repr(pool)
+    assert "s3cr3t" not in repr(client)
+    assert client.pool_stats() == (0, 0, 7)  # nothing connected: no I/O at construction
+    await client.aclose()
+
+
+async def test_breaker_and_ttl_bound_come_from_settings() -> None:
+    """The breaker thresholds and the TTL upper bound are the settings' values."""
+    settings = RedisSettings(host="h", breaker_failures=9, breaker_cooldown=2.5, max_ttl=3600)
+
+    client = create_cache_client(settings)
+
+    assert (client.breaker.failures, client.breaker.cooldown) == (9, 2.5)
+    with pytest.raises(TTLError, match="3600"):
+        Cache(client, KeyNamespace("user", "profile"), _message(), ttl=3601)
+    await client.aclose()
+
+
+def _message() -> type:
+    from google.protobuf import empty_pb2  # noqa: PLC0415  (any message class will do)
+
+    return empty_pb2.Empty
