@@ -1,0 +1,66 @@
+"""RabbitMQ messaging driven by the AsyncAPI contract (MQ-1 .. MQ-11).
+
+    contract = load_package_contract("users")               # api/server/asyncapi.yaml
+    async with await aio_pika.connect(url) as connection:
+        await declare_topology(connection, Topology.from_contract(contract))
+    async with Publisher.from_settings(contract, config.amqp, name="users") as publisher:
+        await publisher.publish("user.registered.v1", {"user_id": ..., ...})
+
+Subpackages by role: `contract` (load and validate the AsyncAPI document), `topology` (exchanges,
+queues, retry tiers, DLQs, declared idempotently), `publisher` (confirmed publishing). Header
+names shared by publisher and consumer are in `svcinfra.messaging.headers`. Errors form one tree
+rooted at `MessagingError` (see `svcinfra.messaging._errors`).
+"""
+
+from . import headers
+from ._errors import (
+    BrokerUnavailableError,
+    ContractError,
+    ContractProblem,
+    ExchangeNotFoundError,
+    InvalidMessageError,
+    MessageNackedError,
+    MessageReturnedError,
+    MessagingError,
+    PayloadProblem,
+    PayloadValidationError,
+    PublishDeadlineError,
+    PublishFailedError,
+    TopologyConflict,
+    TopologyConflictError,
+    TopologyError,
+    UnknownMessageError,
+)
+from .contract import Contract, load_contract, load_package_contract, parse_contract
+from .publisher import Backoff, Publisher, PublishReceipt
+from .topology import DeclareReport, Topology, declare_topology
+
+__all__ = [
+    "Backoff",
+    "BrokerUnavailableError",
+    "Contract",
+    "ContractError",
+    "ContractProblem",
+    "DeclareReport",
+    "ExchangeNotFoundError",
+    "InvalidMessageError",
+    "MessageNackedError",
+    "MessageReturnedError",
+    "MessagingError",
+    "PayloadProblem",
+    "PayloadValidationError",
+    "PublishDeadlineError",
+    "PublishFailedError",
+    "PublishReceipt",
+    "Publisher",
+    "Topology",
+    "TopologyConflict",
+    "TopologyConflictError",
+    "TopologyError",
+    "UnknownMessageError",
+    "declare_topology",
+    "headers",
+    "load_contract",
+    "load_package_contract",
+    "parse_contract",
+]

@@ -1,0 +1,85 @@
+"""Validation against the official AsyncAPI 3.0.0 JSON schema, vendored as package data (MQ-1)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib.resources import files
+from typing import TYPE_CHECKING, Any
+
+from jsonschema import Draft7Validator
+
+from svcinfra.messaging._errors import ContractProblem
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    from jsonschema.exceptions import ValidationError
+
+SCHEMA_RESOURCE = "asyncapi-3.0.0.json"
+ASYNCAPI_VERSION = "3.0.0"
+_MESSAGE_LIMIT = 200
+
+
+@cache
+def asyncapi_validator() -> Draft7Validator:
+    """Return the validator of the vendored schema (`@asyncapi/specs` 6.11.1), built once."""
+    text = (files(__package__) / "schemas" / SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    return Draft7Validator(json.loads(text))
+
+
+def schema_problems(document: Mapping[str, Any]) -> list[ContractProblem]:
+    """Return every place where `document` breaks the official AsyncAPI 3.0.0 schema.
+
+    The schema is full of `oneOf` (a Reference or an object; one AMQP binding shape or another),
+    whose own message ("... is not valid under any of the given schemas") names no field. Each
+    such error is replaced by the errors of the alternative that came closest, recursively, so
+    every problem points at the field that is wrong.
+    """
+    if document.get("asyncapi") != ASYNCAPI_VERSION:
+        found = document.get("asyncapi")
+        return [
+            ContractProblem(
+                "$.asyncapi",
+                f"must be {ASYNCAPI_VERSION!r} (the vendored schema's version), found {found!r}",
+                "MQ-1",
+            ),
+        ]
+    seen: set[tuple[str, str]] = set()
+    problems = []
+    for error in asyncapi_validator().iter_errors(document):
+        for leaf in _leaves(error):
+            key = (leaf.json_path, leaf.message)
+            if key not in seen:
+                seen.add(key)
+                problems.append(ContractProblem(leaf.json_path, _short(leaf), "asyncapi"))
+    return sorted(problems, key=lambda problem: problem.path)
+
+
+def _leaves(error: ValidationError) -> Iterator[ValidationError]:
+    if not error.context:
+        yield error
+        return
+    branches: dict[object, list[ValidationError]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    # The "it could also be a Reference" alternative only ever says `$ref` is missing.
+    real = [b for b in branches.values() if not all(_is_missing_ref(sub) for sub in b)]
+    if not real:
+        yield error
+        return
+    closest = max(real, key=lambda b: (max(len(sub.absolute_path) for sub in b), -len(b)))
+    for sub in closest:
+        yield from _leaves(sub)
+
+
+def _is_missing_ref(error: ValidationError) -> bool:
+    return error.validator == "required" and "'$ref'" in error.message
+
+
+def _short(error: ValidationError) -> str:
+    """Return the error's message without echoing a whole sub-document back."""
+    if error.validator in {"oneOf", "anyOf", "not"}:
+        return "matches none of the shapes the AsyncAPI schema allows here"
+    text: str = error.message
+    return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 3] + "..."

@@ -1,0 +1,62 @@
+"""The AMQP header names svcinfra writes and reads, in one place for publisher and consumer.
+
+None starts with `x-`: RabbitMQ 3.13+ treats `x-*` headers as broker-owned (and 4.0 ignores a
+client's `x-death`), so the application's own facts live in plain names. Properties that AMQP
+already has are used as such, not copied into headers: `message_id` (always set, MQ-6),
+`correlation_id` (set when the message is part of a chain), `type` (the contract's message name,
+`user.registered.v1`), `content_type` (`application/json`), `delivery_mode` (2, persistent) and
+`timestamp`.
+
+Written by the publisher on every message:
+
+* `message-version` (int): the message's version, also the `vN` suffix of its name and routing key
+  (MQ-2);
+* `traceparent` / `tracestate`: W3C trace context of the publish span (MQ-11).
+
+Written by the consumer when it sends a message to a retry tier or a DLQ (MQ-9, MQ-10):
+
+* `retry-count` (int): retries already made; absent on the first delivery, so attempt =
+  `retry-count` + 1. The broker's `x-death` counts are only a cross-check;
+* `error-class`: `transient` or `permanent`;
+* `error-type`: the exception's class name, or `invalid-json`, `schema-violation`,
+  `unknown-type`, `unknown-version`, `attempts-exhausted`;
+* `error-message`: the reason, truncated to `ERROR_MESSAGE_LIMIT` characters, no payload values;
+* `failed-at`: ISO 8601 UTC time of the failure;
+* `original-exchange` / `original-routing-key`: where the message was first published;
+* `consumer`: the consumer's name (also the inbox's `consumer` column).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+MESSAGE_VERSION: Final = "message-version"
+TRACEPARENT: Final = "traceparent"
+TRACESTATE: Final = "tracestate"
+RETRY_COUNT: Final = "retry-count"
+ERROR_CLASS: Final = "error-class"
+ERROR_TYPE: Final = "error-type"
+ERROR_MESSAGE: Final = "error-message"
+FAILED_AT: Final = "failed-at"
+ORIGINAL_EXCHANGE: Final = "original-exchange"
+ORIGINAL_ROUTING_KEY: Final = "original-routing-key"
+CONSUMER: Final = "consumer"
+
+ERROR_MESSAGE_LIMIT: Final = 512
+
+# A caller's extra headers may not use these names: they would lie about the message.
+RESERVED: Final = frozenset(
+    {
+        MESSAGE_VERSION,
+        TRACEPARENT,
+        TRACESTATE,
+        RETRY_COUNT,
+        ERROR_CLASS,
+        ERROR_TYPE,
+        ERROR_MESSAGE,
+        FAILED_AT,
+        ORIGINAL_EXCHANGE,
+        ORIGINAL_ROUTING_KEY,
+        CONSUMER,
+    },
+)
