@@ -6,13 +6,13 @@ import importlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from svcinfra.config import Config, ConfigError, load_config, render_env_example
 
 EX_CONFIG = getattr(os, "EX_CONFIG", 78)
-EX_USAGE = 2
 
 
 def _config_class(target: str) -> type[Config]:
@@ -28,7 +28,45 @@ def _config_class(target: str) -> type[Config]:
     return obj
 
 
-@click.group()
+class _LazyGroup(click.Group):
+    """A group whose subcommands are imported only when run.
+
+    Each area's commands need that area's driver (asyncpg, aio-pika, ...), which is an optional
+    extra; `svcinfra config` must work without them, and `--help` should not import them all.
+    """
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:  # noqa: ANN401
+        super().__init__(*args, **kwargs)
+        self._lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self._lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self._lazy.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, _, attr = target.partition(":")
+        try:
+            command = getattr(importlib.import_module(module_name), attr)
+        except ImportError as exc:
+            raise click.ClickException(
+                f"`svcinfra {cmd_name}` needs {exc.name}: install svcinfra with its extra",
+            ) from exc
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")
+        return command
+
+
+@click.group(
+    cls=_LazyGroup,
+    lazy={
+        "amqp": "svcinfra.messaging.cli:amqp",
+        "asyncapi": "svcinfra.messaging.cli:asyncapi",
+        "env": "svcinfra.envtool:env",
+        "migrate": "svcinfra.postgres.migrate:migrate",
+    },
+)
 @click.version_option(package_name="svcinfra")
 def main() -> None:
     """Infrastructure integration rules for Python services."""

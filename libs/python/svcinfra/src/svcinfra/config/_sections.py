@@ -224,6 +224,14 @@ class AmqpSettings(Section):
     vhost: Annotated[str, Field(min_length=1, description="Virtual host.")] = "/"
     heartbeat: Annotated[int, Field(ge=0, le=3600, description="Heartbeat seconds.")] = 30
     connect_timeout: Annotated[Seconds, Field(description="Seconds to connect.")] = 5.0
+    publish_confirm_timeout: Annotated[
+        Seconds,
+        Field(description="Seconds one publish attempt waits for the broker's confirm (MQ-5)."),
+    ] = 5.0
+    publish_deadline: Annotated[
+        Seconds,
+        Field(description="Seconds a publish may spend retrying transient failures (MQ-4)."),
+    ] = 30.0
 
     def url(self) -> SecretStr:
         """Return the AMQP URL with the password, wrapped so that it is not logged by mistake."""

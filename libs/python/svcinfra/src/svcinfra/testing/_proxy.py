@@ -35,6 +35,7 @@ class FaultProxy:
         self.latency = 0.0
         self._server: asyncio.Server | None = None
         self._pipes: set[_Pipe] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
         self._flowing = asyncio.Event()
         self._flowing.set()
         self._reset_after: int | None = None
@@ -62,9 +63,12 @@ class FaultProxy:
         return self
 
     async def close(self) -> None:
-        """Stop listening and drop every connection."""
+        """Stop listening, drop every connection and wait for the proxy's own tasks to end."""
         await self.refuse()
         self.reset_all()
+        self.unstall()
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=2)
 
     async def refuse(self) -> None:
         """Stop listening: new connections are refused, as with a stopped server."""
@@ -109,23 +113,32 @@ class FaultProxy:
         await self.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         self.accepted += 1
+        pipe: _Pipe | None = None
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.upstream)
-        except OSError:
-            _abort(writer)
-            return
-        limit, self._reset_after = self._reset_after, None
-        pipe = _Pipe(self, writer, up_writer, limit)
-        self._pipes.add(pipe)
-        try:
+            limit, self._reset_after = self._reset_after, None
+            pipe = _Pipe(self, writer, up_writer, limit)
+            self._pipes.add(pipe)
             await asyncio.gather(
                 pipe.pump(reader, up_writer, count=False),
                 pipe.pump(up_reader, writer, count=True),
             )
+        except OSError:
+            _abort(writer)
+        except asyncio.CancelledError:
+            # Nobody awaits a connection handler: asyncio's stream callback would log a
+            # cancelled one as an error at loop teardown. The connection is dropped either way.
+            pass
         finally:
-            self._pipes.discard(pipe)
-            pipe.reset()
+            if pipe is not None:
+                self._pipes.discard(pipe)
+                pipe.reset()
+            if task is not None:
+                self._handlers.discard(task)
 
 
 class _Pipe:
