@@ -64,3 +64,8 @@ clean: ## remove the virtualenv and caches
 .PHONY: env-example
 env-example: $(STAMP) ## regenerate .env.example from the config schema
 	$(BIN)/svcinfra config example svcinfra.testing:FullConfig --env-prefix APP_ -o .env.example
+
+.PHONY: proto
+proto: $(STAMP) ## regenerate the committed protobuf code (RD-4)
+	cd $(LIB)/tests/assets/proto && $(CURDIR)/$(BIN)/python -m grpc_tools.protoc -I . \
+	  --python_out=generated --pyi_out=generated cache_values.proto
