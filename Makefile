@@ -39,11 +39,12 @@ infra: ## make sure PostgreSQL, Redis and RabbitMQ are reachable on loopback
 	scripts/infra.sh up
 
 .PHONY: lint
-lint: $(STAMP) ## ruff, mypy --strict on src/, import-linter
+lint: $(STAMP) ## ruff, mypy --strict on src/, import-linter, svcinfra check on the repository
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(addsuffix /src,$(PROJECTS))
 	$(BIN)/lint-imports
+	$(BIN)/svcinfra check .
 
 .PHONY: pytest
 pytest: $(STAMP) infra ## the unit, integration and e2e tests

@@ -63,6 +63,7 @@ class _LazyGroup(click.Group):
     lazy={
         "amqp": "svcinfra.messaging.cli:amqp",
         "asyncapi": "svcinfra.messaging.cli:asyncapi",
+        "check": "svcinfra.check:check",
         "env": "svcinfra.envtool:env",
         "migrate": "svcinfra.postgres.migrate:migrate",
     },

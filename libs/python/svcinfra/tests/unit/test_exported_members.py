@@ -79,6 +79,7 @@ EXPECTED = {
 # (svcinfra.messaging, which also exports a submodule, has its own test in test_messaging_exports.)
 GROWING = [
     "svcinfra.cache",
+    "svcinfra.check",
     "svcinfra.envtool",
     "svcinfra.httpclient",
     "svcinfra.httpclient.testing",

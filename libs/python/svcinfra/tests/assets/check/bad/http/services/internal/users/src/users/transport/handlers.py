@@ -1,0 +1,3 @@
+"""Handlers calling HTTP directly."""
+
+import httpx

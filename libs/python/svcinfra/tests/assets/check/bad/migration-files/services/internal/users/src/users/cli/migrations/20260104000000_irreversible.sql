@@ -1,0 +1,3 @@
+-- irreversible: the old rows cannot be rebuilt
+-- +goose Up
+SELECT 1;

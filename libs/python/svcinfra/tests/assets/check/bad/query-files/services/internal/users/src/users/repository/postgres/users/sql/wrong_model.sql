@@ -1,0 +1,2 @@
+-- name: accounts__get :one
+SELECT 1;

@@ -1,0 +1,2 @@
+-- name: users__stray :one
+SELECT 1;

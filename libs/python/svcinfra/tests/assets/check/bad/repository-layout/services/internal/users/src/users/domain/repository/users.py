@@ -1,0 +1,5 @@
+"""Not a port."""
+
+
+class UserRepository:
+    """A concrete class in the ports folder."""

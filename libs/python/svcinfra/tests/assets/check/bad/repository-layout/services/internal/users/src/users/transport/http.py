@@ -1,0 +1,3 @@
+"""HTTP handlers."""
+
+import asyncpg

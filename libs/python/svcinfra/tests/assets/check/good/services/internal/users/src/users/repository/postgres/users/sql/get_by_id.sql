@@ -1,0 +1,2 @@
+-- name: users__get_by_id :one
+SELECT id, email, created_at FROM users WHERE id = $1;
