@@ -26,6 +26,13 @@ $(STAMP): requirements/dev.txt $(PYPROJECTS)
 .PHONY: venv
 venv: $(STAMP) ## create .venv from the hash-pinned requirement files
 
+PARSER_STAMP := tools/asyncapi-parser/node_modules/.installed
+$(PARSER_STAMP): tools/asyncapi-parser/package-lock.json
+	scripts/asyncapi-parser.sh
+
+.PHONY: parser
+parser: $(PARSER_STAMP) ## install the official AsyncAPI parser (npm) the tests run over every contract
+
 .PHONY: lock
 lock: ## regenerate requirements/dev.txt (exact versions with hashes) from the pyproject files
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +54,7 @@ lint: $(STAMP) ## ruff, mypy --strict on src/, import-linter, svcinfra check on 
 	$(BIN)/svcinfra check .
 
 .PHONY: pytest
-pytest: $(STAMP) infra ## the unit, integration and e2e tests
+pytest: $(STAMP) $(PARSER_STAMP) infra ## the unit, integration and e2e tests
 	$(BIN)/pytest
 
 .PHONY: test
@@ -60,7 +67,8 @@ fmt: $(STAMP) ## format and autofix
 
 .PHONY: clean
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache \
+	  tools/asyncapi-parser/node_modules
 
 .PHONY: env-example
 env-example: $(STAMP) ## regenerate .env.example from the config schema

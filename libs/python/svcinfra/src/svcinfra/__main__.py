@@ -64,6 +64,7 @@ class _LazyGroup(click.Group):
         "amqp": "svcinfra.messaging.cli:amqp",
         "asyncapi": "svcinfra.messaging.cli:asyncapi",
         "check": "svcinfra.check:check",
+        "dlq": "svcinfra.messaging.dlq:dlq",
         "env": "svcinfra.envtool:env",
         "migrate": "svcinfra.postgres.migrate:migrate",
     },

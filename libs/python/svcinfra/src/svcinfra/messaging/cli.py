@@ -38,7 +38,8 @@ EXIT_UNAVAILABLE = getattr(os, "EX_UNAVAILABLE", 69)
 EXIT_CONFIG = getattr(os, "EX_CONFIG", 78)
 
 
-def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    """Print `message` to stderr and exit with `code`."""
     click.echo(message, err=True)
     sys.exit(code)
 
@@ -60,7 +61,7 @@ def validate(paths: tuple[Path, ...]) -> None:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            _fail(f"{path}: cannot read: {exc.strerror}", EXIT_USAGE)
+            fail(f"{path}: cannot read: {exc.strerror}", EXIT_USAGE)
         document, problems = parse_document(text)
         contract = None
         if document is not None:
@@ -102,26 +103,26 @@ def declare(
     contract_source: str, url: str | None, config_target: str | None, *, dry_run: bool
 ) -> None:
     """Declare the exchanges, queues, retry tiers, DLQs and bindings of CONTRACT, idempotently."""
-    contract = _load(contract_source)
+    contract = load_source(contract_source)
     topology = Topology.from_contract(contract)
     for line in topology.describe():
         click.echo(line)
     if dry_run:
         return
-    amqp_url = _url(url, config_target)
+    broker = amqp_url(url, config_target)
     try:
-        report = asyncio.run(_declare(amqp_url, topology))
+        report = asyncio.run(_declare(broker, topology))
     except BrokerUnavailableError as exc:
-        _fail(mask_url_credentials(str(exc)), EXIT_UNAVAILABLE)
+        fail(mask_url_credentials(str(exc)), EXIT_UNAVAILABLE)
     except TopologyError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(
         f"declared {report.exchanges} exchanges, {report.queues} queues, "
         f"{report.bindings} bindings",
     )
 
 
-def _load(source: str) -> Contract:
+def load_source(source: str) -> Contract:
     """Load a contract from a file, or from a package's data (`users[:resource]`)."""
     try:
         if Path(source).is_file():
@@ -130,39 +131,40 @@ def _load(source: str) -> Contract:
         try:
             return load_package_contract(package, resource or DEFAULT_RESOURCE)
         except (ModuleNotFoundError, FileNotFoundError, TypeError) as exc:
-            _fail(
+            fail(
                 f"{source}: neither a file nor a package with {resource or DEFAULT_RESOURCE}"
                 f" ({exc})",
                 EXIT_USAGE,
             )
     except ContractError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
-def _url(url: str | None, config_target: str | None) -> str:
+def amqp_url(url: str | None, config_target: str | None) -> str:
+    """Return the broker URL: `--url`, else the AMQP section of the `--config` class."""
     if url:
         return url
     if not config_target:
-        _fail(
+        fail(
             "no broker: pass --url (or set SVCINFRA_AMQP_URL) or --config MODULE:CLASS", EXIT_USAGE
         )
     module_name, _, attr = config_target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError, ValueError) as exc:
-        _fail(f"cannot load {config_target}: {exc}", EXIT_USAGE)
+        fail(f"cannot load {config_target}: {exc}", EXIT_USAGE)
     if not (isinstance(cls, type) and issubclass(cls, Config)):
-        _fail(f"{config_target} is not a svcinfra.config.Config subclass", EXIT_USAGE)
+        fail(f"{config_target} is not a svcinfra.config.Config subclass", EXIT_USAGE)
     try:
         config = load_config(cls)
     except ConfigError as exc:
-        _fail(str(exc), EXIT_CONFIG)
+        fail(str(exc), EXIT_CONFIG)
     for section in config.sections():
         value = getattr(config, section)
         if isinstance(value, AmqpSettings):
             secret: SecretStr = value.url()
             return secret.get_secret_value()
-    _fail(f"{config_target} has no AmqpSettings section", EXIT_USAGE)
+    fail(f"{config_target} has no AmqpSettings section", EXIT_USAGE)
 
 
 async def _declare(url: str, topology: Topology) -> DeclareReport:

@@ -18,12 +18,14 @@ Written by the consumer when it sends a message to a retry tier or a DLQ (MQ-9, 
 * `retry-count` (int): retries already made; absent on the first delivery, so attempt =
   `retry-count` + 1. The broker's `x-death` counts are only a cross-check;
 * `error-class`: `transient` or `permanent`;
-* `error-type`: the exception's class name, or `invalid-json`, `schema-violation`,
-  `unknown-type`, `unknown-version`, `attempts-exhausted`;
+* `error-type`: the exception's class name (`Retry`, `Reject` for the handler's signals), or
+  `invalid-json`, `schema-violation`, `unknown-type`, `unknown-version`, `wrong-content-type`,
+  `oversized`, `missing-message-id`, `attempts-exhausted`;
 * `error-message`: the reason, truncated to `ERROR_MESSAGE_LIMIT` characters, no payload values;
 * `failed-at`: ISO 8601 UTC time of the failure;
 * `original-exchange` / `original-routing-key`: where the message was first published;
-* `consumer`: the consumer's name (also the inbox's `consumer` column).
+* `consumer`: the consumer's name (also the inbox's `consumer` column);
+* `attempts` (int): deliveries made in all, on a message sent to the DLQ.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ FAILED_AT: Final = "failed-at"
 ORIGINAL_EXCHANGE: Final = "original-exchange"
 ORIGINAL_ROUTING_KEY: Final = "original-routing-key"
 CONSUMER: Final = "consumer"
+ATTEMPTS: Final = "attempts"
 
 ERROR_MESSAGE_LIMIT: Final = 512
 
@@ -58,5 +61,6 @@ RESERVED: Final = frozenset(
         ORIGINAL_EXCHANGE,
         ORIGINAL_ROUTING_KEY,
         CONSUMER,
+        ATTEMPTS,
     },
 )

@@ -1,0 +1,25 @@
+"""Consuming the contract's queues: prefetch, inbox idempotency, retry tiers, DLQ (MQ-3, MQ-7..11).
+
+    consumer = Consumer.from_settings(contract, db, config.amqp, name="notifications")
+    consumer.on("user.registered.v1", handler)          # async (tx, delivery) -> None
+    lifecycle.add_task("consumer", consumer.run, stop=consumer.stop)
+
+A handler settles its message by returning (ack), raising `Retry` (a temporary failure: the
+next retry tier) or `Reject` (permanent: the DLQ); any other exception is transient unless the
+consumer is told otherwise. Needs the `postgres` extra (the inbox lives in the service's
+database).
+"""
+
+from ._consumer import Consumer
+from ._delivery import Delivery, ErrorClass, Failure
+from ._signals import HandlerSignal, Reject, Retry
+
+__all__ = [
+    "Consumer",
+    "Delivery",
+    "ErrorClass",
+    "Failure",
+    "HandlerSignal",
+    "Reject",
+    "Retry",
+]

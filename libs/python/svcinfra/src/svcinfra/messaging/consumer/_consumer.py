@@ -1,0 +1,404 @@
+"""`Consumer`: the contract's queues, consumed with prefetch, an inbox, retry tiers and a DLQ."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Self
+
+import aio_pika
+import aiormq.exceptions
+import structlog
+from opentelemetry import trace
+from pydantic import SecretStr
+
+from svcinfra.messaging._errors import MessagingError
+from svcinfra.messaging.inbox import Inbox
+from svcinfra.messaging.topology import retry_queue_name
+
+from . import _telemetry as tm
+from ._process import Processor, Route
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+
+    from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+    from opentelemetry.trace import TracerProvider
+
+    from svcinfra.config import AmqpSettings
+    from svcinfra.messaging.contract import Consumption, Contract
+    from svcinfra.postgres import Database, Transaction
+
+    from ._delivery import Delivery
+
+    TxHandler = Callable[[Transaction, Delivery], Awaitable[None]]
+    ExternalHandler = Callable[[Delivery], Awaitable[object]]
+    Recorder = Callable[[Transaction, Delivery, object], Awaitable[None]]
+
+_log = structlog.get_logger("svcinfra.messaging")
+_AMQP_DOWN = (aiormq.exceptions.AMQPError, ConnectionError, OSError, TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class _Subscription:
+    queue: aio_pika.abc.AbstractQueue
+    tag: str
+
+
+class Consumer:
+    """Consumes the contract's queues and settles every message exactly once in effect (MQ-3).
+
+        consumer = Consumer.from_settings(contract, db, config.amqp, name="notifications")
+        consumer.on("user.registered.v1", save_welcome)            # (tx, delivery) -> None
+        consumer.on_external("user.deleted.v1", call_mail_api)     # (delivery) -> result
+        lifecycle.add_task("consumer", consumer.run, stop=consumer.stop)
+        lifecycle.add_readiness_check("amqp-consumer", consumer.ready)
+
+    Each queue of the contract's receive operations gets its own channel with its prefetch
+    (MQ-7). A message is checked (message_id, size, content type, type and version, JSON,
+    schema) and handed to the handler registered for its name, which runs under the handler
+    timeout in one of two modes:
+
+    * `on`: the handler's effects and the inbox row `(consumer, message_id)` commit in one
+      transaction; a duplicate finds the row and is acked without effect;
+    * `on_external`: for an effect outside the database (PG-12): an inbox check, the handler
+      outside any transaction (`delivery.idempotency_key` goes on the external call), then a
+      short transaction that records the result, the inbox row and the service's `record`.
+
+    Success acks. A temporary failure (`Retry`, a timeout, an outage) is republished with
+    `retry-count` + 1 to the wait queue of its tier through the default exchange, confirmed,
+    then acked; after the last attempt, and at once for a permanent failure (`Reject`, an
+    invalid message), it goes to the DLQ the same way with the reason headers (MQ-8..MQ-10).
+
+    `stop` cancels the subscriptions, lets in-flight handlers finish within `drain_timeout`, and
+    returns the rest to their queues. A lost connection is reopened after `reconnect_delay`;
+    the broker redelivers what was unacked, and the inbox absorbs what was already done.
+    """
+
+    def __init__(
+        self,
+        contract: Contract,
+        db: Database,
+        *,
+        url: str | SecretStr,
+        name: str,
+        queues: tuple[str, ...] | None = None,
+        prefetch: int | Mapping[str, int] = 10,
+        handler_timeout: float = 30.0,
+        drain_timeout: float = 20.0,
+        confirm_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+        reconnect_delay: float = 1.0,
+        sample_interval: float = 15.0,
+        max_body_bytes: int = 1 << 20,
+        permanent: tuple[type[BaseException], ...] = (),
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        """Create a consumer; handlers are registered next, `run` starts it.
+
+        Args:
+            contract: the loaded contract; its receive operations name the queues.
+            db: the service's database, holding the inbox (and the handlers' tables).
+            url: the AMQP URL (a SecretStr keeps the password out of reprs).
+            name: the consumer's name: the inbox key, the `consumer` header, the connection name.
+            queues: the work queues to consume; all of the contract's when None.
+            prefetch: unacked messages per queue (MQ-7), one number or one per queue name.
+            handler_timeout: seconds one message may take, inbox and transaction included.
+            drain_timeout: seconds `stop` waits for in-flight messages before returning them.
+            confirm_timeout: seconds a republish to a retry tier or the DLQ waits for its confirm.
+            connect_timeout: seconds one connection attempt may take.
+            reconnect_delay: seconds between connection attempts.
+            sample_interval: seconds between samples of queue depths and consumer counts.
+            max_body_bytes: larger bodies go to the DLQ unparsed.
+            permanent: exception types that are permanent failures in this service.
+            tracer_provider: where spans go; the global provider when None.
+        """
+        consumptions = tuple(
+            c for c in contract.consumptions if queues is None or c.queue.name in queues
+        )
+        unknown = set(queues or ()) - {c.queue.name for c in consumptions}
+        if unknown:
+            raise MessagingError(f"the contract consumes no queue named {sorted(unknown)}")
+        if not consumptions:
+            raise MessagingError(f"the contract {contract.source} has no receive operation")
+        if min(handler_timeout, drain_timeout, confirm_timeout, reconnect_delay) <= 0:
+            raise ValueError("timeouts and delays must be positive")
+        self._contract = contract
+        self._consumptions = consumptions
+        self._url = url if isinstance(url, SecretStr) else SecretStr(url)
+        self._name = name
+        self._prefetch = {
+            c.queue.name: prefetch if isinstance(prefetch, int) else prefetch.get(c.queue.name, 10)
+            for c in consumptions
+        }
+        self._drain_timeout = drain_timeout
+        self._connect_timeout = connect_timeout
+        self._reconnect_delay = reconnect_delay
+        self._sample_interval = sample_interval
+        self._routes: dict[str, Route] = {}
+        self._processor = Processor(
+            contract,
+            db,
+            Inbox(),
+            name=name,
+            routes=self._routes,
+            handler_timeout=handler_timeout,
+            confirm_timeout=confirm_timeout,
+            max_body_bytes=max_body_bytes,
+            permanent=permanent,
+            tracer=(tracer_provider or trace.get_tracer_provider()).get_tracer(
+                "svcinfra.messaging"
+            ),
+        )
+        self._stopping = asyncio.Event()
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._subscriptions: list[_Subscription] = []
+        self._connection: AbstractConnection | None = None
+
+    @classmethod
+    def from_settings(
+        cls,
+        contract: Contract,
+        db: Database,
+        settings: AmqpSettings,
+        *,
+        name: str,
+        **options: Any,  # noqa: ANN401  (the keyword options of __init__)
+    ) -> Self:
+        """Create a consumer from the service's `AmqpSettings`."""
+        return cls(
+            contract,
+            db,
+            url=settings.url(),
+            name=name,
+            connect_timeout=settings.connect_timeout,
+            confirm_timeout=settings.publish_confirm_timeout,
+            **options,
+        )
+
+    @property
+    def name(self) -> str:
+        """The consumer's name (the inbox key)."""
+        return self._name
+
+    def on(self, message_name: str, handler: TxHandler) -> None:
+        """Handle `message_name` in one transaction with its inbox row: `handler(tx, delivery)`.
+
+        The handler's effects go through `tx` only (it may run again after a failure, and a
+        duplicate is dropped by the inbox row of the same transaction).
+        """
+        self._register(message_name, Route("transactional", handler))
+
+    def on_external(
+        self, message_name: str, handler: ExternalHandler, *, record: Recorder | None = None
+    ) -> None:
+        """Handle `message_name` outside any transaction: `handler(delivery) -> result` (PG-12).
+
+        The handler makes its external call with `delivery.idempotency_key`, so a repeat after a
+        crash is recognised by the other side. Its JSON-serialisable result is stored with the
+        inbox row; `record(tx, delivery, result)` may write the service's own rows in that
+        short transaction.
+        """
+        self._register(message_name, Route("external", handler, record))
+
+    @property
+    def consuming(self) -> bool:
+        """Whether every queue has an active subscription now."""
+        connection = self._connection
+        return (
+            not self._stopping.is_set()
+            and connection is not None
+            and not connection.is_closed
+            and len(self._subscriptions) == len(self._consumptions)
+        )
+
+    async def ready(self) -> bool:
+        """The readiness check (`Lifecycle.add_readiness_check`): True while `consuming`."""
+        return self.consuming
+
+    def stop(self) -> None:
+        """Ask `run` to stop taking messages, drain in-flight ones and return (non-blocking)."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Consume until `stop`, reconnecting after a lost connection.
+
+        Raises:
+            MessagingError: a message of a consumed queue has no handler (checked first).
+        """
+        self._check_routes()
+        while not self._stopping.is_set():
+            try:
+                connection = await aio_pika.connect(
+                    self._url.get_secret_value(),
+                    timeout=self._connect_timeout,
+                    client_properties={"connection_name": self._name},
+                )
+            except _AMQP_DOWN as exc:
+                _log.warning("amqp consumer cannot connect", consumer=self._name, error=repr(exc))
+                await self._pause(self._reconnect_delay)
+                continue
+            self._connection = connection
+            try:
+                await self._consume(connection)
+            except _AMQP_DOWN as exc:
+                _log.warning(
+                    "amqp consumer connection failed", consumer=self._name, error=repr(exc)
+                )
+            finally:
+                self._subscriptions.clear()
+                self._connection = None
+                with contextlib.suppress(*_AMQP_DOWN, asyncio.CancelledError):
+                    async with asyncio.timeout(2.0):
+                        await connection.close()
+            if not self._stopping.is_set():
+                await self._pause(self._reconnect_delay)
+        _log.info("amqp consumer stopped", consumer=self._name)
+
+    async def _consume(self, connection: AbstractConnection) -> None:
+        lost = asyncio.Event()
+        connection.close_callbacks.add(lambda *_: lost.set())
+        republish = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        republish.close_callbacks.add(lambda *_: lost.set())
+        for consumption in self._consumptions:
+            channel = await connection.channel(publisher_confirms=False)
+            channel.close_callbacks.add(lambda *_: lost.set())
+            await channel.set_qos(prefetch_count=self._prefetch[consumption.queue.name])
+            queue = await channel.get_queue(consumption.queue.name, ensure=False)
+
+            async def deliver(
+                message: AbstractIncomingMessage, consumption: Consumption = consumption
+            ) -> None:
+                await self._deliver(message, consumption, republish)
+
+            tag = await queue.consume(deliver, no_ack=False)
+            self._subscriptions.append(_Subscription(queue, tag))
+        _log.info(
+            "amqp consumer started",
+            consumer=self._name,
+            queues=[c.queue.name for c in self._consumptions],
+            prefetch=self._prefetch,
+        )
+        sampler = asyncio.create_task(self._sample(connection))
+        stopping = asyncio.create_task(self._stopping.wait())
+        broken = asyncio.create_task(lost.wait())
+        try:
+            await asyncio.wait({stopping, broken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sampler, stopping, broken):
+                task.cancel()
+        if self._stopping.is_set() and not lost.is_set():
+            await self._drain()
+
+    async def _drain(self) -> None:
+        """Cancel the subscriptions, wait for in-flight messages, return the rest to the queue."""
+        for subscription in self._subscriptions:
+            with contextlib.suppress(*_AMQP_DOWN):
+                await subscription.queue.cancel(subscription.tag)
+        if self._in_flight:
+            _, pending = await asyncio.wait(set(self._in_flight), timeout=self._drain_timeout)
+            for task in pending:
+                task.cancel()  # `_deliver` returns the message to its queue
+            if pending:
+                _log.warning(
+                    "amqp consumer drain timed out; returning messages",
+                    consumer=self._name,
+                    returned=len(pending),
+                )
+                await asyncio.wait(pending, timeout=2.0)
+
+    async def _deliver(
+        self,
+        message: AbstractIncomingMessage,
+        consumption: Consumption,
+        republish: AbstractChannel,
+    ) -> None:
+        queue = consumption.queue.name
+        if self._stopping.is_set():
+            await self._requeue(message, queue)
+            return
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101  (a callback always runs in a task)
+        self._in_flight.add(task)
+        gauge = tm.IN_FLIGHT.labels(queue)
+        gauge.inc()
+        try:
+            await self._processor.process(message, consumption, republish)
+        except asyncio.CancelledError:
+            await self._requeue(message, queue)
+            raise
+        except _AMQP_DOWN as exc:
+            # The republish or the ack failed: the broker still holds the message unacked
+            # and redelivers it; the inbox makes the repeat harmless.
+            _log.warning(
+                "amqp message left unsettled",
+                consumer=self._name,
+                message_id=message.message_id,
+                queue=queue,
+                error=repr(exc),
+            )
+            # A pause first: a broker refusing the republish would otherwise get it right back.
+            await self._pause(self._reconnect_delay)
+            await self._requeue(message, queue)
+        finally:
+            gauge.dec()
+            self._in_flight.discard(task)
+
+    async def _requeue(self, message: AbstractIncomingMessage, queue: str) -> None:
+        tm.REQUEUED.labels(queue).inc()
+        with contextlib.suppress(*_AMQP_DOWN, aio_pika.exceptions.MessageProcessError):
+            await message.nack(requeue=True)
+
+    async def _sample(self, connection: AbstractConnection) -> None:
+        """Sample queue depths and consumer counts by passive declare (MQ-11)."""
+        names = []
+        for consumption in self._consumptions:
+            names.append(consumption.queue.name)
+            names.append(consumption.dead_letter.name)
+            names += [
+                retry_queue_name(consumption.queue.name, d)
+                for d in sorted(set(consumption.retry.delays_ms))
+            ]
+        channel: AbstractChannel | None = None
+        while True:
+            for name in names:
+                try:
+                    if channel is None or channel.is_closed:
+                        channel = await connection.channel(publisher_confirms=False)
+                    queue = await channel.declare_queue(name, passive=True)
+                except aiormq.exceptions.ChannelNotFoundEntity:
+                    channel = None  # the broker closed the channel; the queue is missing
+                    continue
+                except _AMQP_DOWN:
+                    return  # the connection is going; the next one samples again
+                result = queue.declaration_result
+                tm.QUEUE_MESSAGES.labels(name).set(result.message_count or 0)
+                tm.QUEUE_CONSUMERS.labels(name).set(result.consumer_count or 0)
+            await asyncio.sleep(self._sample_interval)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+
+    def _register(self, message_name: str, route: Route) -> None:
+        consumed = {m.name for c in self._consumptions for m in c.messages}
+        if message_name not in consumed:
+            raise MessagingError(
+                f"{message_name}: not consumed by {self._name} "
+                f"(the contract's queues carry {sorted(consumed)})"
+            )
+        if message_name in self._routes:
+            raise MessagingError(f"{message_name}: a handler is registered already")
+        self._routes[message_name] = route
+
+    def _check_routes(self) -> None:
+        missing = sorted(
+            {m.name for c in self._consumptions for m in c.messages} - set(self._routes)
+        )
+        if missing:
+            raise MessagingError(
+                f"{self._name}: no handler for {missing}; every message of a consumed queue "
+                "needs one (an unhandled message would go to the DLQ)"
+            )

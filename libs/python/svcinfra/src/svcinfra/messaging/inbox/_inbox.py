@@ -1,0 +1,62 @@
+"""`Inbox`: which messages a consumer has processed, in the service's database (MQ-3)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from svcinfra.messaging.storage import queries
+
+if TYPE_CHECKING:
+    from svcinfra.postgres import Database, Transaction
+
+
+class Inbox:
+    """The `svcinfra_inbox` table: one row per `(consumer, message_id)` processed (MQ-3).
+
+    A consumer adds the row in the same transaction as the handler's effects: the primary key
+    turns a redelivered duplicate into a no-op, and a duplicate processed concurrently waits on
+    the key until the first transaction ends, then finds the row.
+    """
+
+    __slots__ = ("_add", "_purge", "_seen")
+
+    def __init__(self) -> None:
+        loaded = queries()
+        self._add = loaded.query("inbox__add")
+        self._seen = loaded.query("inbox__seen")
+        self._purge = loaded.query("inbox__purge")
+
+    async def add(
+        self,
+        tx: Transaction,
+        *,
+        consumer: str,
+        message_id: str,
+        message_name: str,
+        result: object = None,
+    ) -> bool:
+        """Record the message as processed inside `tx`; False when it already was.
+
+        Args:
+            tx: the transaction that also holds the handler's effects.
+            consumer: the consumer's name.
+            message_id: the message's id (MQ-6).
+            message_name: the contract's name of the message, for operators.
+            result: a JSON-serialisable outcome to keep (external-effect mode), or None.
+        """
+        encoded = None if result is None else json.dumps(result, separators=(",", ":"))
+        added = await tx.execrows(self._add, consumer, message_id, message_name, encoded)
+        return added == 1
+
+    async def seen(self, db: Database | Transaction, *, consumer: str, message_id: str) -> bool:
+        """Whether `consumer` has recorded `message_id` as processed (committed rows only)."""
+        return await db.one(self._seen, consumer, message_id, row=bool)
+
+    async def purge(self, db: Database, *, older_than: float) -> int:
+        """Delete rows older than `older_than` seconds; return how many.
+
+        Keep rows longer than the longest time a duplicate can arrive: the retry tiers in all,
+        the DLQ's retention (a replay keeps the message_id) and an outbox relay's lease.
+        """
+        return await db.execrows(self._purge, older_than)

@@ -1,0 +1,2 @@
+-- name: inbox__purge :execrows
+DELETE FROM svcinfra_inbox WHERE processed_at < now() - make_interval(secs => $1)

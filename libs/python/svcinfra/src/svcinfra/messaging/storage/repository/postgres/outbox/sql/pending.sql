@@ -1,0 +1,2 @@
+-- name: outbox__pending :one
+SELECT count(*)::bigint AS pending FROM svcinfra_outbox WHERE sent_at IS NULL

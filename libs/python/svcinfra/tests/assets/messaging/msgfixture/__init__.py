@@ -1,0 +1,1 @@
+"""A service's own tables and queries for the messaging tests: the effects handlers apply."""

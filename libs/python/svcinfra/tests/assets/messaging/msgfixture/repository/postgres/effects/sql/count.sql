@@ -1,0 +1,2 @@
+-- name: effects__count :one
+SELECT count(*)::bigint AS n FROM effects
