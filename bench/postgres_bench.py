@@ -1,19 +1,37 @@
 """Benchmark: `Database.one` (named query, strict mapping, metrics, spans) against raw asyncpg.
 
 Runs every path alternately in one process, several rounds each, against PostgreSQL on
-127.0.0.1:5432 (a scratch database, dropped afterwards). 50 tasks share a pool of 10.
+127.0.0.1:5432 (a scratch database, dropped afterwards). 50 tasks share a pool of 10. A last,
+shorter comparison runs the select with 8 tasks, fewer than connections: nobody waits there.
 
     .venv/bin/python bench/postgres_bench.py [--quick]
+
+Every path does the same work: run the statement and map the row into the same frozen
+dataclass (`User(*record)` on the raw paths, the cheapest mapping a hand-written service has).
 
 Paths:
   raw default   asyncpg's pool as created by `create_pool` (resets every released connection)
   raw same      asyncpg's pool with our settings: the same command, statement and idle-in-
                 transaction timeouts and statement cache, and no reset of a connection that
                 did nothing
+  raw+span      raw same, with the span ours records (same name, kind, attributes, provider)
+                started and ended around each call: what the SDK alone costs in this setting
   ours          `Database.one(..., row=User)`: metrics on, tracing not sampled (each call runs
-                inside a request span the sampler dropped, as 90% of requests at a 0.1 ratio)
+                inside a request span the sampler dropped, as 90% of requests at a 0.1 ratio).
+                Under contention a query that ended cleanly hands its connection straight to
+                the oldest waiting one, skipping asyncpg's release and acquire (see
+                `Database._run`); with nobody waiting, it goes through the pool as raw does
   ours+spans    the same with every span recorded (SDK, batch processor, counting exporter),
-                inside a sampled request span
+                inside a sampled request span; each round ends with a flush of the processor,
+                so that the exporter's work is counted in this path's CPU, not the next one's
+
+The span floor is the OpenTelemetry SDK's own CPU per span, measured apart: a loop that starts
+and ends a span like ours (same name, kind and attributes, same provider, sampler and processor,
+inside the same sampled parent) and does nothing else. It bounds the spans ratio from above:
+even a layer that cost nothing over asyncpg's pool could not do better than raw / (raw +
+floor). Between queries a span costs more than in that tight loop (colder caches, more live
+objects): `raw+span` measures that in-situ cost; `raw+span / raw same` is the best spans ratio a
+layer that adds nothing but spans to asyncpg's pool can reach here.
 """
 
 from __future__ import annotations
@@ -34,7 +52,7 @@ from opentelemetry import context, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from pydantic import SecretStr
 
 from svcinfra.config import PostgresSettings
@@ -46,8 +64,11 @@ if TYPE_CHECKING:
 
     from opentelemetry.sdk.trace import ReadableSpan
 
+    from svcinfra.postgres import Query
+
 HOST, PORT, ADMIN = "127.0.0.1", 5432, "postgresql://postgres@127.0.0.1:5432/postgres"
 TASKS, POOL, ROWS = 50, 10, 10_000
+QUIET_TASKS = 8  # fewer than connections: no query ever waits
 
 SELECT = """-- name: users__get_by_id :one
 SELECT id, username, email, created_at FROM users WHERE id = $1
@@ -71,9 +92,13 @@ class CountingExporter(SpanExporter):
 
     def __init__(self) -> None:
         self.count = 0
+        self.last: dict[str, ReadableSpan] = {}  # by instrumentation scope
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         self.count += len(spans)
+        for span in spans:
+            if span.instrumentation_scope is not None:
+                self.last[span.instrumentation_scope.name] = span
         return SpanExportResult.SUCCESS
 
 
@@ -97,9 +122,17 @@ def request_span(*, sampled: bool) -> context.Context:
 
 
 async def run(
-    op: Callable[[int], Awaitable[Any]], seconds: float, *, sampled: bool = False
+    op: Callable[[int], Awaitable[Any]],
+    seconds: float,
+    *,
+    sampled: bool = False,
+    flush: Callable[[], object] | None = None,
+    tasks: int = TASKS,
 ) -> Result:
-    """Run `op` from TASKS tasks for `seconds`; return throughput and per-call latencies."""
+    """Run `op` from `tasks` tasks for `seconds`; return throughput and per-call latencies.
+
+    `flush`, when given, runs before the clocks stop (the span processor's pending exports).
+    """
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
     counter = iter(range(10**9))
@@ -113,8 +146,26 @@ async def run(
             latencies.append(time.perf_counter() - start)
 
     start, cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(worker() for _ in range(TASKS)))
+    await asyncio.gather(*(worker() for _ in range(tasks)))
+    if flush is not None:
+        flush()
     return Result(len(latencies), time.perf_counter() - start, time.process_time() - cpu, latencies)
+
+
+def span_floor(provider: TracerProvider, like: ReadableSpan, spans: int = 20_000) -> float:
+    """CPU seconds per span of the SDK alone: start and end spans like `like`, nothing else."""
+    tracer = provider.get_tracer("svcinfra.bench.floor")
+    name, kind, attributes = like.name, like.kind, dict(like.attributes or {})
+    token = context.attach(request_span(sampled=True))
+    try:
+        provider.force_flush()
+        cpu = time.process_time()
+        for _ in range(spans):
+            tracer.start_span(name, kind=kind, attributes=attributes).end()
+        provider.force_flush()
+        return (time.process_time() - cpu) / spans
+    finally:
+        context.detach(token)
 
 
 def queries_package(root: Path) -> None:
@@ -187,44 +238,104 @@ async def main(*, quick: bool) -> None:  # noqa: C901, PLR0915  (one linear scri
     tag = iter(range(10**9))
 
     def select_raw(pool: Any) -> Callable[[int], Awaitable[Any]]:  # noqa: ANN401  (untyped driver)
-        return lambda n: pool.fetchrow(get.sql, n % ROWS + 1)
+        async def op(n: int) -> User:
+            return User(*await pool.fetchrow(get.sql, n % ROWS + 1))
+
+        return op
+
+    raw_tracer_name = "svcinfra.bench.raw"
+    raw_tracer = sampled.get_tracer(raw_tracer_name)
+
+    def with_span(
+        query: Query, op: Callable[[int], Awaitable[Any]]
+    ) -> Callable[[int], Awaitable[Any]]:
+        """`op` inside the span our layer records for `query` (checked against it at the end)."""
+        name, attributes = (
+            f"DB {query.name}",
+            {
+                "db.system.name": "postgresql",
+                "db.namespace": settings.db,
+                "db.operation.name": query.verb,
+                "db.query.summary": query.name,
+            },
+        )
+
+        async def spanned(n: int) -> Any:  # noqa: ANN401  (whatever `op` returns)
+            span = raw_tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+            try:
+                return await op(n)
+            finally:
+                span.end()
+
+        return spanned
 
     def select_ours(db: Database) -> Callable[[int], Awaitable[Any]]:
         return lambda n: db.one(get, n % ROWS + 1, row=User)
 
     def insert_raw(pool: Any) -> Callable[[int], Awaitable[Any]]:  # noqa: ANN401  (untyped driver)
-        return lambda _n: pool.fetchrow(create.sql, f"r{next(tag)}", "r@x")
+        async def op(_n: int) -> User:
+            return User(*await pool.fetchrow(create.sql, f"r{next(tag)}", "r@x"))
+
+        return op
 
     def insert_ours(db: Database) -> Callable[[int], Awaitable[Any]]:
         return lambda _n: db.one(create, f"o{next(tag)}", "o@x", row=User)
 
-    paths = ["raw default", "raw same", "ours", "ours+spans"]
+    paths = ["raw default", "raw same", "raw+span", "ours", "ours+spans"]
+    spanned = {"raw+span", "ours+spans"}
     workloads = {
         "select by id": [
             select_raw(raw_default),
             select_raw(raw_same),
+            with_span(get, select_raw(raw_same)),
             select_ours(ours),
             select_ours(ours_spans),
         ],
         "insert returning": [
             insert_raw(raw_default),
             insert_raw(raw_same),
+            with_span(create, insert_raw(raw_same)),
             insert_ours(ours),
             insert_ours(ours_spans),
         ],
     }
     results: dict[tuple[str, str], list[Result]] = {}
+    floors: dict[str, float] = {}
+    uncontended: dict[str, list[Result]] = {}
     try:
         for workload, ops in workloads.items():
             for path, op in zip(paths, ops, strict=True):  # warm-up: caches, mapping checks
-                await run(op, 0.2, sampled=path == "ours+spans")
+                spans = path in spanned
+                await run(op, 0.2, sampled=spans, flush=sampled.force_flush if spans else None)
             for round_ in range(rounds):
                 # Rotate the order each round so that no path always runs first or last.
                 order = [*range(round_ % len(paths), len(paths)), *range(round_ % len(paths))]
                 for index in order:
                     path = paths[index]
-                    result = await run(ops[index], seconds, sampled=path == "ours+spans")
+                    spans = path in spanned
+                    result = await run(
+                        ops[index],
+                        seconds,
+                        sampled=spans,
+                        flush=sampled.force_flush if spans else None,
+                    )
                     results.setdefault((workload, path), []).append(result)
+            ours_span, raw_span = exporter.last["svcinfra.postgres"], exporter.last[raw_tracer_name]
+            if (ours_span.name, dict(ours_span.attributes or {})) != (
+                raw_span.name,
+                dict(raw_span.attributes or {}),
+            ):
+                print(
+                    f"warning: raw+span does not record the span ours does: {ours_span.to_json()}"
+                )
+            floors[workload] = statistics.median(
+                span_floor(sampled, ours_span) for _ in range(rounds)
+            )
+        quiet = {"raw same": select_raw(raw_same), "ours": select_ours(ours)}
+        for round_ in range(rounds):
+            for path in sorted(quiet, reverse=round_ % 2 == 1):
+                result = await run(quiet[path], seconds, tasks=QUIET_TASKS)
+                uncontended.setdefault(path, []).append(result)
     finally:
         await raw_default.close()
         await raw_same.close()
@@ -262,6 +373,8 @@ async def main(*, quick: bool) -> None:  # noqa: C901, PLR0915  (one linear scri
         ("ours / raw same (metrics, not sampled)", "ours", "raw same", ">= 0.95"),
         ("ours+spans / raw same (every span)", "ours+spans", "raw same", ">= 0.85"),
         ("ours / raw default (as shipped)", "ours", "raw default", ">= 1.2"),
+        ("raw+span / raw same (the SDK alone)", "raw+span", "raw same", ""),
+        ("ours+spans / raw+span (same spans)", "ours+spans", "raw+span", ""),
     ):
         cells = []
         for workload in workloads:
@@ -271,6 +384,38 @@ async def main(*, quick: bool) -> None:  # noqa: C901, PLR0915  (one linear scri
             )
             cells.append(f"{paired:>8.2f}{cpus[workload, bottom] / cpus[workload, top]:>7.2f}")
         print(f"{label:<42}{''.join(cells)}  {target}")
+    print()
+    print(f"{'span floor (SDK in a tight loop)':<42}{'select':>15}{'insert':>15}")
+    for label, cell in (
+        ("floor, cpu us/span", lambda w: floors[w] * 1e6),
+        ("raw same / (raw same + floor) (cpu)", lambda w: ceiling(w, cpus, floors)),
+        ("raw same / (ours+spans - floor) (cpu)", lambda w: net(w, cpus, floors)),
+    ):
+        print(f"{label:<42}{''.join(f'{cell(workload):>15.2f}' for workload in workloads)}")
+    print()
+    quiet_ratio = statistics.median(
+        a.rate / b.rate for a, b in zip(uncontended["ours"], uncontended["raw same"], strict=True)
+    )
+    quiet_cpu = [
+        sum(r.cpu for r in uncontended[path]) / sum(r.ops for r in uncontended[path]) * 1e6
+        for path in ("raw same", "ours")
+    ]
+    print(
+        f"select by id, {QUIET_TASKS} tasks (nobody waits, no hand-over): cpu us/op raw same"
+        f" {quiet_cpu[0]:.1f}, ours {quiet_cpu[1]:.1f}; ours / raw same {quiet_ratio:.2f}"
+        f" ({quiet_cpu[0] / quiet_cpu[1]:.2f} cpu)"
+    )
+
+
+def ceiling(workload: str, cpus: dict[tuple[str, str], float], floors: dict[str, float]) -> float:
+    """The best cpu ratio to raw same that a layer costing nothing but the spans could reach."""
+    raw = cpus[workload, "raw same"]
+    return raw / (raw + floors[workload] * 1e6)
+
+
+def net(workload: str, cpus: dict[tuple[str, str], float], floors: dict[str, float]) -> float:
+    """The spans path's cpu ratio to raw same once the SDK's floor is taken out."""
+    return cpus[workload, "raw same"] / (cpus[workload, "ours+spans"] - floors[workload] * 1e6)
 
 
 def percentile(values: list[float], share: float) -> float:

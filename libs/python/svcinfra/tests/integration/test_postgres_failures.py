@@ -20,6 +20,7 @@ from svcinfra.postgres import (
     Queries,
     TemporarilyUnavailable,
     Timeout,
+    _database,
     load_queries,
 )
 from svcinfra.testing import FaultProxy
@@ -284,6 +285,106 @@ async def test_waiters_are_served_in_arrival_order(schema, queries: Queries) -> 
             await tx.one(queries.query("users__count"), row=int)
         await asyncio.gather(*tasks)
         assert order == [0, 1, 2, 3, 4]
+    finally:
+        await db.close()
+
+
+async def test_cancelled_waiters_lose_no_connection(schema, queries: Queries) -> None:
+    """Queries cancelled while waiting for the connection, one of them just as it was handed
+    over, leave the pool whole: the next query gets the connection at once."""
+    db = await Database.connect(settings_for(schema, pool_min_size=1, pool_max_size=1))
+    count = queries.query("users__count")
+    try:
+        async with db.transaction() as tx:
+            await tx.one(count, row=int)
+            early, handed, last = (asyncio.create_task(db.one(count, row=int)) for _ in range(3))
+            await asyncio.sleep(0.01)
+            assert db.pool_stats()[3] == 3
+            early.cancel()
+            await asyncio.sleep(0)
+            assert db.pool_stats()[3] == 2
+        # The transaction's release handed the connection to `handed`, which has not run yet.
+        handed.cancel()
+        assert await last == 0
+        for task in (early, handed):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert await asyncio.wait_for(db.one(count, row=int), 1) == 0
+        assert db.pool_stats() == (1, 1, 0, 0)
+    finally:
+        await db.close()
+
+
+class CountingReleases:
+    """Stands in front of the asyncpg pool and counts the connections released through it."""
+
+    def __init__(self, db: Database) -> None:
+        self.count = 0
+        self._pool = db._pool
+        db._pool = self
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._pool, name)
+
+    async def release(self, con: object) -> None:
+        self.count += 1
+        await self._pool.release(con)
+
+
+async def test_clean_connection_goes_straight_to_the_next_waiter(schema, queries: Queries) -> None:
+    """Under contention a query that ended cleanly hands its connection to the oldest waiter,
+    in arrival order, without the pool's release and acquire in between."""
+    db = await Database.connect(settings_for(schema, pool_min_size=1, pool_max_size=1))
+    releases = CountingReleases(db)
+    order: list[int] = []
+
+    async def count(number: int) -> None:
+        assert await db.one(queries.query("users__count"), row=int) == 0
+        order.append(number)
+
+    try:
+        await asyncio.gather(*(count(number) for number in range(20)))
+        assert order == list(range(20))
+        assert releases.count == 1  # the last query, with nobody left waiting
+        assert db.pool_stats() == (1, 1, 0, 0)
+    finally:
+        await db.close()
+
+
+async def test_streak_of_hand_overs_is_bounded(
+    schema, queries: Queries, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every MAX_STREAK hand-overs the connection goes back through the pool once, so that the
+    pool's checks on release (max_queries, expired connections) still run."""
+    monkeypatch.setattr(_database, "MAX_STREAK", 3)
+    db = await Database.connect(settings_for(schema, pool_min_size=1, pool_max_size=1))
+    releases = CountingReleases(db)
+    try:
+        results = await asyncio.gather(
+            *(db.one(queries.query("users__count"), row=int) for _ in range(20))
+        )
+        assert results == [0] * 20
+        assert releases.count == 5  # 1 query from the pool + 3 hand-overs, 5 times
+    finally:
+        await db.close()
+
+
+async def test_failed_or_dirty_connection_goes_back_through_the_pool(
+    schema, queries: Queries
+) -> None:
+    """A query that failed or changed the session releases its connection through the pool
+    (which resets it) even with queries waiting; the next one gets a clean session."""
+    db = await Database.connect(settings_for(schema, pool_min_size=1, pool_max_size=1))
+    releases = CountingReleases(db)
+    try:
+        failing = db.one(queries.query("users__parse_number"), "x", row=int)
+        dirty = db.exec(queries.query("session__set_name"))
+        name = db.one(queries.query("session__app_name"), row=str)
+        outcomes = await asyncio.gather(failing, dirty, name, return_exceptions=True)
+        assert isinstance(outcomes[0], InvalidArgument)
+        assert outcomes[2] != "svcinfra_dirty"
+        assert releases.count == 3
+        assert db.resets == 1
     finally:
         await db.close()
 

@@ -18,7 +18,7 @@ from svcinfra.postgres import (
 )
 from svcinfra.postgres._errors import translate
 from svcinfra.postgres._loader import parse_file
-from svcinfra.postgres._mapping import MapperCache
+from svcinfra.postgres._mapping import Mapper, MapperCache
 from svcinfra.postgres._query import Query
 
 
@@ -194,3 +194,19 @@ def test_client_side_errors_map_too(exc: Exception, expected: type) -> None:
     error = translate(exc, "users__get")
     assert type(error) is expected
     assert "secret" not in str(error)
+
+
+def test_columns_in_field_order_build_with_the_dataclass_itself() -> None:
+    """The compiled builder of a positional dataclass whose columns come in field order is the
+    class: a row costs one constructor call and no wrapper."""
+    assert Mapper(_query(), User, ["id", "name"]).build is User
+    assert Mapper(_query(), User, ["name", "id"]).build("ann", 1) == User(1, "ann")
+
+
+def test_many_rows_map_with_one_check() -> None:
+    """`map_all` checks the first row and builds the others with the same mapper."""
+    cache, query = MapperCache(), _query()
+    records = [FakeRecord(name=f"n{i}", id=i) for i in range(3)]
+    assert cache.map_all(query, User, records) == [User(0, "n0"), User(1, "n1"), User(2, "n2")]
+    assert [record.keys_calls for record in records] == [1, 0, 0]
+    assert cache.map_all(query, User, []) == []

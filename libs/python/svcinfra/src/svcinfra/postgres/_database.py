@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import asyncpg
@@ -40,6 +40,11 @@ R = TypeVar("R")
 
 _log = structlog.get_logger("svcinfra.postgres")
 
+# How many queries in a row one connection may go straight from a query to the next waiting one
+# (see `Database._run`); then it goes back through the pool once, so that the pool's own checks
+# on release (max_queries, expired connections) still run.
+MAX_STREAK = 100
+
 
 class Database(Runner):
     """Named queries over one asyncpg pool: the only way services reach PostgreSQL (PG-5, PG-10).
@@ -47,14 +52,17 @@ class Database(Runner):
     Build it with `Database.connect(settings)` in the composition root and `close()` it on
     shutdown. Queries wait for a connection in arrival order (at most `pool_acquire_timeout`),
     run under the server's `statement_timeout` and the client's `command_timeout`, and raise only
-    `DatabaseError`s.
+    `DatabaseError`s. Under contention a clean connection goes from a finished query straight to
+    the oldest waiting one (see `_run`).
     """
 
     __slots__ = (
         "__weakref__",
         "_acquire_timeout",
+        "_background",
         "_base_attributes",
         "_gate",
+        "_handoff",
         "_mappers",
         "_pool",
         "_probes",
@@ -77,6 +85,8 @@ class Database(Runner):
         self.stats_name = namespace
         self._acquire_timeout = acquire_timeout
         self._gate = FairGate(max_size, timeout=acquire_timeout)
+        self._handoff = True
+        self._background: set[asyncio.Task[None]] = set()
         self._mappers = MapperCache()
         self._session = Session()
         self._probes: dict[Query, Probe] = {}
@@ -138,6 +148,7 @@ class Database(Runner):
     async def close(self, *, timeout: float = 10.0) -> None:  # noqa: ASYNC109  (a drain deadline)
         """Wait for lent connections (at most `timeout` seconds), then close the pool."""
         unwatch_pool(self)
+        self._handoff = False  # from now on every connection goes back to the pool
         if self._pool is None:
             return
         try:
@@ -241,7 +252,9 @@ class Database(Runner):
             raise ProgrammingError("the Database is not connected; use Database.connect")
         gate = self._gate
         if not gate.try_enter():
-            await self._wait_for_permit(query)
+            handed = await self._wait_for_permit(query)
+            if handed is not None:
+                return handed[0]
         try:
             return await self._pool.acquire()
         except BaseException as exc:
@@ -250,11 +263,27 @@ class Database(Runner):
                 raise cannot_connect(query or self.namespace, query, exc) from exc
             raise
 
-    async def _wait_for_permit(self, query: str | None) -> None:
+    async def _wait_for_permit(self, query: str | None) -> tuple[Any, int] | None:
+        """Wait in line: None for a bare permit, or (connection, streak) handed over with it."""
+        waiter = self._gate.join()
         try:
-            await self._gate.enter()
+            handed: tuple[Any, int] | None = await waiter
         except TimeoutError as exc:
             raise self._exhausted(query) from exc
+        except BaseException:
+            self._abandon(waiter)
+            raise
+        return handed
+
+    def _abandon(self, waiter: asyncio.Future[Any]) -> None:
+        """A wait was cut short (cancelled): whatever it was handed goes on, nothing is lost."""
+        handed = self._gate.abandon(waiter)
+        if handed is not None and not self._gate.hand_over((handed[0], MAX_STREAK)):
+            # Nobody else waits: the connection goes back to the pool, from a task of its own
+            # (this one is being cancelled).
+            task = asyncio.get_running_loop().create_task(self._release(handed[0]))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     def _exhausted(self, query: str | None) -> TemporarilyUnavailable:
         return TemporarilyUnavailable(
@@ -271,35 +300,64 @@ class Database(Runner):
         finally:
             self._gate.leave()
 
-    async def _run(
+    async def _run(  # noqa: C901, PLR0912, PLR0915  (acquire and release inlined: the hot path)
         self,
         query: Query,
         op: str,
         args: tuple[object, ...],
     ) -> Any:  # noqa: ANN401  (the driver's result)
+        """Run one query on a connection of its own; the path every `Database` query takes.
+
+        Under contention a query that ends cleanly hands its connection straight to the oldest
+        waiting query, with its permit, instead of releasing it to the pool for that query to
+        acquire: the pool's release (a task, a reset hook, timers) and acquire are skipped. Only
+        a connection known to be clean goes that way: the query succeeded, has no session
+        effect, and the connection is open and outside a transaction; anything else (an error,
+        a cancellation, a session effect) releases it through the pool, which resets it.
+        """
         probe = self._probes.get(query) or self._probe(query)
         span = probe.start_span(self._tracer)
-        start = time.perf_counter()
+        start = perf_counter()
         gate = self._gate
         try:
-            # _acquire and _release inlined: this is the path every query takes.
+            # _acquire and _release inlined.
+            streak = 0
+            con: Any = None
             if not gate.try_enter():
+                waiter = gate.join()  # gate.enter() inlined: one coroutine frame less
                 try:
-                    await gate.enter()
+                    handed = await waiter
                 except TimeoutError as exc:
                     raise self._exhausted(query.name) from exc
-            try:
-                con = await self._pool.acquire()
-            except BaseException as exc:
-                gate.leave()
-                if isinstance(exc, Exception):
-                    raise cannot_connect(query.name, query.name, exc) from exc
-                raise
+                except BaseException:
+                    self._abandon(waiter)
+                    raise
+                if handed is not None:
+                    con, streak = handed
+            if con is None:
+                try:
+                    con = await self._pool.acquire()
+                except BaseException as exc:
+                    gate.leave()
+                    if isinstance(exc, Exception):
+                        raise cannot_connect(query.name, query.name, exc) from exc
+                    raise
             try:
                 if query.session_effects:
                     self._session.mark(con)
-                return await getattr(con, op)(query.sql, *args)
-            finally:
+                result = await getattr(con, op)(query.sql, *args)
+            except BaseException:
+                await self._release(con)
+                raise
+            if not (
+                streak < MAX_STREAK
+                and not query.session_effects
+                and self._handoff
+                and gate.anyone_waiting()
+                and not con.is_closed()
+                and not con.is_in_transaction()
+                and gate.hand_over((con, streak + 1))
+            ):
                 try:
                     await self._pool.release(con)
                 except Exception as exc:  # noqa: BLE001  (the pool dropped the broken connection)
@@ -311,8 +369,10 @@ class Database(Runner):
             if error is exc:
                 raise
             raise error from exc
+        else:
+            return result
         finally:
-            probe.durations.observe(time.perf_counter() - start)
+            probe.durations.observe(perf_counter() - start)
             if span is not None:
                 span.end()
 

@@ -2,7 +2,9 @@
 
 A column without a field and a field without a column are both errors, and the error names both
 sides. The check runs on the first row a (query, row type) pair returns; the builder it makes is
-cached, so later rows cost one length check and one constructor call.
+cached, so later rows cost one length check and one constructor call: the builder takes the
+record's values positionally (`build(*record)`), and when the columns come in the order of the
+fields it is the dataclass itself, with no wrapper in between.
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ class Mapper:
 
     def __init__(self, query: Query, row: type[Any], columns: Sequence[str]) -> None:
         self.width = len(columns)
-        self.build: Callable[[Any], Any] = _builder(query, row, columns)
+        # Called as `build(*record)`.
+        self.build: Callable[..., Any] = _builder(query, row, columns)
 
 
-def _builder(query: Query, row: type[Any], columns: Sequence[str]) -> Callable[[Any], Any]:
+def _builder(query: Query, row: type[Any], columns: Sequence[str]) -> Callable[..., Any]:
     if not dataclasses.is_dataclass(row):
         return _scalar(query, row, columns)
-    build: Any = row  # any class: the check below is what makes the call safe
+    build: Callable[..., Any] = row  # any class: the check below makes the call safe
     fields = [field for field in dataclasses.fields(row) if field.init]
     names = [field.name for field in fields]
     extra = [column for column in columns if column not in names]
@@ -55,17 +58,17 @@ def _builder(query: Query, row: type[Any], columns: Sequence[str]) -> Callable[[
         )
     positional = all(not field.kw_only for field in fields)
     if positional and list(columns) == names:
-        return lambda record: build(*record)
+        return build  # the dataclass itself: no wrapper frame per row
     if positional:
         pick = itemgetter(*[columns.index(name) for name in names])
         if len(names) == 1:
-            return lambda record: build(pick(record))
-        return lambda record: build(*pick(record))
+            return lambda *values: build(pick(values))
+        return lambda *values: build(*pick(values))
     order = [(name, columns.index(name)) for name in names]
-    return lambda record: build(**{name: record[index] for name, index in order})
+    return lambda *values: build(**{name: values[index] for name, index in order})
 
 
-def _scalar(query: Query, row: type[Any], columns: Sequence[str]) -> Callable[[Any], Any]:
+def _scalar(query: Query, row: type[Any], columns: Sequence[str]) -> Callable[..., Any]:
     if len(columns) != 1:
         raise RowMappingError(
             f"{query.name} -> {row.__qualname__}: a scalar row type needs exactly one column, "
@@ -74,8 +77,7 @@ def _scalar(query: Query, row: type[Any], columns: Sequence[str]) -> Callable[[A
         )
     column = columns[0]
 
-    def build(record: Any) -> Any:  # noqa: ANN401  (the driver's record and value are untyped)
-        value = record[0]
+    def build(value: Any) -> Any:  # noqa: ANN401  (the driver's value is untyped)
         if not isinstance(value, row):
             raise RowMappingError(
                 f"{query.name} -> {row.__qualname__}: column {column!r} holds "
@@ -102,7 +104,7 @@ class MapperCache:
             # A changed width means the result's shape changed under a cached statement
             # (`SELECT *` after ALTER TABLE): check again, which names the difference.
             mapper = self._mappers[query, row] = Mapper(query, row, list(record.keys()))
-        result: T = mapper.build(record)
+        result: T = mapper.build(*record)
         return result
 
     def map_all(self, query: Query, row: type[T], records: list[Any]) -> list[T]:
@@ -111,4 +113,4 @@ class MapperCache:
             return []
         first = self.map(query, row, records[0])
         build = self._mappers[query, row].build
-        return [first, *[build(record) for record in records[1:]]]
+        return [first, *[build(*record) for record in records[1:]]]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from opentelemetry.trace import SpanKind, Status, StatusCode, get_current_span
+from opentelemetry.context import get_current
+from opentelemetry.trace import SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from ._errors import DatabaseError, NotFound, QueryKindMismatch, TemporarilyUnavailable, translate
 from ._instrument import QUERY_ERRORS, durations_of
@@ -26,6 +28,9 @@ _ONE, _MANY, _EXEC, _EXECROWS = QueryKind.ONE, QueryKind.MANY, QueryKind.EXEC, Q
 # The driver methods each kind of query runs, by name (a lookup on the connection is cheaper
 # than one more coroutine frame per query).
 _FETCHROW, _FETCH, _EXECUTE = "fetchrow", "fetch", "execute"
+
+_SAMPLED = TraceFlags.SAMPLED
+_CLIENT = SpanKind.CLIENT
 
 
 class Probe:
@@ -47,12 +52,16 @@ class Probe:
 
         A child of an unsampled span is dropped by the SDK's default `ParentBased` sampler; not
         asking it saves the sampler's decision (11 us a query on the reference machine, as much
-        as the rest of this layer) in every request that is not sampled.
+        as the rest of this layer) in every request that is not sampled. The parent is read
+        straight from the context (what `get_current_span` does, with two calls and two property
+        reads less: 0.4 us of the 0.8 us this check took).
         """
-        parent = get_current_span().get_span_context()
-        if parent.is_valid and not parent.trace_flags.sampled:
-            return None
-        return tracer.start_span(self.span_name, kind=SpanKind.CLIENT, attributes=self.attributes)
+        parent: Span | None = get_current().get(_SPAN_KEY)  # type: ignore[assignment]
+        if parent is not None:
+            parent_context = parent.get_span_context()
+            if not parent_context.trace_flags & _SAMPLED and parent_context.is_valid:
+                return None
+        return tracer.start_span(self.span_name, kind=_CLIENT, attributes=self.attributes)
 
 
 class Session:
@@ -77,9 +86,12 @@ class Session:
 
     async def reset(self, con: Any) -> None:  # noqa: ANN401  (the driver's connection)
         """The pool's release hook (after asyncpg rolled back any open transaction)."""
+        dirty = self.dirty
+        if not dirty:  # the usual case: no connection to reset, no pid to ask for
+            return
         pid = con.get_server_pid()
-        if pid in self.dirty:
-            self.dirty.discard(pid)
+        if pid in dirty:
+            dirty.discard(pid)
             self.resets += 1
             await con.execute(con.get_reset_query())
 
