@@ -46,19 +46,22 @@ infra: ## make sure PostgreSQL, Redis and RabbitMQ are reachable on loopback
 	scripts/infra.sh up
 
 .PHONY: lint
-lint: $(STAMP) ## ruff, mypy --strict on src/, import-linter, svcinfra check on the repository
+lint: $(STAMP) ## ruff, mypy --strict on src/, import-linter
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(addsuffix /src,$(PROJECTS))
 	$(BIN)/lint-imports
-	$(BIN)/svcinfra check .
+
+.PHONY: check
+check: $(STAMP) infra ## svcinfra check on this repository, named queries prepared against PostgreSQL
+	$(BIN)/svcinfra check . --db postgresql://postgres@127.0.0.1:5432/postgres
 
 .PHONY: pytest
 pytest: $(STAMP) $(PARSER_STAMP) infra ## the unit, integration and e2e tests
 	$(BIN)/pytest
 
 .PHONY: test
-test: lint pytest ## set everything up, then run every check and test
+test: lint check pytest ## set everything up, then run every check and test
 
 .PHONY: fmt
 fmt: $(STAMP) ## format and autofix
