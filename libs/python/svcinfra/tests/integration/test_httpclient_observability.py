@@ -8,16 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import structlog
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode, format_trace_id
+from opentelemetry.trace import SpanKind, StatusCode, format_span_id, format_trace_id
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from structlog.testing import LogCapture
 
 from svcinfra.config import MASK
-from svcinfra.httpclient import ApiClient, HttpClientSettings, UnauthorizedError
+from svcinfra.httpclient import ApiClient, HttpClientSettings, NotFoundError, UnauthorizedError
 from svcinfra.httpclient import _client as client_module
 from svcinfra.httpclient.testing import Reply, UpstreamServer
 
@@ -229,3 +230,76 @@ async def test_failed_call_marks_its_span(
     assert span.status.status_code == StatusCode.ERROR
     assert span.attributes is not None
     assert span.attributes["error.type"] == "401"
+
+
+async def test_a_line_below_the_level_costs_nothing_but_the_metric_counts(
+    server: UpstreamServer,
+    api: CrmApi,
+) -> None:
+    """With INFO filtered out, a success writes no line; its duration sample is still taken."""
+    old = structlog.get_config()
+    capture = LogCapture()
+    structlog.configure(
+        processors=[capture],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    )
+    labels = {"adapter": "crm-api", "method": "PUT", "route": ROUTE, "status_class": "2xx"}
+    name = "svcinfra_http_client_call_duration_seconds_count"
+    try:
+        before = REGISTRY.get_sample_value(name, labels) or 0.0
+        server.script(Reply.json({}))
+        await _update_user(api)
+        assert capture.entries == []
+        assert REGISTRY.get_sample_value(name, labels) == before + 1
+        server.script(Reply(404))
+        with pytest.raises(NotFoundError):
+            await _update_user(api)
+        (line,) = capture.entries
+        assert (line["event"], line["status"]) == ("external_api_call", 404)
+    finally:
+        structlog.configure(**old)
+
+
+async def test_a_recording_span_is_current_for_the_line_and_goes_out_in_the_headers(
+    server: UpstreamServer,
+    api: CrmApi,
+    spans: InMemorySpanExporter,
+) -> None:
+    """The call's log line is written inside its CLIENT span, whose id the server receives."""
+    seen: list[int] = []
+
+    def current_span_id(_: object, __: str, event: dict[str, Any]) -> dict[str, Any]:
+        if event.get("event") == "external_api_call":
+            seen.append(trace.get_current_span().get_span_context().span_id)
+        return event
+
+    old = structlog.get_config()
+    structlog.configure(processors=[current_span_id, LogCapture()])
+    try:
+        server.script(Reply.json({}))
+        await _update_user(api)
+    finally:
+        structlog.configure(**old)
+    (span,) = spans.get_finished_spans()
+    assert seen == [span.context.span_id]
+    assert format_span_id(span.context.span_id) in server.requests[0].headers["traceparent"]
+    assert not trace.get_current_span().get_span_context().is_valid  # detached afterwards
+
+
+async def test_without_a_tracer_the_callers_trace_is_propagated(
+    server: UpstreamServer,
+    api: CrmApi,
+) -> None:
+    """With the no-op tracer, the caller's own span context still reaches the server."""
+    caller = trace.SpanContext(
+        trace_id=0x4BF92F3577B34DA6A3CE929D0E0E4736,
+        span_id=0x00F067AA0BA902B7,
+        is_remote=True,
+        trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+    )
+    server.script(Reply.json({}))
+    with trace.use_span(trace.NonRecordingSpan(caller)):
+        await _update_user(api)
+    assert server.requests[0].headers["traceparent"] == (
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from pathlib import Path
 
@@ -128,3 +129,71 @@ def test_timeouts_must_be_positive() -> None:
     """A zero deadline or timeout is a programming error, refused at construction."""
     with pytest.raises(ValueError, match="positive"):
         Publisher(load_contract(GOOD / "users.yaml"), url=NOWHERE, deadline=0)
+
+
+async def test_a_tracer_provider_set_later_is_picked_up(
+    publisher: Publisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a provider the check is cached briefly; a provider set later is used for good."""
+    from opentelemetry import trace  # noqa: PLC0415
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+
+    from svcinfra.messaging.publisher import _publisher  # noqa: PLC0415
+
+    asked: list[int] = []
+    provider: trace.TracerProvider = trace.ProxyTracerProvider()
+
+    def current() -> trace.TracerProvider:
+        asked.append(1)
+        return provider
+
+    monkeypatch.setattr(trace, "get_tracer_provider", current)
+    monkeypatch.setattr(_publisher, "_TRACING_RECHECK", 0.05)
+    assert not publisher._tracing()
+    assert not publisher._tracing()
+    assert len(asked) == 1  # the second answer came from the cache
+    provider = TracerProvider()
+    await asyncio.sleep(0.06)
+    assert publisher._tracing()
+    assert publisher._tracing()
+    assert len(asked) == 2  # a real provider stays: not asked again
+
+
+class _SlowChannel:
+    """A channel whose confirm comes after `delay` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    async def basic_publish(self, _body: bytes, **_: object) -> None:
+        await asyncio.sleep(self.delay)
+
+
+async def test_an_attempt_past_its_confirm_limit_is_a_timeout(publisher: Publisher) -> None:
+    """One shared timer bounds each attempt: a late confirm is a TimeoutError (retried)."""
+    loop = asyncio.get_running_loop()
+
+    async def once(delay: float, limit: float) -> None:
+        await publisher._publish_once(
+            _SlowChannel(delay),  # type: ignore[arg-type]
+            b"{}",
+            exchange="x",
+            routing_key="k",
+            properties=None,  # type: ignore[arg-type]
+            limit_at=loop.time() + limit,
+        )
+
+    started = loop.time()
+    results = await asyncio.gather(
+        once(0.01, 0.2), once(1.0, 0.1), once(1.0, 0.05), return_exceptions=True
+    )
+    assert results[0] is None
+    assert isinstance(results[1], TimeoutError)
+    assert isinstance(results[2], TimeoutError)
+    assert loop.time() - started < 0.5
+
+    task = asyncio.create_task(once(1.0, 0.5))
+    await asyncio.sleep(0.02)
+    task.cancel()  # the caller gives up: a cancellation, not a timeout
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -35,7 +35,7 @@ UNSET = object()
 QueryValue = str | int | float | bool | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)  # not frozen: that costs ~3 us per call
 class RequestSpec:
     """What the caller asked for, before it becomes an `httpx.Request` (see `ApiClient.request`)."""
 

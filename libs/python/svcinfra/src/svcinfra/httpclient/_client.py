@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import httpx
-import structlog
-from opentelemetry import propagate
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
+
+from svcinfra._deadline import DeadlineWatch
 
 from ._breaker import CircuitBreaker, CircuitState, Outcome
 from ._call import UNSET, Call, QueryValue, RequestSpec, run_with_retries
@@ -33,7 +35,7 @@ from ._headers import rate_limit_reset_of, redact_fields, request_id_of, retry_a
 from ._limiter import RateLimiter
 from ._plan import plan_request
 from ._policy import Backoff, error_class_for_status, transport_failure
-from ._report import debug_enabled, log_bodies, report_call
+from ._report import RouteInfo, debug_enabled, log_bodies, report_call
 from ._routes import PathValue, RouteTemplates
 from ._telemetry import (
     CIRCUIT_STATE,
@@ -41,6 +43,7 @@ from ._telemetry import (
     LOGGER_NAME,
     RATE_LIMIT_WAIT,
     TRACER,
+    BoundOnce,
     quiet_httpx_request_log,
 )
 
@@ -54,6 +57,8 @@ if TYPE_CHECKING:
 
 # A limiter wait shorter than this is bookkeeping, not a wait worth a metric sample.
 _MIN_WAIT = 0.001
+# Routes are literals in adapter code; the bound only matters for a misuse (ids in the route).
+_ROUTE_CACHE_SIZE = 512
 
 
 class ApiClient:
@@ -154,7 +159,13 @@ class ApiClient:
         )
         base = urlsplit(settings.base_url)
         self._server = (base.hostname or "", base.port or (443 if base.scheme == "https" else 80))
+        # What `_build_request` joins paths to, and the timeouts httpx puts on each request.
+        prefix = self._http.base_url  # httpx gives it a trailing slash
+        self._url_prefix = f"{prefix.scheme}://{prefix.netloc.decode()}{prefix.raw_path.decode()}"
+        self._timeouts = self._http.timeout.as_dict()
         self._routes = RouteTemplates()
+        self._route_infos: dict[tuple[str, str], RouteInfo] = {}
+        self._deadlines = DeadlineWatch()
         self._backoff = Backoff(settings.retry_backoff_initial, settings.retry_backoff_max)
         self._limiter = RateLimiter(rate=settings.rate_limit, period=settings.rate_period)
         self._breaker = CircuitBreaker(
@@ -162,7 +173,7 @@ class ApiClient:
             reset_timeout=settings.breaker_reset_timeout,
             on_change=self._circuit_changed,
         )
-        self._log = structlog.get_logger(LOGGER_NAME)
+        self._log = BoundOnce(LOGGER_NAME)
         CIRCUIT_STATE.labels(name).set(CircuitState.CLOSED)
         quiet_httpx_request_log()
 
@@ -277,20 +288,22 @@ class ApiClient:
 
     async def _perform(self, spec: RequestSpec, *, decode: bool) -> tuple[httpx.Response, Any]:
         call = self._prepare(spec)
+        route = self._route_info(call.method, call.route)
         started = time.perf_counter()
-        with TRACER.start_as_current_span(
-            f"{call.method} {call.route}",
+        # `start_span`, not `start_as_current_span`: the span is made current only when it
+        # records, the one case where something (the log line's trace ids) reads it back; the
+        # trace context goes out in the headers either way.
+        span = TRACER.start_span(
+            route.span_name,
             kind=SpanKind.CLIENT,
-            attributes={
-                "http.request.method": call.method,
-                "url.template": call.route,
-                "server.address": self._server[0],
-                "server.port": self._server[1],
-            },
+            attributes=route.span_attributes,
             record_exception=False,
             set_status_on_exception=False,
-        ) as span:
-            propagate.inject(call.request.headers)
+        )
+        span_context = trace.set_span_in_context(span)
+        token = otel_context.attach(span_context) if span.is_recording() else None
+        try:
+            propagate.inject(call.request.headers, context=span_context)
             response: httpx.Response | None = None
             error: BaseException | None = None
             try:
@@ -301,12 +314,27 @@ class ApiClient:
                 raise
             finally:
                 report_call(
-                    self._log, call, span, duration=time.perf_counter() - started,
+                    self._log, call, route, span, duration=time.perf_counter() - started,
                     response=response, error=error,
                 )  # fmt: skip
-                if self.settings.log_bodies and debug_enabled(self._log):
-                    log_bodies(self._log, call, response, self.redact)
+                if self.settings.log_bodies:
+                    logger = self._log.get()
+                    if debug_enabled(logger):
+                        log_bodies(logger, call, response, self.redact)
             return response, data
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+            span.end()
+
+    def _route_info(self, method: str, route: str) -> RouteInfo:
+        key = (method, route)
+        info = self._route_infos.get(key)
+        if info is None:
+            info = RouteInfo(self.name, method, route, self._server)
+            if len(self._route_infos) < _ROUTE_CACHE_SIZE:
+                self._route_infos[key] = info
+        return info
 
     def _prepare(self, spec: RequestSpec) -> Call:
         plan = plan_request(
@@ -315,7 +343,7 @@ class ApiClient:
             idempotency_header=self.idempotency_header,
             default_deadline=self.settings.deadline,
         )
-        request = self._http.build_request(
+        request = self._build_request(
             plan.method,
             self._routes.format(spec.route, spec.path),
             params=spec.params,
@@ -335,16 +363,55 @@ class ApiClient:
             retry_after_max=self.settings.retry_after_max,
         )
 
+    def _build_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, QueryValue] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+    ) -> httpx.Request:
+        """Return the request `httpx.AsyncClient.build_request` would, for half its CPU.
+
+        `build_request` parses the relative URL, joins it to the base URL and parses the result
+        again, and rebuilds the timeout dict, for every request. Here the base URL is joined as
+        text and parsed once. The client's own headers and timeouts go in exactly as httpx
+        merges them; with cookies in the client's jar (an API that sets some), or a path httpx
+        would read as a network-path reference (`//host`), httpx builds the request itself.
+        """
+        client = self._http
+        if path.startswith("//") or client.cookies:
+            return client.build_request(
+                method, path, params=params, content=content, headers=headers
+            )
+        merged = client.headers
+        if headers:
+            merged = httpx.Headers(merged)
+            merged.update(headers)
+        return httpx.Request(
+            method,
+            self._url_prefix + path.lstrip("/"),
+            params=params or None,
+            content=content,
+            headers=merged,
+            extensions={"timeout": dict(self._timeouts)},
+        )
+
     async def _send(self, call: Call) -> httpx.Response:
-        timeout = asyncio.timeout_at(call.deadline_at)
+        # The total deadline: one timer per adapter for all calls, not one each (see
+        # `DeadlineWatch`); only its own cancellation becomes DeadlineExceededError.
+        watched = self._deadlines.enter(call.deadline_at)
         try:
-            async with timeout:
+            try:
                 return await run_with_retries(call, self._attempt)
+            finally:
+                expired = watched.leave()
         except ExternalApiError as error:
             error.attempts = call.attempts
             raise
-        except TimeoutError as exc:
-            if not timeout.expired():
+        except asyncio.CancelledError:
+            if not expired:
                 raise
             last = call.last_error
             raise DeadlineExceededError(
@@ -356,19 +423,13 @@ class ApiClient:
                 status=last.status if last is not None else None,
                 request_id=last.request_id if last is not None else None,
                 attempts=call.attempts,
-            ) from exc
+            ) from TimeoutError(f"deadline of {call.deadline:g}s")
 
     async def _attempt(self, call: Call) -> httpx.Response:
         call.attempts += 1
         paused = self._limiter.paused_for
-        if paused > 0 and paused >= call.remaining():
-            raise self._error(
-                RateLimitedError, call, "rate limited: the pause outlasts the deadline",
-                reason="rate_limited", retry_after=paused,
-            )  # fmt: skip
-        waited = await self._limiter.acquire()
-        if waited >= _MIN_WAIT:
-            RATE_LIMIT_WAIT.labels(self.name).observe(waited)
+        if paused > 0 or self._limiter.limited:  # else acquire() would return at once
+            await self._wait_for_limiter(call, paused)
         admission = self._breaker.admit()
         if not admission.allowed:
             raise self._error(
@@ -404,6 +465,16 @@ class ApiClient:
             raise self._status_error(call, response, headers)
         finally:
             self._breaker.record(admission, outcome)
+
+    async def _wait_for_limiter(self, call: Call, paused: float) -> None:
+        if paused > 0 and paused >= call.remaining():
+            raise self._error(
+                RateLimitedError, call, "rate limited: the pause outlasts the deadline",
+                reason="rate_limited", retry_after=paused,
+            )  # fmt: skip
+        waited = await self._limiter.acquire()
+        if waited >= _MIN_WAIT:
+            RATE_LIMIT_WAIT.labels(self.name).observe(waited)
 
     def _note_rate_limits(self, call: Call, status: int, headers: dict[str, str]) -> None:
         now = time.time()
@@ -481,7 +552,7 @@ class ApiClient:
     def _circuit_changed(self, old: CircuitState, new: CircuitState) -> None:
         CIRCUIT_STATE.labels(self.name).set(new)
         CIRCUIT_TRANSITIONS.labels(self.name, new.name.lower()).inc()
-        self._log.log(
+        self._log.get().log(
             logging.WARNING if new is CircuitState.OPEN else logging.INFO,
             "external_api_circuit",
             adapter=self.name,

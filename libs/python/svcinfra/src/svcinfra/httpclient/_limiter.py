@@ -41,6 +41,11 @@ class RateLimiter:
         self._resume_at = 0.0
 
     @property
+    def limited(self) -> bool:
+        """Whether a rate is configured (without one, only a pause holds requests back)."""
+        return self._bucket is not None
+
+    @property
     def paused_for(self) -> float:
         """Seconds left before requests may go again (0 when not paused)."""
         return max(0.0, self._resume_at - self._clock())

@@ -26,11 +26,40 @@ if TYPE_CHECKING:
     from prometheus_client import Histogram
 
     from ._call import Call
+    from ._telemetry import BoundOnce
+
+
+class RouteInfo:
+    """What every call of one method and route template reports alike, built once."""
+
+    __slots__ = ("_adapter", "_durations", "_method", "_route", "span_attributes", "span_name")
+
+    def __init__(self, adapter: str, method: str, route: str, server: tuple[str, int]) -> None:
+        self._adapter, self._method, self._route = adapter, method, route
+        self.span_name = f"{method} {route}"
+        self.span_attributes: dict[str, str | int] = {
+            "http.request.method": method,
+            "url.template": route,
+            "server.address": server[0],
+            "server.port": server[1],
+        }
+        # Label children by status, looked up once: `labels()` validates and locks.
+        self._durations: dict[int | None, Histogram] = {}
+
+    def duration(self, status: int | None) -> Histogram:
+        """Return the duration histogram child of a status (None: no response)."""
+        child = self._durations.get(status)
+        if child is None:
+            label = status_class(status)
+            child = CALL_DURATION.labels(self._adapter, self._method, self._route, label)
+            self._durations[status] = child
+        return child
 
 
 def report_call(
-    logger: Any,  # noqa: ANN401  (structlog's lazy proxies are untyped)
+    log: BoundOnce,
     call: Call,
+    route: RouteInfo,
     span: Span,
     *,
     duration: float,
@@ -40,16 +69,26 @@ def report_call(
     """Record a finished call: the duration histogram, the span's outcome and the log line.
 
     `error` is what the call raised: an `ExternalApiError`, or a cancellation (or a bug) that
-    is logged by its type alone.
+    is logged by its type alone. The line's fields are only gathered when its level is on.
     """
     status = response.status_code if response is not None else None
     if isinstance(error, ExternalApiError):
         status = error.status
-    _duration_child(call.adapter, call.method, call.route, status_class(status)).observe(duration)
+    route.duration(status).observe(duration)
     if status is not None:
         span.set_attribute("http.response.status_code", status)
     if call.attempts > 1:
         span.set_attribute("http.request.resend_count", call.attempts - 1)
+    logger = log.get()
+    if response is not None:
+        if _enabled(logger, logging.INFO):
+            logger.info(
+                "external_api_call", adapter=call.adapter, method=call.method,
+                route=call.route, status=status, attempts=call.attempts,
+                duration_ms=round(duration * 1000, 2), outcome="ok",
+                request_id=call.request_id,
+            )  # fmt: skip
+        return
     fields: dict[str, object] = {
         "adapter": call.adapter,
         "method": call.method,
@@ -58,10 +97,7 @@ def report_call(
         "attempts": call.attempts,
         "duration_ms": round(duration * 1000, 2),
     }
-    if response is not None:
-        fields.update(outcome="ok", request_id=call.request_id)
-        logger.info("external_api_call", **fields)
-    elif isinstance(error, ExternalApiError):
+    if isinstance(error, ExternalApiError):
         error_type = str(status) if error.reason == "status" else error.reason
         span.set_attribute("error.type", error_type)
         span.set_status(StatusCode.ERROR, type(error).__name__)
@@ -77,6 +113,13 @@ def report_call(
         span.set_attribute("error.type", "cancelled" if cancelled else type(error).__name__)
         fields["outcome"] = "cancelled" if cancelled else type(error).__name__
         (logger.info if cancelled else logger.error)("external_api_call", **fields)
+
+
+def _enabled(logger: Any, level: int) -> bool:  # noqa: ANN401  (structlog's loggers are untyped)
+    # structlog's filtering loggers answer in well under a microsecond; others are asked by
+    # writing the line (a level they drop costs them nothing more).
+    check = getattr(logger, "is_enabled_for", None)
+    return check is None or bool(check(level))
 
 
 def debug_enabled(logger: Any) -> bool:  # noqa: ANN401  (structlog's lazy proxies are untyped)
@@ -121,15 +164,3 @@ def _loggable(
             pass
     # Anything that is not JSON is described, never copied: it cannot be redacted by field.
     return f"<{len(content)} bytes {kind or 'untyped'}>"
-
-
-# Label children, looked up once: `labels()` validates and locks on every call.
-_CHILDREN: dict[tuple[str, str, str, str], Histogram] = {}
-
-
-def _duration_child(adapter: str, method: str, route: str, status: str) -> Histogram:
-    key = (adapter, method, route, status)
-    child = _CHILDREN.get(key)
-    if child is None:
-        child = _CHILDREN[key] = CALL_DURATION.labels(*key)
-    return child

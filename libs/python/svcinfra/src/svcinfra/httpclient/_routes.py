@@ -7,7 +7,7 @@ no ids (EX-5). A route is checked once and then cached.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import quote
 
 from ._errors import AdapterUsageError
@@ -26,10 +26,12 @@ _CACHE_SIZE = 512
 class RouteTemplates:
     """Checks route templates and fills them with URL-quoted path values."""
 
-    __slots__ = ("_names",)
+    __slots__ = ("_names", "_parts")
 
     def __init__(self) -> None:
         self._names: dict[str, tuple[str, ...]] = {}
+        # route -> (literal, name, literal, name, ..., literal): split once, joined per call.
+        self._parts: dict[str, tuple[str, ...]] = {}
 
     def placeholders(self, route: str) -> tuple[str, ...]:
         """Return the placeholder names of `route`, in order.
@@ -61,18 +63,39 @@ class RouteTemplates:
             AdapterUsageError: a placeholder has no value, a value has no placeholder, or a
                 value is empty.
         """
-        names = self.placeholders(route)
+        parts = self._parts.get(route)
+        if parts is None:
+            parts = self._split(route)
         given = path or {}
-        if len(names) != len(given) or not all(name in given for name in names):
-            missing = sorted(set(names) - set(given))
-            extra = sorted(set(given) - set(names))
-            raise AdapterUsageError(
-                f"route {route!r}: path parameters missing {missing}, unexpected {extra}",
-            )
-        url = route
-        for name in names:
+        if len(parts) == 1:  # no placeholder: the route is the path
+            if given:
+                self._mismatch(route, given)
+            return route
+        if len(given) != len(parts) // 2:
+            self._mismatch(route, given)
+        pieces = list(parts)
+        for i in range(1, len(parts), 2):
+            name = parts[i]
+            if name not in given:
+                self._mismatch(route, given)
             value = str(given[name])
             if not value:
                 raise AdapterUsageError(f"route {route!r}: path parameter {name!r} is empty")
-            url = url.replace(f"{{{name}}}", quote(value, safe=""))
-        return url
+            pieces[i] = quote(value, safe="")
+        return "".join(pieces)
+
+    def _split(self, route: str) -> tuple[str, ...]:
+        self.placeholders(route)  # raises on a bad route
+        # Placeholders are identifiers, unique: splitting on them alternates literal and name.
+        parts = tuple(_PLACEHOLDER.split(route))
+        if len(self._parts) < _CACHE_SIZE and route in self._names:
+            self._parts[route] = parts
+        return parts
+
+    def _mismatch(self, route: str, given: Mapping[str, object]) -> NoReturn:
+        names = self.placeholders(route)
+        missing = sorted(set(names) - set(given))
+        extra = sorted(set(given) - set(names))
+        raise AdapterUsageError(
+            f"route {route!r}: path parameters missing {missing}, unexpected {extra}",
+        )

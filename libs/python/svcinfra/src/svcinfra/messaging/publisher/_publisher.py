@@ -21,6 +21,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import SecretStr
 
+from svcinfra._deadline import DeadlineWatch
 from svcinfra.messaging import headers as hdr
 from svcinfra.messaging._errors import (
     BrokerUnavailableError,
@@ -52,6 +53,9 @@ HeaderValue = str | int | float | bool | None
 _NO_SPAN = contextlib.nullcontext(trace.INVALID_SPAN)
 
 _log = structlog.get_logger(tm.LOGGER_NAME)
+
+# Seconds between two looks for a global tracer provider while there is none (see `_tracing`).
+_TRACING_RECHECK = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +149,9 @@ class Publisher:
         self._tracer: Tracer = (
             tracer_provider.get_tracer(tm.TRACER_NAME) if tracer_provider else tm.default_tracer()
         )
-        self._own_tracer = tracer_provider is not None
+        self._traced = tracer_provider is not None
+        self._untraced_until = float("-inf")
+        self._confirms = DeadlineWatch()
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
         self._underlay: aiormq.abc.AbstractChannel | None = None
@@ -387,12 +393,6 @@ class Publisher:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._deadline
         exchange_name, routing_key = publication.exchange.name, publication.routing_key
-        context = Where(
-            message_name=publication.message.name,
-            message_id=properties.message_id,
-            exchange=exchange_name,
-            routing_key=routing_key,
-        )
         attempt = 0
         while True:
             attempt += 1
@@ -400,18 +400,20 @@ class Publisher:
             generation = self._generation
             try:
                 generation, channel = await self._ready(remaining)
-                await channel.basic_publish(
+                limit = max(min(self._confirm_timeout, deadline - loop.time()), 0.001)
+                await self._publish_once(
+                    channel,
                     body,
                     exchange=exchange_name,
                     routing_key=routing_key,
                     properties=properties,
-                    mandatory=True,
-                    timeout=max(min(self._confirm_timeout, deadline - loop.time()), 0.001),
+                    limit_at=loop.time() + limit,
                 )
             except (aiormq.exceptions.DeliveryError, aiormq.exceptions.ChannelClosed) as exc:
                 # A return, a nack or a refusal: the same message would meet the same answer.
                 if isinstance(exc, aiormq.exceptions.ChannelClosed):
                     self._invalidate_channel(generation)
+                context = _where(publication, properties)
                 raise final_error(exc, metrics, attempts=attempt, where=context) from exc
             except (
                 *TRANSIENT,
@@ -420,6 +422,7 @@ class Publisher:
             ) as exc:
                 if isinstance(exc, asyncio.CancelledError) and really_cancelled():
                     raise
+                context = _where(publication, properties)
                 if refused(exc):
                     metrics.failed("refused")
                     raise PublishFailedError(
@@ -451,6 +454,39 @@ class Publisher:
                 await asyncio.sleep(delay)
             else:
                 return attempt
+
+    async def _publish_once(
+        self,
+        channel: aiormq.abc.AbstractChannel,
+        body: bytes,
+        *,
+        exchange: str,
+        routing_key: str,
+        properties: spec.Basic.Properties,
+        limit_at: float,
+    ) -> None:
+        """Send one message and await its confirm until `limit_at` (loop time).
+
+        The limit is kept by the publisher's `DeadlineWatch`, not by aiormq's `timeout=`: one
+        timer for all attempts in flight instead of one each. As with aiormq's, an attempt that
+        outlives it raises TimeoutError (a transient failure: retried while the deadline allows).
+        """
+        watched = self._confirms.enter(limit_at)
+        try:
+            try:
+                await channel.basic_publish(
+                    body,
+                    exchange=exchange,
+                    routing_key=routing_key,
+                    properties=properties,
+                    mandatory=True,
+                )
+            finally:
+                expired = watched.leave()
+        except asyncio.CancelledError:
+            if expired:
+                raise TimeoutError("no publisher confirm within the confirm timeout") from None
+            raise
 
     async def _ready(self, remaining: float) -> tuple[int, aiormq.abc.AbstractChannel]:
         """Return the open confirm channel and its generation, connecting if there is none."""
@@ -495,12 +531,24 @@ class Publisher:
             return self._generation, underlay
 
     def _tracing(self) -> bool:
-        """Whether a tracer provider is configured (asked per call: it may be set later)."""
-        if self._own_tracer:
+        """Whether a tracer provider is configured.
+
+        Once one is, it stays (OpenTelemetry sets the global provider once). Until then the
+        answer is asked again at most every `_TRACING_RECHECK` seconds rather than per call:
+        the lookup reads the environment (~4 us), and a provider is set up at start-up anyway.
+        """
+        if self._traced:
             return True
-        return not isinstance(
+        now = asyncio.get_running_loop().time()
+        if now < self._untraced_until:
+            return False
+        if isinstance(
             trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider
-        )
+        ):
+            self._untraced_until = now + _TRACING_RECHECK
+            return False
+        self._traced = True  # a real provider now: the global tracer delegates to it
+        return True
 
     def _invalidate_channel(self, generation: int) -> None:
         """Forget a channel the broker closed; the connection itself may stay."""
@@ -517,6 +565,16 @@ class Publisher:
         task = asyncio.get_running_loop().create_task(_close_quietly(connection))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+
+def _where(publication: Publication, properties: spec.Basic.Properties) -> Where:
+    """What a publish error names (built only when there is an error)."""
+    return Where(
+        message_name=publication.message.name,
+        message_id=properties.message_id,
+        exchange=publication.exchange.name,
+        routing_key=publication.routing_key,
+    )
 
 
 async def _close_quietly(connection: AbstractConnection) -> None:
