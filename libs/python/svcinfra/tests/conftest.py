@@ -9,10 +9,16 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+# The library's test protobuf code is committed generated code (RD-4); tests import it by name,
+# as a service imports its own generated package.
+sys.path.insert(0, str(Path(__file__).parent / "assets" / "proto" / "generated"))
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import cache_values_pb2 as pb
 import pytest
-from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from svcinfra.cache import (
@@ -22,45 +20,15 @@ from svcinfra.cache import (
     create_cache_client,
 )
 from svcinfra.config import RedisSettings
-from svcinfra.testing import FaultProxy
+from svcinfra.testing import FaultProxy, metric_value, until
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
-    from types import ModuleType
+    from collections.abc import AsyncIterator
 
 pytestmark = pytest.mark.redis
 
 GENERATED = Path(__file__).parents[1] / "assets" / "proto" / "generated"
 COOLDOWN = 0.3
-
-
-def load_pb2() -> ModuleType:
-    """Import the committed generated module once per process (the tests are not a package)."""
-    name = "cache_values_pb2"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, GENERATED / f"{name}.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-pb = load_pb2()
-
-
-async def until(condition: Callable[[], object], *, timeout: float = 5.0) -> None:
-    """Poll `condition` every millisecond until it holds; fail the test after `timeout` s."""
-    for _ in range(int(timeout * 1000)):
-        if condition():
-            return
-        await asyncio.sleep(0.001)
-    pytest.fail(f"condition not met within {timeout} s")
-
-
-def metric(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 @pytest.fixture(name="proxy")
@@ -126,8 +94,8 @@ async def test_redis_stopped_mid_run_then_back(
         results = await asyncio.gather(*(cache.get_or_load(i, loader(i)) for i in range(20)))
         assert [r.id for r in results] == list(range(20)), round_
     assert client.breaker.state is BreakerState.OPEN
-    assert metric("svcinfra_cache_lookups_total", namespace=ns.name, result="skipped") > 0
-    assert metric("svcinfra_cache_breaker_opened_total", client=client.name) == 1
+    assert metric_value("svcinfra_cache_lookups_total", namespace=ns.name, result="skipped") > 0
+    assert metric_value("svcinfra_cache_breaker_opened_total", client=client.name) == 1
 
     await proxy.accept()
     await asyncio.sleep(COOLDOWN)
@@ -155,13 +123,13 @@ async def test_open_breaker_adds_no_redis_round_trip(
     assert client.breaker.state is BreakerState.OPEN
     accepted, errors = (
         proxy.accepted,
-        metric("svcinfra_cache_errors_total", namespace=ns.name, operation="get"),
+        metric_value("svcinfra_cache_errors_total", namespace=ns.name, operation="get"),
     )
     for i in range(200):
         assert (await cache.get_or_load(i, loader(i))).id == i
 
     assert proxy.accepted == accepted  # no new connection attempt
-    assert metric("svcinfra_cache_errors_total", namespace=ns.name, operation="get") == errors
+    assert metric_value("svcinfra_cache_errors_total", namespace=ns.name, operation="get") == errors
     assert client.pool_stats()[0] == 0  # nothing waits on the hung server
 
 
@@ -186,7 +154,7 @@ async def test_connection_killed_mid_operation(
 
     assert (await request).id == 1
     assert loader.calls == (1 if server_back else 2)
-    assert metric("svcinfra_cache_errors_total", namespace=ns.name, operation="get") == (
+    assert metric_value("svcinfra_cache_errors_total", namespace=ns.name, operation="get") == (
         0 if server_back else 1
     )
 
@@ -206,7 +174,7 @@ async def test_timeouts_are_logged_once_per_interval(
     degraded = [entry for entry in logs if entry["event"].startswith("cache degraded")]
     assert len(degraded) == 1
     assert degraded[0]["rule"] == "RD-1"
-    assert metric("svcinfra_cache_errors_total", namespace=ns.name, operation="set") >= 1
+    assert metric_value("svcinfra_cache_errors_total", namespace=ns.name, operation="set") >= 1
     assert f"{ns.name}:" not in str(degraded)  # never a key
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import cache_values_pb2 as pb
 import pytest
 from prometheus_client import REGISTRY, generate_latest
 
@@ -24,44 +23,15 @@ from svcinfra.cache import (
     invalidate_after,
 )
 from svcinfra.config import RedisSettings
+from svcinfra.testing import metric_value, until
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
-    from types import ModuleType
+    from collections.abc import AsyncIterator
 
 pytestmark = pytest.mark.redis
 
 PROTO_DIR = Path(__file__).parents[1] / "assets" / "proto"
 KEY_FORMAT = re.compile(r"[^:\s]+:[^:\s]+:\S+")
-
-
-def load_pb2() -> ModuleType:
-    """Import the committed generated module once per process (the tests are not a package)."""
-    name = "cache_values_pb2"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, PROTO_DIR / "generated" / f"{name}.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-pb = load_pb2()
-
-
-async def until(condition: Callable[[], object], *, timeout: float = 5.0) -> None:
-    """Poll `condition` every millisecond until it holds; fail the test after `timeout` s."""
-    for _ in range(int(timeout * 1000)):
-        if condition():
-            return
-        await asyncio.sleep(0.001)
-    pytest.fail(f"condition not met within {timeout} s")
-
-
-def metric(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 @pytest.fixture(name="client")
@@ -153,14 +123,14 @@ async def test_get_many_is_one_mget(client: CacheClient, ns: KeyNamespace) -> No
     cache = Cache(client, ns, pb.UserProfile, ttl=60)
     for i in range(0, 50, 2):
         await cache.set(i, profile(i))
-    before = metric("svcinfra_cache_operation_seconds_count", operation="mget")
+    before = metric_value("svcinfra_cache_operation_seconds_count", operation="mget")
 
     found = await cache.get_many(range(50))
 
-    assert metric("svcinfra_cache_operation_seconds_count", operation="mget") - before == 1
+    assert metric_value("svcinfra_cache_operation_seconds_count", operation="mget") - before == 1
     assert sorted(found) == list(range(0, 50, 2))
     assert found[4] == profile(4)
-    assert metric("svcinfra_cache_lookups_total", namespace=ns.name, result="miss") == 25
+    assert metric_value("svcinfra_cache_lookups_total", namespace=ns.name, result="miss") == 25
 
 
 @pytest.mark.parametrize(
@@ -185,7 +155,7 @@ async def test_corrupt_value_is_a_miss_deleted_and_counted(
         return
     assert got is None
     assert await client.redis.exists(f"{ns.name}:1") == 0
-    assert metric("svcinfra_cache_decode_errors_total", namespace=ns.name) == 1
+    assert metric_value("svcinfra_cache_decode_errors_total", namespace=ns.name) == 1
 
 
 async def test_foreign_value_is_replaced_by_the_loader(
@@ -201,7 +171,7 @@ async def test_foreign_value_is_replaced_by_the_loader(
     assert await cache.get_or_load(3, loader(3)) == profile(3)
     assert loader.calls == 1
     assert await cache.get(3) == profile(3)
-    assert metric("svcinfra_cache_decode_errors_total", namespace=ns.name) == 1
+    assert metric_value("svcinfra_cache_decode_errors_total", namespace=ns.name) == 1
 
 
 async def test_negative_caching_has_its_own_short_ttl(
@@ -215,7 +185,9 @@ async def test_negative_caching_has_its_own_short_ttl(
     assert await cache.get_or_load(9, loader(9)) is None
     assert loader.calls == 1
     assert 0 < await client.redis.pttl(f"{ns.name}.absent:9") <= 5_500
-    assert metric("svcinfra_cache_lookups_total", namespace=ns.name, result="negative_hit") == 1
+    assert (
+        metric_value("svcinfra_cache_lookups_total", namespace=ns.name, result="negative_hit") == 1
+    )
 
     await cache.set(9, profile(9))
     assert await client.redis.exists(f"{ns.name}.absent:9") == 0
@@ -259,7 +231,7 @@ async def test_xfetch_refreshes_a_hot_key_before_it_expires(
 
     assert loader.calls == 2
     assert await cache.get(1) == profile(1, "New")
-    assert metric("svcinfra_cache_early_refreshes_total", namespace=ns.name) == 1
+    assert metric_value("svcinfra_cache_early_refreshes_total", namespace=ns.name) == 1
 
 
 async def test_xfetch_value_keeps_the_message_readable(
@@ -335,7 +307,7 @@ async def test_delete_from_another_process_voids_the_lock_holders_fill(
 
     assert await reader == profile(1, "Old")
     assert await client.redis.exists(f"{ns.name}:1") == 0
-    assert metric("svcinfra_cache_lock_total", namespace=ns.name, outcome="lost") == 1
+    assert metric_value("svcinfra_cache_lock_total", namespace=ns.name, outcome="lost") == 1
 
 
 async def test_redelete_after_removes_a_late_stale_write(
@@ -418,7 +390,7 @@ async def test_ping_and_key_count_sampling(client: CacheClient, ns: KeyNamespace
     counts = await client.sample_key_counts()
 
     assert counts[ns.name] == 12
-    assert metric("svcinfra_cache_keys", namespace=ns.name) == 12
+    assert metric_value("svcinfra_cache_keys", namespace=ns.name) == 12
 
 
 async def test_pool_gauges_are_exported(client: CacheClient, ns: KeyNamespace) -> None:

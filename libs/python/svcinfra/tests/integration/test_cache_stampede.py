@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import signal
 import sys
@@ -11,15 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import cache_values_pb2 as pb
 import pytest
-from prometheus_client import REGISTRY
 
 from svcinfra.cache import Cache, CacheClient, KeyNamespace, create_cache_client
 from svcinfra.config import RedisSettings
+from svcinfra.testing import metric_value, until
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
-    from types import ModuleType
+    from collections.abc import AsyncIterator
 
 pytestmark = pytest.mark.redis
 
@@ -33,6 +32,7 @@ sys.path.insert(0, sys.argv[1])
 import cache_values_pb2 as pb
 from svcinfra.cache import Cache, KeyNamespace, create_cache_client
 from svcinfra.config import RedisSettings
+from svcinfra.testing import until, metric_value
 
 gen, domain, mode = sys.argv[1:4]
 callers, lease = int(sys.argv[4]), float(sys.argv[5])
@@ -59,35 +59,6 @@ async def main():
 
 asyncio.run(main())
 """
-
-
-def load_pb2() -> ModuleType:
-    """Import the committed generated module once per process (the tests are not a package)."""
-    name = "cache_values_pb2"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, GENERATED / f"{name}.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-pb = load_pb2()
-
-
-async def until(condition: Callable[[], object], *, timeout: float = 5.0) -> None:
-    """Poll `condition` every millisecond until it holds; fail the test after `timeout` s."""
-    for _ in range(int(timeout * 1000)):
-        if condition():
-            return
-        await asyncio.sleep(0.001)
-    pytest.fail(f"condition not met within {timeout} s")
-
-
-def metric(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 @pytest.fixture(name="client")
@@ -135,7 +106,7 @@ async def test_thousand_cold_requests_in_one_process_make_one_load(
 
     assert loader.calls == 1
     assert all(result == pb.UserProfile(id=1, name="Ann") for result in results)
-    assert metric("svcinfra_cache_singleflight_shared_total", namespace=ns.name) == 999
+    assert metric_value("svcinfra_cache_singleflight_shared_total", namespace=ns.name) == 999
     assert await cache.get(1) == pb.UserProfile(id=1, name="Ann")
 
 
@@ -242,8 +213,8 @@ async def test_lock_holder_killed_then_another_process_loads_after_the_lease(
     assert result == pb.UserProfile(id=1, name="Ann")
     assert loader.calls == 1
     assert await client.redis.get(f"{ns.domain}:calls:1") == b"1"
-    assert metric("svcinfra_cache_lock_total", namespace=ns.name, outcome="contended") == 1
-    assert metric("svcinfra_cache_lock_total", namespace=ns.name, outcome="acquired") == 1
+    assert metric_value("svcinfra_cache_lock_total", namespace=ns.name, outcome="contended") == 1
+    assert metric_value("svcinfra_cache_lock_total", namespace=ns.name, outcome="acquired") == 1
 
 
 class Gate:
@@ -270,7 +241,9 @@ async def test_waiter_elsewhere_gets_the_holders_not_found(
     first = asyncio.create_task(holder.get_or_load(1, holding))
     await until(lambda: holding.calls)
     second = asyncio.create_task(elsewhere.get_or_load(1, waiting))
-    await until(lambda: metric("svcinfra_cache_lock_total", namespace=ns.name, outcome="contended"))
+    await until(
+        lambda: metric_value("svcinfra_cache_lock_total", namespace=ns.name, outcome="contended")
+    )
 
     holding.open.set()
 
@@ -291,6 +264,6 @@ async def test_waiter_loads_itself_after_the_bounded_wait(
     await until(lambda: slow.calls)
 
     assert (await impatient.get_or_load(1, quick)).name == "own"
-    assert metric("svcinfra_cache_lock_total", namespace=ns.name, outcome="timeout") == 1
+    assert metric_value("svcinfra_cache_lock_total", namespace=ns.name, outcome="timeout") == 1
     slow.open.set()
     assert (await first).name == "slow"

@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import cache_values_pb2 as pb
 import pytest
 from google.protobuf.message import DecodeError
 
 from svcinfra.cache import CodecError, ProtobufCodec
 
-if TYPE_CHECKING:
-    from types import ModuleType
-
 PROTO_DIR = Path(__file__).parents[1] / "assets" / "proto"
-
-
-def load_pb2() -> ModuleType:
-    """Import the committed generated module once per process (the tests are not a package)."""
-    name = "cache_values_pb2"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, PROTO_DIR / "generated" / f"{name}.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-pb = load_pb2()
 
 
 def profile() -> object:

@@ -71,6 +71,8 @@ EXPECTED = {
         "FullConfig",
         "capture_logs",
         "full_environ",
+        "metric_value",
+        "until",
     },
 }
 
