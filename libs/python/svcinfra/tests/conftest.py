@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from pydantic import SecretStr
+
+from svcinfra.config import PostgresSettings
 
 # The library's test protobuf code is committed generated code (RD-4); tests import it by name,
 # as a service imports its own generated package.
@@ -58,6 +61,21 @@ class PostgresDatabase:
     def dsn(self) -> str:
         """The libpq URL of the database (trust auth: no password)."""
         return f"postgresql://{self.user}@{self.host}:{self.port}/{self.name}"
+
+    def settings(self, **overrides: object) -> PostgresSettings:
+        """`PostgresSettings` for this database: a small pool, short connect timeout, no TLS."""
+        values: dict[str, object] = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": SecretStr(""),  # trust auth on the loopback server
+            "db": self.name,
+            "sslmode": "disable",
+            "pool_min_size": 1,
+            "pool_max_size": 4,
+            "connect_timeout": 2.0,
+        }
+        return PostgresSettings.model_validate(values | overrides)
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from prometheus_client import REGISTRY
-from pydantic import SecretStr
 
-from svcinfra.config import PostgresSettings
 from svcinfra.postgres import (
     Database,
     NotFound,
@@ -74,21 +72,6 @@ def _queries() -> Queries:
         sys.path.remove(str(ASSETS))
 
 
-def settings_for(postgres_db, **overrides: object) -> PostgresSettings:
-    """Settings pointing at the test's database (trust auth: the password is empty)."""
-    values: dict[str, object] = {
-        "host": postgres_db.host,
-        "port": postgres_db.port,
-        "user": postgres_db.user,
-        "password": SecretStr(""),
-        "db": postgres_db.name,
-        "sslmode": "disable",
-        "pool_min_size": 1,
-        "pool_max_size": 4,
-    }
-    return PostgresSettings.model_validate(values | overrides)
-
-
 @pytest.fixture(name="schema")
 async def _schema(postgres_db):
     con = await asyncpg.connect(postgres_db.dsn)
@@ -108,7 +91,7 @@ def _spans() -> InMemorySpanExporter:
 async def _db(schema, spans: InMemorySpanExporter) -> AsyncIterator[Database]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
-    db = await Database.connect(settings_for(schema), tracer_provider=provider)
+    db = await Database.connect(schema.settings(), tracer_provider=provider)
     yield db
     await db.close()
 
@@ -286,7 +269,7 @@ async def test_clean_connections_skip_the_reset(
     postgres_server: str,
 ) -> None:
     """After queries without session effects, the connection goes back without a reset query."""
-    db = await Database.connect(settings_for(schema, pool_min_size=1, pool_max_size=1))
+    db = await Database.connect(schema.settings(pool_min_size=1, pool_max_size=1))
     try:
         pid = await db.one(queries.query("session__pid"), row=int)
         await db.one(queries.query("users__count"), row=int)
@@ -313,7 +296,7 @@ async def test_session_effects_are_reset_on_release(
     check: str,
 ) -> None:
     """SET, a session advisory lock or LISTEN is undone before the connection is lent again."""
-    db = await Database.connect(settings_for(schema, pool_min_size=1, pool_max_size=1))
+    db = await Database.connect(schema.settings(pool_min_size=1, pool_max_size=1))
     try:
         pid = await db.one(queries.query("session__pid"), row=int)
         query = queries.query(dirty)
@@ -411,7 +394,7 @@ async def test_span_follows_the_parent_sampling(
 
 async def test_works_without_a_statement_cache(schema, queries: Queries) -> None:
     """With statement_cache_size=0 (pgbouncer in transaction mode) queries still run and map."""
-    db = await Database.connect(settings_for(schema, statement_cache_size=0))
+    db = await Database.connect(schema.settings(statement_cache_size=0))
     try:
         for _ in range(3):
             assert await db.one(queries.query("users__count"), row=int) == 0

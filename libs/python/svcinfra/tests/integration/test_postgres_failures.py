@@ -10,9 +10,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
-from pydantic import SecretStr
 
-from svcinfra.config import PostgresSettings
 from svcinfra.postgres import (
     Conflict,
     Database,
@@ -64,22 +62,6 @@ def _queries() -> Queries:
         sys.path.remove(str(ASSETS))
 
 
-def settings_for(postgres_db, **overrides: object) -> PostgresSettings:
-    """Settings pointing at the test's database (trust auth: the password is empty)."""
-    values: dict[str, object] = {
-        "host": postgres_db.host,
-        "port": postgres_db.port,
-        "user": postgres_db.user,
-        "password": SecretStr(""),
-        "db": postgres_db.name,
-        "sslmode": "disable",
-        "pool_min_size": 1,
-        "pool_max_size": 2,
-        "connect_timeout": 2.0,
-    }
-    return PostgresSettings.model_validate(values | overrides)
-
-
 @pytest.fixture(name="schema")
 async def _schema(postgres_db):
     con = await asyncpg.connect(postgres_db.dsn)
@@ -92,7 +74,7 @@ async def _schema(postgres_db):
 
 @pytest.fixture(name="db")
 async def _db(schema) -> AsyncIterator[Database]:
-    db = await Database.connect(settings_for(schema, statement_timeout=0.3))
+    db = await Database.connect(schema.settings(statement_timeout=0.3, pool_max_size=2))
     yield db
     await db.close()
 
@@ -176,7 +158,7 @@ class Timeouts:
 async def test_server_timeouts_come_from_the_settings(schema, queries: Queries) -> None:
     """Every pooled session runs with the configured statement and idle-in-transaction timeouts."""
     db = await Database.connect(
-        settings_for(schema, statement_timeout=1.5, idle_in_transaction_session_timeout=0.25)
+        schema.settings(statement_timeout=1.5, idle_in_transaction_session_timeout=0.25)
     )
     try:
         timeouts = await db.one(queries.query("session__timeouts"), row=Timeouts)
@@ -188,7 +170,7 @@ async def test_server_timeouts_come_from_the_settings(schema, queries: Queries) 
 async def test_idle_transaction_is_ended_by_the_server(schema, queries: Queries) -> None:
     """A transaction left idle past idle_in_transaction_session_timeout loses its session: its
     next query raises TemporarilyUnavailable, and the pool serves the next caller (PG-12)."""
-    db = await Database.connect(settings_for(schema, idle_in_transaction_session_timeout=0.2))
+    db = await Database.connect(schema.settings(idle_in_transaction_session_timeout=0.2))
 
     async def idle_in_transaction() -> None:
         async with db.transaction() as tx:
@@ -207,7 +189,7 @@ async def test_idle_transaction_is_ended_by_the_server(schema, queries: Queries)
 async def test_hung_server_is_a_client_timeout(schema, queries: Queries, proxy: FaultProxy) -> None:
     """When the server stops answering, the command timeout raises Timeout; the pool recovers."""
     db = await Database.connect(
-        settings_for(schema, port=proxy.port, command_timeout=0.3, pool_max_size=1)
+        schema.settings(port=proxy.port, command_timeout=0.3, pool_max_size=1)
     )
     try:
         proxy.stall()
@@ -253,7 +235,7 @@ async def test_terminated_backend_is_temporarily_unavailable(
 async def test_exhausted_pool_is_temporarily_unavailable(schema, queries: Queries) -> None:
     """With every connection held, a query waits pool_acquire_timeout and then gives up."""
     db = await Database.connect(
-        settings_for(schema, pool_min_size=1, pool_max_size=1, pool_acquire_timeout=0.2)
+        schema.settings(pool_min_size=1, pool_max_size=1, pool_acquire_timeout=0.2)
     )
     try:
         async with db.transaction() as tx:
@@ -268,7 +250,7 @@ async def test_exhausted_pool_is_temporarily_unavailable(schema, queries: Querie
 
 async def test_waiters_are_served_in_arrival_order(schema, queries: Queries) -> None:
     """Queries waiting for the only connection get it first come, first served."""
-    db = await Database.connect(settings_for(schema, pool_min_size=1, pool_max_size=1))
+    db = await Database.connect(schema.settings(pool_min_size=1, pool_max_size=1))
     order: list[int] = []
 
     async def count(number: int) -> None:
@@ -292,7 +274,7 @@ async def test_waiters_are_served_in_arrival_order(schema, queries: Queries) -> 
 async def test_cancelled_waiters_lose_no_connection(schema, queries: Queries) -> None:
     """Queries cancelled while waiting for the connection, one of them just as it was handed
     over, leave the pool whole: the next query gets the connection at once."""
-    db = await Database.connect(settings_for(schema, pool_min_size=1, pool_max_size=1))
+    db = await Database.connect(schema.settings(pool_min_size=1, pool_max_size=1))
     count = queries.query("users__count")
     try:
         async with db.transaction() as tx:
@@ -334,7 +316,7 @@ class CountingReleases:
 async def test_clean_connection_goes_straight_to_the_next_waiter(schema, queries: Queries) -> None:
     """Under contention a query that ended cleanly hands its connection to the oldest waiter,
     in arrival order, without the pool's release and acquire in between."""
-    db = await Database.connect(settings_for(schema, pool_min_size=1, pool_max_size=1))
+    db = await Database.connect(schema.settings(pool_min_size=1, pool_max_size=1))
     releases = CountingReleases(db)
     order: list[int] = []
 
@@ -357,7 +339,7 @@ async def test_streak_of_hand_overs_is_bounded(
     """Every MAX_STREAK hand-overs the connection goes back through the pool once, so that the
     pool's checks on release (max_queries, expired connections) still run."""
     monkeypatch.setattr(_database, "MAX_STREAK", 3)
-    db = await Database.connect(settings_for(schema, pool_min_size=1, pool_max_size=1))
+    db = await Database.connect(schema.settings(pool_min_size=1, pool_max_size=1))
     releases = CountingReleases(db)
     try:
         results = await asyncio.gather(
@@ -374,7 +356,7 @@ async def test_failed_or_dirty_connection_goes_back_through_the_pool(
 ) -> None:
     """A query that failed or changed the session releases its connection through the pool
     (which resets it) even with queries waiting; the next one gets a clean session."""
-    db = await Database.connect(settings_for(schema, pool_min_size=1, pool_max_size=1))
+    db = await Database.connect(schema.settings(pool_min_size=1, pool_max_size=1))
     releases = CountingReleases(db)
     try:
         failing = db.one(queries.query("users__parse_number"), "x", row=int)
@@ -396,7 +378,7 @@ async def test_stopped_server_is_temporarily_unavailable(
 ) -> None:
     """With the server gone (connections killed, connects refused) queries and the readiness
     check raise TemporarilyUnavailable; when it is back, queries work again."""
-    db = await Database.connect(settings_for(schema, port=proxy.port, pool_max_size=1))
+    db = await Database.connect(schema.settings(port=proxy.port, pool_max_size=1))
     count = queries.query("users__count")
     try:
         assert await db.one(count, row=int) == 0
@@ -420,4 +402,4 @@ async def test_connect_to_a_stopped_server_is_temporarily_unavailable(
     """Opening the pool while the server refuses connections raises TemporarilyUnavailable."""
     await proxy.refuse()
     with pytest.raises(TemporarilyUnavailable, match="cannot open the pool"):
-        await Database.connect(settings_for(schema, port=proxy.port))
+        await Database.connect(schema.settings(port=proxy.port))
