@@ -12,7 +12,16 @@ so no span is opened; with one, a PRODUCER span adds its own cost), five metric 
 retry loop's bookkeeping; logs go through the production JSON pipeline at INFO (the success
 line is DEBUG, so it is dropped). The CPU columns are this process's CPU time per message.
 Rounds alternate raw / ours so machine noise hits both; the table shows medians; the queue is
-purged between rounds. FastStream is not installed: that comparison is left for later.
+purged between rounds.
+
+Further sections (`--sections`): consume + ack through the svcinfra Consumer (contract checks,
+inbox row and handler in one PostgreSQL transaction, ack) vs raw aio-pika consume + ack (no
+dedupe) vs FastStream 0.7 (logger off, same prefetch, no dedupe) vs FastStream with the same
+guarantee written in its handler (asyncpg pool; BEGIN, the same inbox INSERT ... ON CONFLICT DO
+NOTHING, COMMIT; then the ack). Each round consumes the same `count` persistent messages per
+path, in turn, from a freshly filled queue; every path's clock includes its AMQP connection
+set-up, none a database pool's. Then publishing through ours vs FastStream (confirms on, window
+100); and outbox -> relay -> broker events per second.
 
     .venv/bin/python bench/messaging_bench.py          # full run
     .venv/bin/python bench/messaging_bench.py --quick  # a smoke run
@@ -28,15 +37,32 @@ import statistics
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aio_pika
+import asyncpg
 import yaml
+from faststream.rabbit import (
+    Channel,
+    ExchangeType,
+    RabbitBroker,
+    RabbitExchange,
+    RabbitQueue,
+)
+from faststream.rabbit.annotations import RabbitMessage  # noqa: TC002  (resolved at run time)
+from prometheus_client import REGISTRY
+from pydantic import SecretStr
 
+from svcinfra.config import PostgresSettings
 from svcinfra.messaging import Publisher, declare_topology
+from svcinfra.messaging.consumer import Consumer
 from svcinfra.messaging.contract import contract_from_document
+from svcinfra.messaging.outbox import Outbox, Relay
+from svcinfra.messaging.storage import migrations, queries
 from svcinfra.messaging.topology import Topology
 from svcinfra.observability import configure_logging
+from svcinfra.postgres import Database
+from svcinfra.postgres.migrate import Migrator, load_migrations
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -134,15 +160,361 @@ async def _run(*, count: int, rounds: int, windows: list[int]) -> list[Row]:
     return rows
 
 
+# --- consume, FastStream, outbox -> relay ---------------------------------------------------
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+HEADERS = {"message-version": 1}
+
+
+async def _fill(channel: aio_pika.abc.AbstractChannel, exchange: str, count: int) -> None:
+    """Publish `count` valid messages with unique ids (confirmed, window 100)."""
+    target = await channel.get_exchange(exchange, ensure=False)
+    body = json.dumps(PAYLOAD, separators=(",", ":")).encode()
+
+    async def one() -> object:
+        return await target.publish(
+            aio_pika.Message(
+                body,
+                message_id=str(uuid.uuid4()),
+                type=EVENT,
+                headers=HEADERS,
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            EVENT,
+            mandatory=True,
+        )
+
+    for _ in range(count // 100):
+        await asyncio.gather(*(one() for _ in range(100)))
+
+
+async def _raw_consume(queue_name: str, count: int, prefetch: int) -> tuple[float, float]:
+    """Raw aio-pika, no dedupe: consume and ack `count` messages.
+
+    Returns messages per second and this process's CPU microseconds per message. Like every
+    consume path here, the clock runs from before the AMQP connection is opened to the ack of
+    the `count`-th message (the closing of the connection is not in it).
+    """
+    done = asyncio.Event()
+    seen = 0
+    started, cpu = time.perf_counter(), time.process_time()
+    connection = await aio_pika.connect(URL)
+    async with connection:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        queue = await channel.get_queue(queue_name, ensure=False)
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            nonlocal seen
+            await message.ack()
+            seen += 1
+            if seen == count:
+                done.set()
+
+        await queue.consume(on_message)
+        await done.wait()
+        elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
+    return count / elapsed, cpu_used / count * 1e6
+
+
+async def _our_consume(contract: object, db: object, queue_name: str, count: int,
+                       prefetch: int) -> tuple[float, float]:  # fmt: skip
+    """svcinfra Consumer: check, inbox row + handler in one transaction, ack.
+
+    The handler counts its runs (cheap); once it has run `count` times, the acked counter is
+    polled for the last acks (a registry read collects every metric, so not per message).
+    """
+
+    labels = {"message": EVENT, "queue": queue_name, "outcome": "processed"}
+
+    def acked() -> float:
+        return REGISTRY.get_sample_value("svcinfra_amqp_messages_acked_total", labels) or 0.0
+
+    ran = asyncio.Event()
+    seen = 0
+
+    async def handler(*_: object) -> None:  # the inbox row is the only effect
+        nonlocal seen
+        seen += 1
+        if seen == count:
+            ran.set()
+
+    before = acked()
+    consumer = Consumer(contract, db, url=URL, name="bench", prefetch=prefetch)  # type: ignore[arg-type]
+    consumer.on(EVENT, handler)
+    started, cpu = time.perf_counter(), time.process_time()
+    task = asyncio.create_task(consumer.run())
+    await ran.wait()
+    while acked() < before + count:  # noqa: ASYNC110  (a metric has no event to wait on)
+        await asyncio.sleep(0.0005)
+    elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
+    consumer.stop()
+    await task
+    return count / elapsed, cpu_used / count * 1e6
+
+
+async def _no_reset(_: object) -> None:
+    """asyncpg's pool `reset`: nothing to reset (one transaction, no session state)."""
+
+
+async def _faststream_consume(
+    queue_name: str, count: int, prefetch: int, *, inbox_dsn: str | None = None
+) -> tuple[float, float]:
+    """FastStream (logger off), same prefetch: consume and ack `count` messages.
+
+    Without `inbox_dsn`, no dedupe. With it, the equivalent guarantee done by hand in the
+    handler: an asyncpg pool (opened before the clock starts, like ours), and per message one
+    transaction with the same `INSERT ... ON CONFLICT DO NOTHING` into the same inbox table,
+    then the ack. The pool skips asyncpg's reset query on release (the handler leaves no
+    session state), so the database work is ours: BEGIN, INSERT, COMMIT. The handler acks
+    itself (what the default ack policy does after it returns) so that the clock stops at the
+    `count`-th ack, as for the other paths.
+    """
+
+    done = asyncio.Event()
+    seen = 0
+    broker = RabbitBroker(URL, logger=None)
+    pool = None
+    if inbox_dsn is not None:  # without asyncpg's reset round trip on release, as ours
+        pool = await asyncpg.create_pool(inbox_dsn, min_size=4, max_size=20, reset=_no_reset)
+    insert = queries().query("inbox__add").sql
+
+    @broker.subscriber(
+        RabbitQueue(queue_name, declare=False), channel=Channel(prefetch_count=prefetch)
+    )
+    async def handle(_: dict, message: RabbitMessage) -> None:  # type: ignore[type-arg]
+        nonlocal seen
+        if pool is not None:
+            async with pool.acquire() as con, con.transaction():
+                await con.execute(insert, "bench-faststream", message.message_id, EVENT, None)
+        await message.ack()
+        seen += 1
+        if seen == count:
+            done.set()
+
+    started, cpu = time.perf_counter(), time.process_time()
+    await broker.start()
+    await done.wait()
+    elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
+    await broker.stop()
+    if pool is not None:
+        await pool.close()
+    return count / elapsed, cpu_used / count * 1e6
+
+
+async def _faststream_publish(exchange: str, count: int, window: int) -> float:
+    """FastStream (logger off, confirms on by default): publish with a window; messages/s."""
+
+    broker = RabbitBroker(URL, logger=None)
+    await broker.connect()
+    target = RabbitExchange(exchange, type=ExchangeType.TOPIC, declare=False)
+
+    async def one() -> object:
+        return await broker.publish(
+            PAYLOAD, exchange=target, routing_key=EVENT, persist=True, mandatory=True,
+            message_id=str(uuid.uuid4()), correlation_id="bench",
+        )  # fmt: skip
+
+    started = time.perf_counter()
+    for _ in range(count // window):
+        await asyncio.gather(*(one() for _ in range(window)))
+    elapsed = time.perf_counter() - started
+    await broker.stop()
+    return count / elapsed
+
+
+async def _database(name: str) -> object:
+    """Create database `name` with the outbox and inbox tables; return a connected Database."""
+
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    await Migrator(load_migrations(migrations()), f"postgresql://postgres@127.0.0.1/{name}").up()
+    settings = PostgresSettings.model_validate({
+        "host": "127.0.0.1", "user": "postgres", "password": SecretStr(""), "db": name,
+        "sslmode": "disable", "pool_min_size": 4, "pool_max_size": 20,
+    })  # fmt: skip
+    return await Database.connect(settings)
+
+
+async def _drop_database(name: str) -> None:
+
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+ConsumeRow = tuple[int, list[tuple[float, float]]]
+"""Prefetch, then (msg/s, CPU us/msg) of raw, ours, FastStream, FastStream + inbox."""
+
+
+async def _run_consume(
+    *, count: int, rounds: int, prefetches: list[int]
+) -> tuple[list[ConsumeRow], list[tuple[int, float, float, float]]]:
+    """Consume + ack: raw aio-pika vs ours (inbox) vs FastStream; and publish vs FastStream."""
+    prefix = f"benchc{os.getpid()}"
+    contract = _contract(CONTRACT, prefix)
+    users = _contract(USERS, prefix)
+    topology = Topology.from_contract(contract)  # type: ignore[arg-type]
+    queue_name = f"{prefix}.notifications.user-events"
+    exchange = f"{prefix}.users.events"
+    dbname = f"bench_{os.getpid()}"
+    db = await _database(dbname)
+    connection = await aio_pika.connect(URL)
+    consume_rows: list[ConsumeRow] = []
+    publish_rows: list[tuple[int, float, float, float]] = []
+    try:
+        async with connection:
+            await declare_topology(connection, topology)
+            channel = await connection.channel()
+            queue = await channel.declare_queue(queue_name, passive=True)
+            dsn = f"postgresql://postgres@127.0.0.1/{dbname}"
+            for prefetch in prefetches:
+                paths: list[Callable[[int], Awaitable[tuple[float, float]]]] = [
+                    lambda p: _raw_consume(queue_name, count, p),
+                    lambda p: _our_consume(contract, db, queue_name, count, p),
+                    lambda p: _faststream_consume(queue_name, count, p),
+                    lambda p: _faststream_consume(queue_name, count, p, inbox_dsn=dsn),
+                ]
+                runs: list[list[tuple[float, float]]] = [[] for _ in paths]
+                for _ in range(rounds):
+                    for path_runs, consume in zip(runs, paths, strict=True):
+                        await queue.purge()
+                        await _fill(channel, exchange, count)
+                        path_runs.append(await consume(prefetch))
+                    if (await queue.declare()).message_count:  # every path took all `count`
+                        raise RuntimeError("a consume path left messages in the queue")
+                consume_rows.append((prefetch, [
+                    (statistics.median(r for r, _ in path_runs),
+                     statistics.median(c for _, c in path_runs))
+                    for path_runs in runs
+                ]))  # fmt: skip
+            await queue.purge()
+            async with Publisher(users, url=URL, name="bench") as publisher:  # type: ignore[arg-type]
+
+                async def ours() -> object:
+                    return await publisher.publish(EVENT, PAYLOAD, correlation_id="bench")
+
+                for window in (100,):
+                    our_runs, fs_runs = [], []
+                    for _ in range(rounds):
+                        await queue.purge()
+                        our_runs.append((await _throughput(ours, count, window))[0])
+                        await queue.purge()
+                        fs_runs.append(await _faststream_publish(exchange, count, window))
+                    publish_rows.append((window, statistics.median(our_runs),
+                                         statistics.median(fs_runs), 0.0))  # fmt: skip
+            for declared in topology.queues:
+                await channel.queue_delete(declared.name)
+            await channel.exchange_delete(exchange)
+    finally:
+        await db.close()  # type: ignore[attr-defined]
+        await _drop_database(dbname)
+    return consume_rows, publish_rows
+
+
+async def _run_outbox(*, count: int, rounds: int) -> list[tuple[str, float]]:
+    """Outbox -> relay -> broker: events per second, end to end."""
+
+    prefix = f"bencho{os.getpid()}"
+    consumer_contract = _contract(CONTRACT, prefix)
+    users = _contract(USERS, prefix)
+    topology = Topology.from_contract(consumer_contract)  # type: ignore[arg-type]
+    queue_name = f"{prefix}.notifications.user-events"
+    dbname = f"bencho_{os.getpid()}"
+    db: Any = await _database(dbname)
+    outbox = Outbox(users)  # type: ignore[arg-type]
+    pending = queries().query("outbox__pending")
+    connection = await aio_pika.connect(URL)
+    prefilled, live = [], []
+    try:
+        async with connection, Publisher(users, url=URL, name="bench-relay") as publisher:  # type: ignore[arg-type]
+            await declare_topology(connection, topology)
+            channel = await connection.channel()
+            queue = await channel.declare_queue(queue_name, passive=True)
+
+            async def write(events: int) -> None:
+                for _ in range(events):  # one event per business transaction
+                    async with db.transaction() as tx:
+                        await outbox.add(tx, EVENT, PAYLOAD, correlation_id="bench")
+
+            async def drained() -> None:
+                while await db.one(pending, row=int):  # noqa: ASYNC110  (polls the table)
+                    await asyncio.sleep(0.005)
+
+            for _ in range(rounds):
+                # Pre-filled: the relay alone, draining `count` committed rows.
+                await queue.purge()
+                await asyncio.gather(*(write(count // 10) for _ in range(10)))
+                relay = Relay(db, publisher, batch_size=100, poll_interval=0.05)
+                started = time.perf_counter()
+                task = asyncio.create_task(relay.run())
+                await drained()
+                prefilled.append(count / (time.perf_counter() - started))
+                relay.stop()
+                await task
+                # Live: 10 writers committing one event per transaction while the relay runs.
+                await queue.purge()
+                relay = Relay(db, publisher, listen_dsn=f"postgresql://postgres@127.0.0.1/{dbname}",
+                              batch_size=100, poll_interval=1.0)  # fmt: skip
+                task = asyncio.create_task(relay.run())
+                started = time.perf_counter()
+                await asyncio.gather(*(write(count // 10) for _ in range(10)))
+                await drained()
+                live.append(count / (time.perf_counter() - started))
+                relay.stop()
+                await task
+            await queue.purge()
+            for declared in topology.queues:
+                await channel.queue_delete(declared.name)
+            await channel.exchange_delete(f"{prefix}.users.events")
+    finally:
+        await db.close()
+        await _drop_database(dbname)
+    return [
+        ("relay draining pre-committed rows", statistics.median(prefilled)),
+        ("10 writers (1 event/tx) + relay, commit to confirm", statistics.median(live)),
+    ]
+
+
 def main() -> None:
-    """Run the benchmark and print the table."""
+    """Run the benchmark and print the tables."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument(
+        "--sections",
+        default="publish,consume,outbox",
+        help="comma-separated: publish (ours vs raw), consume (with FastStream), outbox",
+    )
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
     count, rounds = (600, 2) if args.quick else (3000, 5)
     with Path(os.devnull).open("w", encoding="utf-8") as sink:
         configure_logging(service="bench", level="INFO", stream=sink)
-        rows = asyncio.run(_run(count=count, rounds=rounds, windows=[1, 100]))
+        if "publish" in sections:
+            rows = asyncio.run(_run(count=count, rounds=rounds, windows=[1, 100]))
+            _print_publish(rows, count, rounds)
+        if "consume" in sections:
+            consume_rounds = 2 if args.quick else 3
+            consume_rows, publish_rows = asyncio.run(
+                _run_consume(count=count, rounds=consume_rounds, prefetches=[10, 100])
+            )
+            _print_consume(consume_rows, publish_rows, count, consume_rounds)
+        if "outbox" in sections:
+            outbox_rounds = 2 if args.quick else 3
+            outbox_rows = asyncio.run(_run_outbox(count=count, rounds=outbox_rounds))
+            print(f"\noutbox -> relay -> broker (confirms), {count} events, median of "
+                  f"{outbox_rounds} rounds")  # fmt: skip
+            for label, rate in outbox_rows:
+                print(f"{label:>52} | {rate:>8,.0f} events/s")
+
+
+def _print_publish(rows: list[Row], count: int, rounds: int) -> None:
     print(
         f"publish with confirms, persistent ~200 B JSON, {count} messages "
         f"(window 1: {max(count // 4, 100)}), median of {rounds} alternating rounds"
@@ -157,7 +529,37 @@ def main() -> None:
             f"{window:>14} | {raw_rate:>18,.0f} | {our_rate:>14,.0f} | {our_rate / raw_rate:5.2f}"
             f" | {raw_cpu:>14,.0f} | {our_cpu:>19,.0f}"
         )
-    print("FastStream: not installed here; that comparison is left for later.")
+
+
+def _print_consume(
+    consume_rows: list[ConsumeRow],
+    publish_rows: list[tuple[int, float, float, float]],
+    count: int,
+    rounds: int,
+) -> None:
+    print(
+        f"\nconsume + ack, {count} persistent messages per round, median of {rounds} rounds "
+        "(raw / ours / FastStream / FastStream + inbox alternating; AMQP connection set-up "
+        "included in each, DB pool set-up in none)"
+    )
+    print(
+        f"{'prefetch':>8} | {'raw aio-pika':>12} | {'svcinfra+inbox':>14} | ratio | "
+        f"{'FastStream':>10} | ours/FS | {'FS+inbox':>8} | ours/FS+inbox"
+        f" | CPU us/msg raw / ours / FS / FS+inbox"
+    )
+    print(f"{'-' * 8}-+-{'-' * 12}-+-{'-' * 14}-+-------+-{'-' * 10}-+---------+-{'-' * 8}"
+          f"-+-{'-' * 13}-+-{'-' * 38}")  # fmt: skip
+    for prefetch, paths in consume_rows:
+        (raw, raw_cpu), (ours, our_cpu), (fast, fast_cpu), (fsi, fsi_cpu) = paths
+        print(
+            f"{prefetch:>8} | {raw:>12,.0f} | {ours:>14,.0f} | {ours / raw:5.2f} | "
+            f"{fast:>10,.0f} | {ours / fast:7.2f} | {fsi:>8,.0f} | {ours / fsi:13.2f}"
+            f" | {raw_cpu:,.0f} / {our_cpu:,.0f} / {fast_cpu:,.0f} / {fsi_cpu:,.0f}"
+        )
+    print(f"\npublish with confirms vs FastStream (logger off, confirms on), {count} messages")
+    print(f"{'window':>8} | {'svcinfra msg/s':>14} | {'FastStream msg/s':>16} | ours/FastStream")
+    for window, ours, fast, _ in publish_rows:
+        print(f"{window:>8} | {ours:>14,.0f} | {fast:>16,.0f} | {ours / fast:15.2f}")
 
 
 if __name__ == "__main__":

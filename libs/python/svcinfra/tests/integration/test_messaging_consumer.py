@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import sys
 import uuid
 from contextlib import asynccontextmanager
@@ -410,6 +411,35 @@ async def test_prefetch_bounds_the_messages_in_flight(svc) -> None:
         assert sample("svcinfra_amqp_messages_in_flight", queue=svc.queue) == 2
         release.set()
         await msgkit.until(lambda: _equals(_count(svc.effects()), 6))
+
+
+async def test_out_of_order_successes_and_retries_are_each_acked_once(svc) -> None:
+    """Batched acks (`Acks`): handlers ending out of order, a fifth of them retried first, at
+    prefetch 50: one effect each, every message acked once (none back in the queue after stop),
+    and no channel error from an ack of a tag already settled (one connection throughout)."""
+    record = recorder(svc)
+
+    async def jittery(tx: Transaction, delivery: Delivery) -> None:
+        await asyncio.sleep(random.uniform(0, 0.02))  # noqa: S311  (test jitter)
+        if delivery.attempt == 1 and int(delivery.message_id[-1], 16) % 5 == 0:
+            raise Retry("first attempt of every fifth message")
+        await record(tx, delivery)
+
+    consumer = make(svc, prefetch=50)
+    both(consumer, jittery)
+    ids = [str(uuid.uuid4()) for _ in range(150)]
+    with capture_logs() as logs:
+        async with running(consumer):
+            for mid in ids:
+                await svc.publish_json(msgkit.registered(), message_id=mid)
+            await msgkit.until(lambda: _at_least(svc.effects(), len(ids)))
+    assert await svc.effects() == dict.fromkeys(ids, 1)
+    assert await svc.depth(svc.queue) == 0  # an unacked message would be back after the stop
+    assert len(logs.find("amqp consumer started")) == 1
+    failed = [
+        e for e in logs.entries if "connection failed" in e["event"] or "not sent" in e["event"]
+    ]
+    assert not failed
 
 
 async def _equals(value: Any, expected: int) -> bool:

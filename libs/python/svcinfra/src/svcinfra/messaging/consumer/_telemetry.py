@@ -6,9 +6,37 @@ queues, outcomes and failure types named by code, never a message id or a payloa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Generic, TypeVar
+
 from prometheus_client import Counter, Gauge, Histogram
 
+if TYPE_CHECKING:
+    from prometheus_client.metrics import MetricWrapperBase
+
 UNKNOWN = "<unknown>"
+
+M = TypeVar("M", bound="MetricWrapperBase")
+
+
+class Children(Generic[M]):
+    """The labelled children of one metric, cached: `labels()` costs ~5 us a call, a hit ~0.1.
+
+    The label values are bounded (see above), so the cache is too.
+    """
+
+    __slots__ = ("_cache", "_metric")
+
+    def __init__(self, metric: M) -> None:
+        self._metric = metric
+        self._cache: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *labels: str) -> M:
+        """Return the child of `labels`, as `metric.labels(*labels)` would."""
+        child = self._cache.get(labels)
+        if child is None:
+            child = self._cache[labels] = self._metric.labels(*labels)
+        return child
+
 
 CONSUMED = Counter(
     "svcinfra_amqp_messages_consumed",
@@ -56,3 +84,9 @@ QUEUE_CONSUMERS = Gauge(
     "Consumers of a queue, sampled by passive declare.",
     ["queue"],
 )
+
+# The per-message ones, looked up through a cache.
+consumed = Children(CONSUMED)
+acked = Children(ACKED)
+handler_duration = Children(HANDLER_DURATION)
+in_flight = Children(IN_FLIGHT)
