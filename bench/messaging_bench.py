@@ -11,8 +11,8 @@ timestamp, the confirm timeout, the trace context check (no tracer provider is c
 so no span is opened; with one, a PRODUCER span adds its own cost), five metric updates and the
 retry loop's bookkeeping; logs go through the production JSON pipeline at INFO (the success
 line is DEBUG, so it is dropped). The CPU columns are this process's CPU time per message.
-Rounds alternate raw / ours so machine noise hits both; the table shows medians; the queue is
-purged between rounds.
+The publish section is `messaging_publish_bench.py`'s harness: the order of the paths alternates
+from round to round, the table shows medians, and the queue is purged before every run.
 
 Further sections (`--sections`): consume + ack through the svcinfra Consumer (contract checks,
 inbox row and handler in one PostgreSQL transaction, ack) vs raw aio-pika consume + ack (no
@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, Any
 
 import aio_pika
 import asyncpg
-import yaml
 from faststream.rabbit import (
     Channel,
     ExchangeType,
@@ -50,13 +49,26 @@ from faststream.rabbit import (
     RabbitQueue,
 )
 from faststream.rabbit.annotations import RabbitMessage  # noqa: TC002  (resolved at run time)
+
+# The publish harness, its fixtures and helpers live in messaging_publish_bench.py (same folder:
+# the script's own directory is on sys.path when it runs).
+from messaging_publish_bench import (
+    CONTRACT,
+    EVENT,
+    PAYLOAD,
+    URL,
+    USERS,
+    contract_for,
+    print_publish,
+    run_publish,
+    throughput,
+)
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from svcinfra.config import PostgresSettings
 from svcinfra.messaging import Publisher, declare_topology
 from svcinfra.messaging.consumer import Consumer
-from svcinfra.messaging.contract import contract_from_document
 from svcinfra.messaging.outbox import Outbox, Relay
 from svcinfra.messaging.storage import migrations, queries
 from svcinfra.messaging.topology import Topology
@@ -67,101 +79,7 @@ from svcinfra.postgres.migrate import Migrator, load_migrations
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-URL = "amqp://guest:guest@127.0.0.1:5672/"
-CONTRACT = (
-    Path(__file__).parents[1] / "libs/python/svcinfra/tests/assets/asyncapi/good/notifications.yaml"
-)
-USERS = CONTRACT.with_name("users.yaml")
-EVENT = "user.registered.v1"
-PAYLOAD = {
-    "user_id": "3b241101-e2bb-4255-8caf-4136c566a962",
-    "email": "ada.lovelace@example.com",
-    "display_name": "Ada Lovelace, Countess of Lovelace",
-    "registered_at": "2026-11-26T08:00:00Z",
-}
-
-
-def _contract(name: Path, prefix: str) -> object:
-    text = name.read_text(encoding="utf-8").replace("users.events", f"{prefix}.users.events")
-    text = text.replace("notifications.user-events", f"{prefix}.notifications.user-events")
-    return contract_from_document(yaml.safe_load(text), source=name.name)
-
-
-async def _throughput(
-    publish: Callable[[], Awaitable[object]], count: int, window: int
-) -> tuple[float, float]:
-    """Messages confirmed per second and this process's CPU microseconds per message.
-
-    The CPU figure is steadier than wall time on a machine shared with the broker and other
-    test runs, and it is what our layer adds to: the broker's work is not in it.
-    """
-    started, cpu = time.perf_counter(), time.process_time()
-    for _ in range(count // window):
-        await asyncio.gather(*(publish() for _ in range(window)))
-    elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
-    return count / elapsed, cpu_used / count * 1e6
-
-
-Row = tuple[int, float, float, float, float]
-
-
-async def _run(*, count: int, rounds: int, windows: list[int]) -> list[Row]:
-    prefix = f"bench{os.getpid()}"
-    consumer = _contract(CONTRACT, prefix)
-    users = _contract(USERS, prefix)
-    topology = Topology.from_contract(consumer)  # type: ignore[arg-type]
-    connection = await aio_pika.connect(URL)
-    rows = []
-    async with connection:
-        await declare_topology(connection, topology)
-        admin = await connection.channel()
-        queue = await admin.declare_queue(f"{prefix}.notifications.user-events", passive=True)
-        raw_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        raw_exchange = await raw_channel.get_exchange(f"{prefix}.users.events", ensure=False)
-
-        async def raw() -> object:
-            message = aio_pika.Message(
-                json.dumps(PAYLOAD, separators=(",", ":")).encode(),
-                message_id=str(uuid.uuid4()),
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                content_type="application/json",
-            )
-            return await raw_exchange.publish(message, EVENT, mandatory=True)
-
-        try:
-            async with Publisher(users, url=URL, name="bench") as publisher:  # type: ignore[arg-type]
-
-                async def ours() -> object:
-                    return await publisher.publish(EVENT, PAYLOAD, correlation_id="bench")
-
-                await _throughput(raw, 200, 100)  # warm up both paths
-                await _throughput(ours, 200, 100)
-                for window in windows:
-                    n = count if window > 1 else max(count // 4, 100)
-                    raw_runs, our_runs = [], []
-                    for _ in range(rounds):
-                        await queue.purge()
-                        raw_runs.append(await _throughput(raw, n, window))
-                        await queue.purge()
-                        our_runs.append(await _throughput(ours, n, window))
-                    rows.append(
-                        (
-                            window,
-                            statistics.median(r for r, _ in raw_runs),
-                            statistics.median(r for r, _ in our_runs),
-                            statistics.median(c for _, c in raw_runs),
-                            statistics.median(c for _, c in our_runs),
-                        ),
-                    )
-        finally:
-            for declared in topology.queues:
-                await admin.queue_delete(declared.name)
-            await admin.exchange_delete(f"{prefix}.users.events")
-    return rows
-
-
-# --- consume, FastStream, outbox -> relay ---------------------------------------------------
-
+PUBLISH_ROUNDS = 6  # as messaging_publish_bench.py, whose fair harness the publish section runs
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 HEADERS = {"message-version": 1}
 
@@ -358,8 +276,8 @@ async def _run_consume(
 ) -> tuple[list[ConsumeRow], list[tuple[int, float, float, float]]]:
     """Consume + ack: raw aio-pika vs ours (inbox) vs FastStream; and publish vs FastStream."""
     prefix = f"benchc{os.getpid()}"
-    contract = _contract(CONTRACT, prefix)
-    users = _contract(USERS, prefix)
+    contract = contract_for(CONTRACT, prefix)
+    users = contract_for(USERS, prefix)
     topology = Topology.from_contract(contract)  # type: ignore[arg-type]
     queue_name = f"{prefix}.notifications.user-events"
     exchange = f"{prefix}.users.events"
@@ -404,7 +322,7 @@ async def _run_consume(
                     our_runs, fs_runs = [], []
                     for _ in range(rounds):
                         await queue.purge()
-                        our_runs.append((await _throughput(ours, count, window))[0])
+                        our_runs.append((await throughput(ours, count, window))[0])
                         await queue.purge()
                         fs_runs.append(await _faststream_publish(exchange, count, window))
                     publish_rows.append((window, statistics.median(our_runs),
@@ -422,8 +340,8 @@ async def _run_outbox(*, count: int, rounds: int) -> list[tuple[str, float]]:
     """Outbox -> relay -> broker: events per second, end to end."""
 
     prefix = f"bencho{os.getpid()}"
-    consumer_contract = _contract(CONTRACT, prefix)
-    users = _contract(USERS, prefix)
+    consumer_contract = contract_for(CONTRACT, prefix)
+    users = contract_for(USERS, prefix)
     topology = Topology.from_contract(consumer_contract)  # type: ignore[arg-type]
     queue_name = f"{prefix}.notifications.user-events"
     dbname = f"bencho_{os.getpid()}"
@@ -493,12 +411,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     sections = set(args.sections.split(","))
-    count, rounds = (600, 2) if args.quick else (3000, 5)
+    count = 600 if args.quick else 3000
     with Path(os.devnull).open("w", encoding="utf-8") as sink:
         configure_logging(service="bench", level="INFO", stream=sink)
         if "publish" in sections:
-            rows = asyncio.run(_run(count=count, rounds=rounds, windows=[1, 100]))
-            _print_publish(rows, count, rounds)
+            publish_rounds = 2 if args.quick else PUBLISH_ROUNDS
+            rows = asyncio.run(run_publish(count=count, rounds=publish_rounds, windows=[1, 100]))
+            print_publish(rows, count, publish_rounds)
         if "consume" in sections:
             consume_rounds = 2 if args.quick else 3
             consume_rows, publish_rows = asyncio.run(
@@ -512,23 +431,6 @@ def main() -> None:
                   f"{outbox_rounds} rounds")  # fmt: skip
             for label, rate in outbox_rows:
                 print(f"{label:>52} | {rate:>8,.0f} events/s")
-
-
-def _print_publish(rows: list[Row], count: int, rounds: int) -> None:
-    print(
-        f"publish with confirms, persistent ~200 B JSON, {count} messages "
-        f"(window 1: {max(count // 4, 100)}), median of {rounds} alternating rounds"
-    )
-    print(
-        f"{'confirm window':>14} | {'raw aio-pika msg/s':>18} | {'svcinfra msg/s':>14} | ratio"
-        f" | {'raw CPU us/msg':>14} | {'svcinfra CPU us/msg':>19}"
-    )
-    print(f"{'-' * 14}-+-{'-' * 18}-+-{'-' * 14}-+-------+-{'-' * 14}-+-{'-' * 19}")
-    for window, raw_rate, our_rate, raw_cpu, our_cpu in rows:
-        print(
-            f"{window:>14} | {raw_rate:>18,.0f} | {our_rate:>14,.0f} | {our_rate / raw_rate:5.2f}"
-            f" | {raw_cpu:>14,.0f} | {our_cpu:>19,.0f}"
-        )
 
 
 def _print_consume(

@@ -64,13 +64,14 @@ Publish = Callable[[], Awaitable[object]]
 Row = tuple[int, dict[str, float], dict[str, float]]
 
 
-def _contract(name: Path, prefix: str) -> object:
+def contract_for(name: Path, prefix: str) -> object:
+    """Load a fixture contract with its exchange and queue renamed under `prefix`."""
     text = name.read_text(encoding="utf-8").replace("users.events", f"{prefix}.users.events")
     text = text.replace("notifications.user-events", f"{prefix}.notifications.user-events")
     return contract_from_document(yaml.safe_load(text), source=name.name)
 
 
-async def _throughput(publish: Publish, count: int, window: int) -> tuple[float, float]:
+async def throughput(publish: Publish, count: int, window: int) -> tuple[float, float]:
     """Messages confirmed per second and this process's CPU microseconds per message."""
     started, cpu = time.perf_counter(), time.process_time()
     for _ in range(count // window):
@@ -79,10 +80,11 @@ async def _throughput(publish: Publish, count: int, window: int) -> tuple[float,
     return count / elapsed, cpu_used / count * 1e6
 
 
-async def _run(*, count: int, rounds: int, windows: list[int]) -> list[Row]:
+async def run_publish(*, count: int, rounds: int, windows: list[int]) -> list[Row]:
+    """Publish through raw, ours and raw-same-message in alternating order; medians per window."""
     prefix = f"pubbench{os.getpid()}"
-    consumer = _contract(CONTRACT, prefix)
-    users = _contract(USERS, prefix)
+    consumer = contract_for(CONTRACT, prefix)
+    users = contract_for(USERS, prefix)
     topology = Topology.from_contract(consumer)  # type: ignore[arg-type]
     connection = await aio_pika.connect(URL)
     rows: list[Row] = []
@@ -126,7 +128,7 @@ async def _run(*, count: int, rounds: int, windows: list[int]) -> list[Row]:
 
                 kinds: dict[str, Publish] = {"raw": raw, "ours": ours, "same": raw_same}
                 for publish in kinds.values():  # warm up every path
-                    await _throughput(publish, 200, 100)
+                    await throughput(publish, 200, 100)
                 for window in windows:
                     n = count if window > 1 else max(count // 4, 100)
                     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in kinds}
@@ -134,7 +136,7 @@ async def _run(*, count: int, rounds: int, windows: list[int]) -> list[Row]:
                         order = list(kinds.items())
                         for name, publish in order if round_ % 2 == 0 else order[::-1]:
                             await queue.purge()
-                            runs[name].append(await _throughput(publish, n, window))
+                            runs[name].append(await throughput(publish, n, window))
                     rows.append(
                         (
                             window,
@@ -157,7 +159,12 @@ def main() -> None:
     count, rounds = (600, 2) if args.quick else (3000, 6)
     with Path(os.devnull).open("w", encoding="utf-8") as sink:
         configure_logging(service="bench", level="INFO", stream=sink)
-        rows = asyncio.run(_run(count=count, rounds=rounds, windows=[1, 100]))
+        rows = asyncio.run(run_publish(count=count, rounds=rounds, windows=[1, 100]))
+    print_publish(rows, count, rounds)
+
+
+def print_publish(rows: list[Row], count: int, rounds: int) -> None:
+    """Print the publish table."""
     print(
         f"publish with confirms, persistent ~200 B JSON, {count} messages "
         f"(window 1: {max(count // 4, 100)}), median of {rounds} rounds, order alternating"
