@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,58 +26,27 @@ from svcinfra.postgres import (
     RowMappingError,
     Transaction,
     TransactionConflict,
-    load_queries,
 )
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-    from datetime import datetime
 
 pytestmark = pytest.mark.postgres
 
 ASSETS = Path(__file__).parents[1] / "assets" / "queries"
-SCHEMA = """
-CREATE TABLE teams (id bigint PRIMARY KEY, name text NOT NULL UNIQUE);
-CREATE TABLE users (
-    id bigserial PRIMARY KEY,
-    team_id bigint REFERENCES teams (id),
-    username text NOT NULL CONSTRAINT users_username_key UNIQUE,
-    email text NOT NULL,
-    status text NOT NULL DEFAULT 'active' CONSTRAINT users_status_check
-        CHECK (status IN ('active', 'blocked')),
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE counters (id int PRIMARY KEY, value int NOT NULL);
-INSERT INTO counters VALUES (1, 0);
-"""
+sys.path.insert(0, str(ASSETS))  # the fixture service package and its kit
 
-
-@dataclass(frozen=True, slots=True)
-class User:
-    id: int
-    team_id: int | None
-    username: str
-    email: str
-    status: str
-    created_at: datetime
+from pgkit import User, create_schema, good_queries  # noqa: E402  (needs the path above)
 
 
 @pytest.fixture(name="queries", scope="module")
 def _queries() -> Queries:
-    sys.path.insert(0, str(ASSETS))
-    try:
-        return load_queries("good_service")
-    finally:
-        sys.path.remove(str(ASSETS))
+    return good_queries()
 
 
 @pytest.fixture(name="schema")
 async def _schema(postgres_db):
-    con = await asyncpg.connect(postgres_db.dsn)
-    try:
-        await con.execute(SCHEMA)
-    finally:
-        await con.close()
+    await create_schema(postgres_db.dsn)
     return postgres_db
 
 

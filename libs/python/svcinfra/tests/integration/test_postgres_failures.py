@@ -19,7 +19,6 @@ from svcinfra.postgres import (
     TemporarilyUnavailable,
     Timeout,
     _database,
-    load_queries,
 )
 from svcinfra.testing import FaultProxy
 
@@ -29,46 +28,19 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.postgres
 
 ASSETS = Path(__file__).parents[1] / "assets" / "queries"
-SCHEMA = """
-CREATE TABLE teams (id bigint PRIMARY KEY, name text NOT NULL UNIQUE);
-CREATE TABLE users (
-    id bigserial PRIMARY KEY,
-    team_id bigint REFERENCES teams (id),
-    username text NOT NULL CONSTRAINT users_username_key UNIQUE,
-    email text NOT NULL,
-    status text NOT NULL DEFAULT 'active' CONSTRAINT users_status_check
-        CHECK (status IN ('active', 'blocked')),
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-"""
+sys.path.insert(0, str(ASSETS))  # the fixture service package and its kit
 
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    id: int
-    team_id: int | None
-    username: str
-    email: str
-    status: str
-    created_at: object
+from pgkit import User, create_schema, good_queries  # noqa: E402  (needs the path above)
 
 
 @pytest.fixture(name="queries", scope="module")
 def _queries() -> Queries:
-    sys.path.insert(0, str(ASSETS))
-    try:
-        return load_queries("good_service")
-    finally:
-        sys.path.remove(str(ASSETS))
+    return good_queries()
 
 
 @pytest.fixture(name="schema")
 async def _schema(postgres_db):
-    con = await asyncpg.connect(postgres_db.dsn)
-    try:
-        await con.execute(SCHEMA)
-    finally:
-        await con.close()
+    await create_schema(postgres_db.dsn)
     return postgres_db
 
 
@@ -88,9 +60,9 @@ async def _proxy() -> AsyncIterator[FaultProxy]:
 async def test_unique_violation_is_a_conflict(db: Database, queries: Queries) -> None:
     """A duplicate username raises Conflict with the constraint's name and no value."""
     create = queries.query("users__create")
-    await db.one(create, None, "ann", "ann@secret.example", "active", row=Row)
+    await db.one(create, None, "ann", "ann@secret.example", "active", row=User)
     with pytest.raises(Conflict) as caught:
-        await db.one(create, None, "ann", "ann@secret.example", "active", row=Row)
+        await db.one(create, None, "ann", "ann@secret.example", "active", row=User)
     error = caught.value
     assert (error.sqlstate, error.constraint, error.query) == (
         "23505",
@@ -104,7 +76,7 @@ async def test_unique_violation_is_a_conflict(db: Database, queries: Queries) ->
 async def test_foreign_key_violation_is_a_conflict(db: Database, queries: Queries) -> None:
     """A user in a team that does not exist raises Conflict naming the foreign key."""
     with pytest.raises(Conflict) as caught:
-        await db.one(queries.query("users__create"), 99, "bob", "b@x", "active", row=Row)
+        await db.one(queries.query("users__create"), 99, "bob", "b@x", "active", row=User)
     assert (caught.value.sqlstate, caught.value.constraint) == ("23503", "users_team_id_fkey")
 
 
@@ -125,7 +97,7 @@ async def test_bad_data_is_an_invalid_argument(
     if query.kind == ":exec":
         call = db.exec(query, *args)
     else:
-        call = db.one(query, *args, row=Row if name == "users__create" else int)
+        call = db.one(query, *args, row=User if name == "users__create" else int)
     with pytest.raises(InvalidArgument) as caught:
         await call
     assert caught.value.sqlstate == sqlstate
@@ -137,7 +109,7 @@ async def test_argument_of_the_wrong_type_is_an_invalid_argument(
 ) -> None:
     """An argument the driver cannot encode raises InvalidArgument without quoting it."""
     with pytest.raises(InvalidArgument) as caught:
-        await db.one(queries.query("users__get_by_id"), "secret-id", row=Row)
+        await db.one(queries.query("users__get_by_id"), "secret-id", row=User)
     assert "secret-id" not in str(caught.value)
 
 
