@@ -10,7 +10,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LIB := libs/python/svcinfra
-PROJECTS := $(LIB)
+SERVICES := services/internal/users services/internal/notifications services/dev/fake-mail
+PROJECTS := $(LIB) $(SERVICES)
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PROJECTS))
 
 .PHONY: help
@@ -33,13 +34,15 @@ $(PARSER_STAMP): tools/asyncapi-parser/package-lock.json
 .PHONY: parser
 parser: $(PARSER_STAMP) ## install the official AsyncAPI parser (npm) the tests run over every contract
 
+# The services depend on svcinfra, which no index holds: their other dependencies are listed in
+# requirements/dev.in, and a test checks every project's requirements are pinned.
 .PHONY: lock
 lock: ## regenerate requirements/dev.txt (exact versions with hashes) from the pyproject files
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check pip-tools
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --all-extras \
 	  --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
-	  -o requirements/dev.txt $(PYPROJECTS) requirements/dev.in
+	  -o requirements/dev.txt $(LIB)/pyproject.toml requirements/dev.in
 
 .PHONY: infra
 infra: ## make sure PostgreSQL, Redis and RabbitMQ are reachable on loopback

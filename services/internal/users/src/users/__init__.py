@@ -1,0 +1,1 @@
+"""Reference service: the users HTTP API on PostgreSQL, a Redis profile cache, events through the outbox."""
