@@ -111,6 +111,22 @@ def test_lines_below_the_level_are_dropped(level: str) -> None:
     assert [e["event"] for e in logs.entries] == ["structlog error", "stdlib error"]
 
 
+@pytest.mark.parametrize(
+    "wire_logger", ["aiormq.connection", "aio_pika.robust_connection", "httpcore.http11"]
+)
+def test_drivers_never_log_wire_data_even_at_debug(wire_logger: str) -> None:
+    """At DEBUG the drivers that dump frames and headers stay at INFO; others log DEBUG (CF-3)."""
+    with capture_logs(level="DEBUG") as logs:
+        logging.getLogger(wire_logger).debug("frame: {'email': 'someone@example.com'}")
+        logging.getLogger(wire_logger).warning("connection lost")
+        logging.getLogger("lib").debug("stdlib debug")
+
+    assert [(e["logger"], e["event"]) for e in logs.entries] == [
+        (wire_logger, "connection lost"),
+        ("lib", "stdlib debug"),
+    ]
+
+
 def test_an_unknown_level_is_refused() -> None:
     """A level name outside DEBUG..CRITICAL is a ValueError, not a silent default."""
     with pytest.raises(ValueError, match="log level must be one of"):

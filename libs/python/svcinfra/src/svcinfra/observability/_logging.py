@@ -21,6 +21,10 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Loggers that third-party servers configure with handlers of their own; ours replace them.
 _THIRD_PARTY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+# Drivers that log wire data at DEBUG: aiormq whole AMQP frames (payloads: personal data),
+# httpcore request and response headers (Authorization). They never log below INFO, whatever
+# LOG_LEVEL says; their warnings and errors still pass.
+WIRE_LOGGERS = ("aiormq", "aio_pika", "httpcore")
 
 
 def add_trace_ids(
@@ -148,6 +152,8 @@ def configure_logging(
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(max(number, logging.INFO))
 
 
 def get_logger(name: str | None = None, **initial_values: Any) -> FilteringBoundLogger:  # noqa: ANN401  (any JSON-able value)
