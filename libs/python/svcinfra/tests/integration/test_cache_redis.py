@@ -174,6 +174,22 @@ async def test_foreign_value_is_replaced_by_the_loader(
     assert metric_value("svcinfra_cache_decode_errors_total", namespace=ns.name) == 1
 
 
+@pytest.mark.parametrize("lock", [False, True], ids=["unlocked", "locked"])
+async def test_one_cold_lookup_counts_one_miss_and_the_next_one_hit(
+    client: CacheClient, ns: KeyNamespace, *, lock: bool
+) -> None:
+    """Misses equal loader calls: the re-read under the lease is not a second lookup."""
+    cache = Cache(client, ns, pb.UserProfile, ttl=60, lock=lock)
+    loader = Loader({4: profile(4)})
+
+    await cache.get_or_load(4, loader(4))
+    await cache.get_or_load(4, loader(4))
+
+    assert loader.calls == 1
+    assert metric_value("svcinfra_cache_lookups_total", namespace=ns.name, result="miss") == 1
+    assert metric_value("svcinfra_cache_lookups_total", namespace=ns.name, result="hit") == 1
+
+
 async def test_negative_caching_has_its_own_short_ttl(
     client: CacheClient, ns: KeyNamespace
 ) -> None:

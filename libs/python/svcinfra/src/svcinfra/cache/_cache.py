@@ -218,23 +218,32 @@ class Cache(Generic[M]):
             self._shared.inc()
         return value
 
-    async def _read(self, key: str) -> Decoded[M] | Failed | None:
-        """Read and decode one key through the batcher; count the lookup."""
+    async def _read(self, key: str, *, count: bool = True) -> Decoded[M] | Failed | None:
+        """Read and decode one key through the batcher; count the lookup unless `count` is off."""
         data = await self._client.read(key)
-        return await self._lookup(key, data)
+        return await self._lookup(key, data, count=count)
 
     async def _read_pair(
-        self, key: str, absent_key: str
+        self, key: str, absent_key: str, *, count: bool = True
     ) -> tuple[Decoded[M] | Failed | None, bool]:
         value_future, absent_future = self._client.read(key), self._client.read(absent_key)
         data, absent = await value_future, await absent_future
         if data is None and isinstance(absent, bytes):
             return None, True
-        return await self._lookup(key, data), False
+        return await self._lookup(key, data, count=count), False
 
-    async def _lookup(self, key: str, data: bytes | Failed | None) -> Decoded[M] | Failed | None:
+    async def _lookup(
+        self, key: str, data: bytes | Failed | None, *, count: bool = True
+    ) -> Decoded[M] | Failed | None:
+        """Decode what Redis returned; count a hit or a miss once per caller lookup.
+
+        The re-reads of one `get_or_load` (the double-check under the lease, the polls while
+        another process loads) pass `count=False`: the caller's lookup was counted already, so
+        misses equal loader calls and hits equal answers served from Redis.
+        """
         if data is None:
-            self._miss.inc()
+            if count:
+                self._miss.inc()
             return None
         if isinstance(data, Failed):
             self._count_failed(data, 1)
@@ -242,10 +251,12 @@ class Cache(Generic[M]):
         corrupt: list[str] = []
         entry = self._decode(data, corrupt, key)
         if entry is None:
-            self._miss.inc()
+            if count:
+                self._miss.inc()
             await self._client.delete(corrupt, namespace=self.namespace.name)
             return None
-        self._hit.inc()
+        if count:
+            self._hit.inc()
         return entry
 
     def _decode(self, data: bytes, corrupt: list[str], key: str) -> Decoded[M] | None:
@@ -380,7 +391,7 @@ class Cache(Generic[M]):
                 self._negative_hit.inc()
                 return "filled", None
             if data is not None:
-                entry = await self._lookup(key, data)
+                entry = await self._lookup(key, data, count=False)
                 if isinstance(entry, Decoded):
                     return "filled", entry.message
             if holder is None:
@@ -401,9 +412,9 @@ class Cache(Generic[M]):
         absent_key = self.namespace.absent_key(id_)
         # Double-checked: another process may have filled between our miss and our lease.
         if self._negative is None:
-            entry, absent = await self._read(key), False
+            entry, absent = await self._read(key, count=False), False
         else:
-            entry, absent = await self._read_pair(key, absent_key)
+            entry, absent = await self._read_pair(key, absent_key, count=False)
         if absent or isinstance(entry, Decoded):
             await self._client.unlock(lock_key, token, namespace=name)
             return entry.message if isinstance(entry, Decoded) else None
