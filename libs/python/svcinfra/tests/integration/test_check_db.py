@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from pathlib import Path
 
 import asyncpg
 import pytest
+from click.testing import CliRunner
 
 from svcinfra.check import DatabaseCheckError, run_check
+from svcinfra.check._cli import check
 
 ASSETS = Path(__file__).parents[1] / "assets" / "check"
 P = "services/internal/users/src/users"
@@ -38,6 +41,19 @@ def test_good_queries_prepare(postgres_server: str, tmp_path: Path) -> None:
     report = run_check(_repo(tmp_path), select=["query-prepares"], dsn=postgres_server)
     assert report.findings == ()
     assert report.results[0].checked == 2
+
+
+def test_json_output_is_only_the_report(postgres_server: str, tmp_path: Path) -> None:
+    """With --db, stdout is the JSON report alone: the migrations applied log nothing there."""
+    result = CliRunner().invoke(
+        check,
+        [str(_repo(tmp_path)), "--format", "json", "--db", postgres_server],
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == []
+    assert "migrate.applied" not in result.stdout
 
 
 def test_bad_queries_are_reported(postgres_server: str, tmp_path: Path) -> None:

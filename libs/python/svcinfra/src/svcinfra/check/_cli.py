@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from svcinfra.observability import configure_logging
+
 from ._errors import CheckError
 from .application import all_infos, run_check
 from .reporters import render_json, render_sarif, render_text
@@ -68,6 +70,9 @@ def check(
         for info in all_infos():
             click.echo(f"{info.rule:7} {info.check:36} {info.severity:8} {info.summary}")
         return
+    # stdout carries the report only (JSON and SARIF are parsed): the log lines of what the
+    # checker runs, e.g. `--db` applying migrations, go to stderr, warnings and errors only.
+    configure_logging(service="svcinfra-check", level="WARNING", stream=sys.stderr)
     try:
         report = run_check(path, select=_split(select), ignore=_split(ignore), dsn=dsn)
     except CheckError as exc:
