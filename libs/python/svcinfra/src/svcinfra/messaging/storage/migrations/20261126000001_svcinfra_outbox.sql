@@ -2,6 +2,9 @@
 -- transaction as the change they announce; the relay publishes them with confirms, then marks
 -- them sent. `id` is the message_id on the wire, so a re-publish is recognised downstream (MQ-3).
 -- +goose Up
+-- Fail fast instead of queueing behind a lock on a busy database (PG-2).
+SET lock_timeout = '1s';
+SET statement_timeout = '5s';
 CREATE TABLE svcinfra_outbox (
     id             uuid        PRIMARY KEY,
     message_name   text        NOT NULL,
@@ -9,6 +12,8 @@ CREATE TABLE svcinfra_outbox (
     correlation_id text,
     headers        jsonb       NOT NULL DEFAULT '{}',
     created_at     timestamptz NOT NULL DEFAULT now(),
+    -- publish attempts of one message, retried every few seconds: never near the int limit
+    -- squawk-ignore prefer-bigint-over-int
     attempts       integer     NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     claimed_until  timestamptz,
     sent_at        timestamptz,
