@@ -1,9 +1,9 @@
 """The pytest plugin of svcinfra: a run id, and the real servers on loopback, as fixtures.
 
-Registered as the `svcinfra` pytest11 entry point, so the tests of the library and of every service
-installed next to it get the same fixtures without copying them. Tests that need a server fail
-loudly when it is down, with the command that starts it; they never skip. Every test run names its
-databases, keys and queues after `run_id`, so runs cannot collide.
+Loaded with `-p svcinfra.testing.pytest_plugin` (the root pyproject's pytest `addopts`), so the
+tests of the library and of every service get the same fixtures without copying them. Tests that
+need a server fail loudly when it is down, with the command that starts it; they never skip.
+Every test run names its databases, keys and queues after `run_id`, so runs cannot collide.
 """
 
 from __future__ import annotations
