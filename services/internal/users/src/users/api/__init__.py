@@ -1,0 +1,1 @@
+"""The service's API contracts, shipped as package data."""

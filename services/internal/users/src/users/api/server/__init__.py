@@ -1,0 +1,1 @@
+"""Contracts of what the service serves and publishes: api.yaml (OpenAPI), asyncapi.yaml."""

@@ -1,0 +1,1 @@
+"""The Redis profile cache."""

@@ -1,0 +1,81 @@
+"""The ProfileCache port on Redis: `user:profile:<id>` holds a `users.v1.UserProfile` (RD-3, RD-4).
+
+`svcinfra.cache` makes it fail open (RD-1): with Redis down, slow or holding foreign bytes, a
+read is a miss and the user comes from PostgreSQL. Updates and deletes drop the entry once
+their transaction has committed (`invalidate_after`), so a reader never re-caches the old row.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import TYPE_CHECKING, Final
+from uuid import UUID
+
+from svcinfra.cache import Cache, KeyNamespace, invalidate_after
+from users.domain.entity import User
+from users.generated.user_profile_pb2 import UserProfile
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from contextlib import AbstractAsyncContextManager
+
+    from svcinfra.cache import CacheClient
+
+NAMESPACE: Final = KeyNamespace("user", "profile")
+TTL_SECONDS: Final = 300.0
+
+
+class RedisProfileCache:
+    """Users by id in Redis, as protobuf, with a TTL (RD-2) and stampede protection (RD-5).
+
+    Args:
+        client: the service's cache client (the composition root closes it).
+        namespace: the key family; tests pass a unique one.
+        ttl: seconds an entry lives (jittered by the library).
+    """
+
+    def __init__(
+        self,
+        client: CacheClient,
+        *,
+        namespace: KeyNamespace = NAMESPACE,
+        ttl: float = TTL_SECONDS,
+    ) -> None:
+        self.cache: Cache[UserProfile] = Cache(client, namespace, UserProfile, ttl=ttl)
+
+    async def get_or_load(self, user_id: UUID, load: Callable[[], Awaitable[User]]) -> User:
+        """Return the cached user, or load, cache and return it (see `ProfileCache`)."""
+
+        async def load_profile() -> UserProfile:
+            return to_profile(await load())
+
+        return from_profile(await self.cache.get_or_load(str(user_id), load_profile))
+
+    def invalidating(self, user_id: UUID) -> AbstractAsyncContextManager[None]:
+        """Drop the entry when the block ends (see `ProfileCache.invalidating`)."""
+        return invalidate_after(self.cache, str(user_id))
+
+
+def to_profile(user: User) -> UserProfile:
+    """The cached form of a user."""
+    profile = UserProfile(
+        id=str(user.id),
+        email=user.email,
+        username=user.username,
+        display_name=user.display_name,
+    )
+    profile.created_at.FromDatetime(user.created_at)
+    profile.updated_at.FromDatetime(user.updated_at)
+    return profile
+
+
+def from_profile(profile: UserProfile) -> User:
+    """The user a cached profile holds; times come back in UTC."""
+    return User(
+        id=UUID(profile.id),
+        email=profile.email,
+        username=profile.username,
+        display_name=profile.display_name,
+        created_at=profile.created_at.ToDatetime(tzinfo=UTC),
+        updated_at=profile.updated_at.ToDatetime(tzinfo=UTC),
+    )

@@ -1,0 +1,1 @@
+"""Messaging adapters: the users service's events, written to its outbox (MQ-3)."""

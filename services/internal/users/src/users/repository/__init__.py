@@ -1,0 +1,1 @@
+"""Adapters that store the domain's data (PG-9)."""

@@ -1,0 +1,1 @@
+"""The users table: the UserReader and UserWriter ports on PostgreSQL."""

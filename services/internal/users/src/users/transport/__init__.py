@@ -1,0 +1,1 @@
+"""Transports: how the outside world reaches the use cases."""

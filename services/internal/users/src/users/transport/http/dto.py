@@ -1,0 +1,124 @@
+"""The API's request and response bodies.
+
+The OpenAPI document (users/api/server/api.yaml) is generated from these and the routes, and a
+test fails when the committed file drifts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from users.domain.entity import Page, User
+
+Email = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=254,
+        pattern=r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$",
+        description="An address; stored in lowercase, unique.",
+        examples=["ada@example.com"],
+    ),
+]
+Username = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_]{3,32}$",
+        description="3-32 characters of a-z, 0-9 and _; stored in lowercase.",
+        examples=["ada_lovelace"],
+    ),
+]
+DisplayName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=100,
+        description="1-100 characters, no control characters.",
+        examples=["Ada Lovelace"],
+    ),
+]
+
+
+class CreateUser(BaseModel):
+    """A registration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+    username: Username
+    display_name: DisplayName
+
+
+class UpdateUser(BaseModel):
+    """A partial update: the fields given change, the others stay; at least one is needed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email | None = None
+    username: Username | None = None
+    display_name: DisplayName | None = None
+
+
+class UserOut(BaseModel):
+    """A user; times are UTC."""
+
+    id: UUID
+    email: str
+    username: str
+    display_name: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        """The body of `user`."""
+        return cls(
+            id=user.id,
+            email=user.email,
+            username=user.username,
+            display_name=user.display_name,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+        )
+
+
+class UserPage(BaseModel):
+    """One page of a search; pass `next_cursor` as `cursor` to get the next (null: last page)."""
+
+    items: list[UserOut]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: Page) -> UserPage:
+        """The body of `page`."""
+        cursor = None if page.next_cursor is None else page.next_cursor.encode()
+        return cls(items=[UserOut.of(user) for user in page.users], next_cursor=cursor)
+
+
+class FieldProblem(BaseModel):
+    """What is wrong with one field."""
+
+    field: str = Field(description="The field or parameter, e.g. `username` or `limit`.")
+    reason: str = Field(description="The rule it breaks.")
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong, safe to show: never a stack trace or a database message."""
+
+    code: str = Field(
+        description="validation_failed, not_found, conflict, payload_too_large, "
+        "temporarily_unavailable, internal, or the HTTP reason of a routing error."
+    )
+    message: str
+    fields: list[FieldProblem] = Field(default_factory=list)
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail

@@ -1,0 +1,126 @@
+"""The /api/v1/users routes: thin handlers from HTTP to the use cases and back."""
+
+from __future__ import annotations
+
+from datetime import datetime  # noqa: TC003  (FastAPI reads the annotations at run time)
+from typing import Annotated, Any
+from uuid import UUID  # noqa: TC003  (FastAPI reads the annotations at run time)
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+
+from users.domain.service import UsersService
+from users.transport.http.dto import CreateUser, ErrorBody, UpdateUser, UserOut, UserPage
+
+PREFIX = "/api/v1/users"
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+_INVALID: Responses = {422: _error("A field or parameter breaks its rule; `fields` names it.")}
+_MISSING: Responses = {404: _error("No such user.")}
+_TAKEN: Responses = {409: _error("The email or username is taken; `fields` names which.")}
+_DOWN: Responses = {503: _error("The database is unavailable; retry after `Retry-After` seconds.")}
+_TOO_LARGE: Responses = {413: _error("The request body is too large.")}
+
+
+async def users_service(request: Request) -> UsersService:  # async: no thread pool hop
+    """The use cases the composition root put on the app."""
+    service: UsersService = request.app.state.users
+    return service
+
+
+Service = Annotated[UsersService, Depends(users_service)]
+
+router = APIRouter(prefix=PREFIX, tags=["users"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=_INVALID | _TAKEN | _DOWN | _TOO_LARGE,
+    summary="Register a user",
+)
+async def create_user(body: CreateUser, service: Service, response: Response) -> UserOut:
+    """Register a user; announces user.registered.v1. `Location` names the new user."""
+    user = await service.register(
+        email=body.email, username=body.username, display_name=body.display_name
+    )
+    response.headers["Location"] = f"{PREFIX}/{user.id}"
+    return UserOut.of(user)
+
+
+@router.get("", responses=_INVALID | _DOWN, summary="Search users")
+async def search_users(  # noqa: PLR0917  (FastAPI passes each query parameter by name)
+    service: Service,
+    username_prefix: Annotated[
+        str | None, Query(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_]+$")
+    ] = None,
+    email: Annotated[str | None, Query(min_length=3, max_length=254)] = None,
+    created_after: Annotated[datetime | None, Query(description="Inclusive, with offset.")] = None,
+    created_before: Annotated[datetime | None, Query(description="Exclusive, with offset.")] = None,
+    sort: Annotated[
+        str, Query(pattern=r"^-?(created_at|username)$", description="Key; `-` descends.")
+    ] = "created_at",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> UserPage:
+    """Users matching every filter given, one page at a time (keyset pagination)."""
+    page = await service.search(
+        username_prefix=username_prefix,
+        email=email,
+        created_after=created_after,
+        created_before=created_before,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
+    return UserPage.of(page)
+
+
+@router.get("/{user_id}", responses=_INVALID | _MISSING | _DOWN, summary="Get a user")
+async def get_user(user_id: UUID, service: Service) -> UserOut:
+    """The user, from the profile cache when it holds it."""
+    return UserOut.of(await service.get(user_id))
+
+
+@router.get(
+    "/by-username/{username}",
+    responses=_INVALID | _MISSING | _DOWN,
+    summary="Get a user by username",
+)
+async def get_user_by_username(
+    username: Annotated[str, Path(min_length=1, max_length=64)], service: Service
+) -> UserOut:
+    """The user with this username (case-insensitive)."""
+    return UserOut.of(await service.get_by_username(username))
+
+
+@router.patch(
+    "/{user_id}",
+    responses=_INVALID | _MISSING | _TAKEN | _DOWN | _TOO_LARGE,
+    summary="Change a user",
+)
+async def update_user(user_id: UUID, body: UpdateUser, service: Service) -> UserOut:
+    """Change the fields given; announces user.updated.v1."""
+    user = await service.update(
+        user_id, email=body.email, username=body.username, display_name=body.display_name
+    )
+    return UserOut.of(user)
+
+
+@router.delete(
+    "/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_INVALID | _MISSING | _DOWN,
+    summary="Delete a user",
+)
+async def delete_user(user_id: UUID, service: Service) -> Response:
+    """Delete the user; announces user.deleted.v1."""
+    await service.delete(user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

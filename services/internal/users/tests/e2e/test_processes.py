@@ -1,0 +1,329 @@
+"""`users serve`, `users relay` and `users migrate` started as processes, as a user starts them.
+
+Configuration comes only from the environment (exit 78 listing every problem when it is
+broken), logs are JSON lines without secrets, readiness follows Postgres but not Redis, and
+SIGTERM drains the requests in flight before the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import aio_pika
+import httpx
+import pytest
+
+from svcinfra.testing import FaultProxy
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterator
+    from pathlib import Path
+
+    from svcinfra.testing.pytest_plugin import PostgresDatabase
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
+
+USERS = "/api/v1/users"
+DB_PASSWORD = f"pw-{secrets.token_urlsafe(12)}"  # trust auth ignores it; the logs must too
+ADA = {"email": "ada@example.com", "username": "ada", "display_name": "Ada"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def environment(dbname: str, **overrides: str | None) -> dict[str, str]:
+    """Every variable `users serve` and `users relay` read (see .env.example)."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "ENV_PREFIX": "USERS_",
+        "SERVICE_NAME": "users",
+        "ENV": "dev",
+        "HTTP_HOST": "127.0.0.1",
+        "API_PORT": str(free_port()),
+        "TECH_PORT": str(free_port()),
+        "SHUTDOWN_TIMEOUT": "10",
+        "USERS_POSTGRES_HOST": "127.0.0.1",
+        "USERS_POSTGRES_PORT": "5432",
+        "USERS_POSTGRES_USER": "postgres",
+        "USERS_POSTGRES_PASSWORD": DB_PASSWORD,
+        "USERS_POSTGRES_DB": dbname,
+        "USERS_POSTGRES_SSLMODE": "disable",
+        "USERS_POSTGRES_CONNECT_TIMEOUT": "1",
+        "USERS_REDIS_HOST": "127.0.0.1",
+        "USERS_RABBITMQ_HOST": "127.0.0.1",
+        "USERS_RABBITMQ_USER": "guest",
+        "USERS_RABBITMQ_PASSWORD": "guest",
+    }
+    for name, value in overrides.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+@dataclass
+class Process:
+    """A running `users` command and its output files."""
+
+    popen: subprocess.Popen[bytes]
+    env: dict[str, str]
+    out: Path
+    err: Path
+
+    @property
+    def tech(self) -> str:
+        return f"http://127.0.0.1:{self.env['TECH_PORT']}"
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.env['API_PORT']}"
+
+    def output(self) -> str:
+        return self.out.read_text() + self.err.read_text()
+
+    def entries(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.out.read_text().splitlines()]
+
+    async def status(self, url: str) -> int | None:
+        try:
+            async with httpx.AsyncClient(timeout=5) as client:
+                return (await client.get(url)).status_code
+        except httpx.TransportError:
+            return None
+
+    async def wait_for(self, condition: Callable[[], Any], what: str) -> None:
+        """Poll until `condition()` holds; the test's timeout bounds the wait."""
+        while not await condition():
+            if self.popen.poll() is not None:
+                pytest.fail(f"exited {self.popen.returncode} before {what}:\n{self.output()}")
+            await asyncio.sleep(0.05)
+
+    async def readyz(self) -> int | None:
+        return await self.status(f"{self.tech}/health/readyz")
+
+    async def wait_ready(self) -> None:
+        async def ready() -> bool:
+            return await self.readyz() == 200
+
+        await self.wait_for(ready, "readiness")
+
+    async def stop(self) -> int:
+        self.popen.send_signal(signal.SIGTERM)
+        return await asyncio.to_thread(self.popen.wait, 30)
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Callable[..., Process]]:
+    """Start `python -m users <command>`; whatever is still running at the end is killed."""
+    started: list[Process] = []
+
+    def run(*command: str, env: dict[str, str]) -> Process:
+        n = len(started)
+        out, err = tmp_path / f"{n}.out", tmp_path / f"{n}.err"
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "users", *command], env=env, stdout=stdout, stderr=stderr
+            )
+        process = Process(popen, env, out, err)
+        started.append(process)
+        return process
+
+    yield run
+    for process in started:
+        if process.popen.poll() is None:
+            process.popen.kill()
+            process.popen.wait(timeout=10)
+
+
+def migrate(env: dict[str, str], *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "users", "migrate", *command],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_migrate_up_status_down(postgres_db: PostgresDatabase) -> None:
+    env = environment(postgres_db.name)
+
+    up = migrate(env, "up")
+    status = migrate(env, "status")
+    down = migrate(env, "down")
+    after = migrate(env, "status")
+
+    assert up.returncode == 0, up.stderr
+    assert "applied 2 migration(s)" in up.stdout
+    assert "create_users" in status.stdout
+    assert "pending" not in status.stdout
+    assert down.returncode == 0, down.stderr
+    assert "svcinfra_outbox" in down.stdout
+    assert after.stdout.count("pending") == 1
+    assert DB_PASSWORD not in up.stdout + up.stderr + status.stdout + down.stdout
+
+
+@pytest.mark.parametrize("command", ["serve", "relay"])
+def test_a_broken_environment_exits_78_listing_every_problem(command: str, tmp_path: Path) -> None:
+    env = environment(
+        "users",
+        USERS_POSTGRES_DB=None,
+        API_PORT="eighty",
+        USERS_REDIS_PORT="99999",
+        ENV="nowhere",
+        USERS_POSTGRES_PASWORD="typo",  # noqa: S106  (a misspelt name, not a secret)
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-m", "users", command],
+        env=env, capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 78
+    for variable in (
+        "USERS_POSTGRES_DB",
+        "API_PORT",
+        "USERS_REDIS_PORT",
+        "ENV",
+        "USERS_POSTGRES_PASWORD",
+    ):
+        assert variable in done.stderr, done.stderr
+    assert DB_PASSWORD not in done.stdout + done.stderr
+    assert "typo" not in done.stderr
+
+
+@pytest.fixture
+async def postgres_proxy() -> AsyncIterator[FaultProxy]:
+    async with FaultProxy("127.0.0.1", 5432) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+async def migrated_db(postgres_db: PostgresDatabase) -> PostgresDatabase:
+    done = await asyncio.to_thread(migrate, environment(postgres_db.name), "up")
+    assert done.returncode == 0, done.stderr
+    return postgres_db
+
+
+async def test_serve_follows_postgres_and_recovers_without_a_restart(
+    start: Callable[..., Process],
+    migrated_db: PostgresDatabase,
+    postgres_proxy: FaultProxy,
+) -> None:
+    env = environment(
+        migrated_db.name,
+        USERS_POSTGRES_PORT=str(postgres_proxy.port),
+        USERS_REDIS_PORT=str(free_port()),  # nothing listens there: the cache fails open
+    )
+    serve = start("serve", env=env)
+    await serve.wait_ready()
+    async with httpx.AsyncClient(base_url=serve.api, timeout=10) as api:
+        created = await api.post(USERS, json=ADA)
+        assert created.status_code == 201
+        assert (await api.get(created.headers["location"])).status_code == 200  # Redis down
+
+        await postgres_proxy.refuse()
+        postgres_proxy.reset_all()
+        down = await api.post(USERS, json=ADA | {"email": "b@example.com", "username": "bob"})
+        assert down.status_code == 503
+        assert down.headers["retry-after"] == "1"
+
+        async def not_ready() -> bool:
+            return await serve.readyz() == 503
+
+        await serve.wait_for(not_ready, "readyz 503 with Postgres down")
+
+        await postgres_proxy.accept()
+        await serve.wait_ready()
+        again = await api.post(USERS, json=ADA | {"email": "b@example.com", "username": "bob"})
+        assert again.status_code == 201
+
+        metrics = await api.get(f"{serve.tech}/metrics")
+        assert "users_http_request_duration_seconds_count" in metrics.text
+        assert "svcinfra_cache_lookups_total" in metrics.text
+
+    assert await serve.stop() == 0
+    assert serve.entries()  # JSON lines only
+    assert DB_PASSWORD not in serve.output()
+
+
+async def test_sigterm_drains_the_request_in_flight(
+    start: Callable[..., Process],
+    migrated_db: PostgresDatabase,
+    postgres_proxy: FaultProxy,
+) -> None:
+    serve = start(
+        "serve", env=environment(migrated_db.name, USERS_POSTGRES_PORT=str(postgres_proxy.port))
+    )
+    await serve.wait_ready()
+    limits = httpx.Limits(max_connections=1)  # one keep-alive connection, open before the stall
+    async with httpx.AsyncClient(base_url=serve.api, timeout=20, limits=limits) as api:
+        assert (await api.get(f"{USERS}/{uuid.uuid4()}")).status_code == 404
+        postgres_proxy.stall()
+        pending = asyncio.create_task(api.post(USERS, json=ADA))
+        await asyncio.sleep(0.5)  # the request is written to the open connection; give it time
+        serve.popen.send_signal(signal.SIGTERM)
+
+        async def stopping() -> bool:
+            return await serve.readyz() in {503, None}
+
+        await serve.wait_for(stopping, "readiness to drop on SIGTERM")
+        postgres_proxy.unstall()
+        response = await pending
+
+    assert response.status_code == 201
+    assert await asyncio.to_thread(serve.popen.wait, 30) == 0
+    assert "service stopped" in [e["event"] for e in serve.entries()]
+
+
+@pytest.fixture
+def vhost(amqp_server: str, amqp_names: str) -> Iterator[str]:
+    """A virtual host of this test: the relay declares the real `users.events` in it."""
+    del amqp_server
+    name = f"users-{amqp_names}"
+    for args in (["add_vhost", name], ["set_permissions", "-p", name, "guest", ".*", ".*", ".*"]):
+        subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+    yield name
+    subprocess.run(
+        ["rabbitmqctl", "delete_vhost", name], check=True, capture_output=True, timeout=60
+    )
+
+
+@pytest.mark.rabbitmq
+async def test_relay_publishes_what_serve_committed(
+    start: Callable[..., Process], migrated_db: PostgresDatabase, vhost: str
+) -> None:
+    env = environment(migrated_db.name, USERS_RABBITMQ_VHOST=vhost)
+    relay = start("relay", env=env | {"TECH_PORT": str(free_port())})
+    await relay.wait_ready()
+    connection = await aio_pika.connect(f"amqp://guest:guest@127.0.0.1:5672/{vhost}")
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue("probe", exclusive=True)
+        await queue.bind("users.events", routing_key="user.#")
+        serve = start("serve", env=env)
+        await serve.wait_ready()
+        async with httpx.AsyncClient(base_url=serve.api, timeout=10) as api:
+            user = (await api.post(USERS, json=ADA)).json()
+
+        while (message := await queue.get(fail=False)) is None:  # noqa: ASYNC110  (basic.get polls)
+            await asyncio.sleep(0.05)  # the test's timeout bounds the wait
+        await message.ack()
+
+    assert message.type == "user.registered.v1"
+    assert json.loads(message.body)["user_id"] == user["id"]
+    assert uuid.UUID(message.message_id or "")
+    assert await relay.stop() == 0
+    assert await serve.stop() == 0
+    assert DB_PASSWORD not in relay.output() + serve.output()

@@ -1,0 +1,150 @@
+"""The domain's rules on users and searches (the database's CHECKs mirror them: PG-1)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from users.domain.entity import Cursor, NewUser, SortOrder, User, UserChanges, parse_search
+from users.domain.errors import InvalidField
+
+
+def parse(**change: str) -> NewUser:
+    fields = {"email": "ada@example.com", "username": "ada", "display_name": "Ada"} | change
+    return NewUser.parse(**fields)
+
+
+def test_registration_is_normalized_to_lowercase() -> None:
+    new = parse(email="  Ada@Example.COM ", username="Ada_Lovelace")
+
+    assert (new.email, new.username) == ("ada@example.com", "ada_lovelace")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("username", "ab"),
+        ("username", "a" * 33),
+        ("username", "ada-l"),
+        ("username", "ada lovelace"),
+        ("username", "zoë"),
+        ("email", "ada"),
+        ("email", "ada@example"),
+        ("email", "a da@example.com"),
+        ("email", "ada@@example.com"),
+        ("email", "a@" + "b" * 250 + ".com"),
+        ("display_name", ""),
+        ("display_name", "x" * 101),
+        ("display_name", "Ada\nLovelace"),
+        ("display_name", "Ada\x00"),
+        ("display_name", "Ada\x85"),
+    ],
+)
+def test_a_broken_rule_names_its_field(field: str, value: str) -> None:
+    with pytest.raises(InvalidField) as caught:
+        parse(**{field: value})
+
+    assert caught.value.field == field
+    assert caught.value.reason
+
+
+@pytest.mark.parametrize("name", ["Ada Lovelace", "x" * 100, "Zoë 🚀", "a"])
+def test_display_names_within_the_rules_are_kept_verbatim(name: str) -> None:
+    assert parse(display_name=name).display_name == name
+
+
+def test_usernames_at_the_length_limits_are_valid() -> None:
+    assert parse(username="abc").username == "abc"
+    assert parse(username="a" * 32).username == "a" * 32
+
+
+def test_an_empty_change_is_refused() -> None:
+    with pytest.raises(InvalidField) as caught:
+        UserChanges.parse()
+
+    assert caught.value.field == "body"
+
+
+def test_a_change_checks_only_the_fields_given() -> None:
+    changes = UserChanges.parse(display_name="New Name")
+
+    assert changes == UserChanges(display_name="New Name")
+    with pytest.raises(InvalidField, match="email"):
+        UserChanges.parse(email="nope")
+
+
+def user(**change: object) -> User:
+    now = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+    values: dict[str, object] = {
+        "id": uuid.uuid4(),
+        "email": "ada@example.com",
+        "username": "ada",
+        "display_name": "Ada",
+        "created_at": now,
+        "updated_at": now,
+    }
+    return User(**(values | change))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("order", list(SortOrder))
+def test_a_cursor_survives_its_round_trip(order: SortOrder) -> None:
+    cursor = Cursor.after(user(), order)
+
+    assert Cursor.decode(cursor.encode(), order) == cursor
+
+
+def test_a_cursor_of_another_sort_order_is_refused() -> None:
+    text = Cursor.after(user(), SortOrder.USERNAME).encode()
+
+    with pytest.raises(InvalidField, match="sort=username") as caught:
+        Cursor.decode(text, SortOrder.CREATED_AT)
+    assert caught.value.field == "cursor"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "not-a-cursor",
+        "eyJvIjoiY3JlYXRlZF9hdCJ9",  # {"o":"created_at"}: no key, no id
+        "eyJvIjoiY3JlYXRlZF9hdCIsImsiOjEsImkiOiJ4In0",  # a number key, a bad id
+        (  # {"o":"created_at","k":"2026-11-26T08:00:00","i":"0000...0000"}: a naive time
+            "eyJvIjoiY3JlYXRlZF9hdCIsImsiOiIyMDI2LTExLTI2VDA4OjAwOjAwIiwiaSI6IjAwMDAwMDAwLTAwMD"
+            "AtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMCJ9"
+        ),
+        "!!!",
+    ],
+)
+def test_a_forged_cursor_is_a_validation_error(text: str) -> None:
+    with pytest.raises(InvalidField) as caught:
+        Cursor.decode(text, SortOrder.CREATED_AT)
+
+    assert caught.value.field == "cursor"
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"sort": "email"}, "sort"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"username_prefix": "a-b"}, "username_prefix"),
+        ({"username_prefix": ""}, "username_prefix"),
+        ({"email": "x"}, "email"),
+        ({"created_after": datetime(2026, 1, 1)}, "created_after"),  # noqa: DTZ001  (on purpose)
+    ],
+)
+def test_search_parameters_name_the_broken_one(params: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidField) as caught:
+        parse_search(**params)  # type: ignore[arg-type]
+
+    assert caught.value.field == field
+
+
+def test_search_filters_are_normalized_like_stored_values() -> None:
+    query = parse_search(username_prefix="AdA", email="Ada@Example.com", sort="-username")
+
+    assert (query.username_prefix, query.email) == ("ada", "ada@example.com")
+    assert query.order.key.value == "username"
+    assert query.order.descending
