@@ -1,0 +1,1 @@
+"""The AsyncAPI contract of the service (`asyncapi.yaml`, MQ-1)."""

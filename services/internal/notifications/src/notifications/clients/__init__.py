@@ -1,0 +1,1 @@
+"""Adapters of external APIs, one per API (EX-1)."""

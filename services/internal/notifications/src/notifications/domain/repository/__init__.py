@@ -1,0 +1,8 @@
+"""The domain's storage ports.
+
+PG-9: the interfaces live here, their Postgres implementation in `notifications.repository`.
+"""
+
+from .deliveries import DeliveryRepository, DeliveryUnit, SentEvents
+
+__all__ = ["DeliveryRepository", "DeliveryUnit", "SentEvents"]

@@ -1,0 +1,42 @@
+"""Ports of the deliveries' storage: the record of each email, and its announcement."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from notifications.domain.entity import Delivery
+
+
+class DeliveryRepository(Protocol):
+    """The deliveries recorded so far, one per causing event."""
+
+    async def add(self, delivery: Delivery) -> bool:
+        """Record `delivery`; return False when its causing event has one already."""
+        ...
+
+    async def get_by_source(self, source_message_id: str) -> Delivery | None:
+        """Return the delivery caused by the event `source_message_id`, if there is one."""
+        ...
+
+
+class SentEvents(Protocol):
+    """Announces recorded deliveries to other services (`notification.sent.v1`)."""
+
+    async def announce(self, delivery: Delivery) -> None:
+        """Announce `delivery`, correlated with its causing event."""
+        ...
+
+
+class DeliveryUnit(Protocol):
+    """The ports that commit together: a delivery is recorded and announced, or neither."""
+
+    @property
+    def deliveries(self) -> DeliveryRepository:
+        """The deliveries, inside the unit."""
+        ...
+
+    @property
+    def events(self) -> SentEvents:
+        """The announcements, inside the unit."""
+        ...

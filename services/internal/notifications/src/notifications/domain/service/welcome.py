@@ -1,0 +1,89 @@
+"""`WelcomeService`: sends a registered user's welcome email and records it, once (MQ-3, PG-12).
+
+The two steps are apart on purpose. `send` makes the network call and runs with no database
+transaction open (PG-12); `record` runs inside one short transaction that the caller opens
+after the call. A crash between the two leaves nothing recorded: the event comes again, `send`
+repeats the same request with the same key, and the mail API answers with its first answer
+instead of sending a second email.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from notifications.domain.entity import Delivery, NotificationKind, WelcomeMail
+
+if TYPE_CHECKING:
+    from notifications.domain.entity import AcceptedMail, Registration
+    from notifications.domain.repository import DeliveryUnit
+
+    from .ports import Mailer
+
+# The namespace of notification ids: uuid5(namespace, "welcome:<message_id>").
+_NOTIFICATIONS = uuid.UUID("5b0f3f8e-0c4e-4d41-9a57-1f6f0f2a7c11")
+
+
+def idempotency_key(event_id: str) -> str:
+    """The mail API's idempotency key of the welcome email caused by event `event_id`."""
+    return f"welcome-{event_id}"
+
+
+def notification_id(event_id: str) -> uuid.UUID:
+    """The id of the welcome notification caused by event `event_id` (the same every time)."""
+    return uuid.uuid5(_NOTIFICATIONS, f"{NotificationKind.WELCOME}:{event_id}")
+
+
+class WelcomeService:
+    """Welcomes registered users by email: compose, send (no transaction), record (one)."""
+
+    def __init__(self, mailer: Mailer) -> None:
+        """Create the service over the mail port."""
+        self._mailer = mailer
+
+    @staticmethod
+    def compose(registration: Registration) -> WelcomeMail:
+        """Return the welcome email of `registration`: the same one for the same event."""
+        name = registration.display_name.strip() or registration.username
+        return WelcomeMail(
+            idempotency_key=idempotency_key(registration.event_id),
+            to=registration.email,
+            subject=f"Welcome, {name}!",
+            text=(
+                f"Hello {name},\n\nyour account {registration.username} is ready. Welcome aboard!\n"
+            ),
+            tags={"kind": str(NotificationKind.WELCOME)},
+        )
+
+    async def send(self, registration: Registration) -> AcceptedMail:
+        """Send the welcome email of `registration`; call it with no transaction open (PG-12).
+
+        Raises:
+            MailUnavailableError: the mail API could not take it now (retry later).
+            MailRefusedError: the mail API refuses it (do not retry).
+        """
+        return await self._mailer.send(self.compose(registration))
+
+    @staticmethod
+    async def record(
+        registration: Registration, accepted: AcceptedMail, unit: DeliveryUnit
+    ) -> Delivery | None:
+        """Record the accepted email and announce it, in the caller's unit (one transaction).
+
+        Returns:
+            The delivery recorded, or None when the event's delivery was recorded before (a
+            duplicate: nothing is written or announced again).
+        """
+        delivery = Delivery(
+            notification_id=notification_id(registration.event_id),
+            source_message_id=registration.event_id,
+            user_id=registration.user_id,
+            email=registration.email,
+            kind=NotificationKind.WELCOME,
+            provider_message_id=accepted.provider_message_id,
+            sent_at=accepted.accepted_at,
+        )
+        if not await unit.deliveries.add(delivery):
+            return None
+        await unit.events.announce(delivery)
+        return delivery

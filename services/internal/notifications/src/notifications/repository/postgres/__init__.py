@@ -1,0 +1,1 @@
+"""The Postgres repositories; their SQL ships as package data beside them (PG-10)."""

@@ -1,0 +1,5 @@
+"""Deliveries in PostgreSQL."""
+
+from .repository import PostgresDeliveries
+
+__all__ = ["PostgresDeliveries"]

@@ -1,0 +1,1 @@
+"""Inbound transports: they decode, call the domain service and map its outcome (ARCH-1)."""

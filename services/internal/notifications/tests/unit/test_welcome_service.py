@@ -1,0 +1,155 @@
+"""The domain service with in-memory fakes: composing, sending and recording a welcome email."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+from notifications.domain.entity import AcceptedMail, Delivery, Registration, WelcomeMail
+from notifications.domain.errors import AddressRejectedError, MailUnavailableError
+from notifications.domain.service import WelcomeService, idempotency_key, notification_id
+
+
+def registration(event_id: str = "m-1", **change: object) -> Registration:
+    values: dict[str, object] = {
+        "event_id": event_id,
+        "user_id": uuid.UUID("8e1f6a49-56a4-4c53-9a43-2c6c5d5e1f00"),
+        "email": "ada@example.com",
+        "username": "ada",
+        "display_name": "Ada Lovelace",
+        "registered_at": datetime(2026, 11, 26, 8, tzinfo=UTC),
+    } | change
+    return Registration(**values)  # type: ignore[arg-type]
+
+
+ACCEPTED = AcceptedMail("p-1", datetime(2026, 11, 26, 8, 0, 1, tzinfo=UTC))
+
+
+@dataclass
+class FakeMailer:
+    """Records what it was asked to send; answers from a script, then ACCEPTED."""
+
+    script: list[AcceptedMail | Exception] = field(default_factory=list)
+    sent: list[WelcomeMail] = field(default_factory=list)
+
+    async def send(self, mail: WelcomeMail) -> AcceptedMail:
+        self.sent.append(mail)
+        answer = self.script.pop(0) if self.script else ACCEPTED
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+@dataclass
+class FakeUnit:
+    """Deliveries unique by source event, and the announcements made, in memory."""
+
+    rows: dict[str, Delivery] = field(default_factory=dict)
+    announced: list[Delivery] = field(default_factory=list)
+
+    @property
+    def deliveries(self) -> FakeUnit:
+        return self
+
+    @property
+    def events(self) -> FakeUnit:
+        return self
+
+    async def add(self, delivery: Delivery) -> bool:
+        if delivery.source_message_id in self.rows:
+            return False
+        self.rows[delivery.source_message_id] = delivery
+        return True
+
+    async def get_by_source(self, source_message_id: str) -> Delivery | None:
+        return self.rows.get(source_message_id)
+
+    async def announce(self, delivery: Delivery) -> None:
+        self.announced.append(delivery)
+
+
+def test_the_same_event_composes_the_same_mail_with_a_key_from_its_message_id() -> None:
+    """A redelivered event makes the very same request: key, recipient, subject and text."""
+    first = WelcomeService.compose(registration("m-1"))
+    again = WelcomeService.compose(registration("m-1"))
+    other = WelcomeService.compose(registration("m-2"))
+    assert first == again
+    assert first.idempotency_key == "welcome-m-1" == idempotency_key("m-1")
+    assert other.idempotency_key != first.idempotency_key
+    assert first.to == "ada@example.com"
+    assert first.tags == {"kind": "welcome"}
+    assert "Ada Lovelace" in first.subject
+    assert "ada" in first.text
+
+
+@pytest.mark.parametrize(
+    ("display_name", "greeting"),
+    [("Ada Lovelace", "Ada Lovelace"), ("  ", "ada")],
+    ids=["display-name", "blank-display-name"],
+)
+def test_the_greeting_falls_back_to_the_username(display_name, greeting) -> None:
+    """A blank display name greets the user by username."""
+    mail = WelcomeService.compose(registration(display_name=display_name))
+    assert mail.subject == f"Welcome, {greeting}!"
+
+
+def test_the_mail_repr_shows_no_personal_data() -> None:
+    """Reprs (which end up in tracebacks) omit the address, subject and text."""
+    text = repr(WelcomeService.compose(registration())) + repr(registration())
+    assert "ada@example.com" not in text
+    assert "Lovelace" not in text
+
+
+async def test_send_hands_the_composed_mail_to_the_mailer() -> None:
+    """`send` sends exactly the composed mail and returns the mailer's acceptance."""
+    mailer = FakeMailer()
+    accepted = await WelcomeService(mailer).send(registration())
+    assert accepted == ACCEPTED
+    assert mailer.sent == [WelcomeService.compose(registration())]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [MailUnavailableError("503"), AddressRejectedError("address_rejected")],
+    ids=["temporary", "permanent"],
+)
+async def test_send_lets_the_mailers_domain_errors_through(error) -> None:
+    """The mailer's temporary and permanent errors reach the caller unchanged."""
+    with pytest.raises(type(error)):
+        await WelcomeService(FakeMailer(script=[error])).send(registration())
+
+
+async def test_record_writes_one_delivery_and_one_announcement() -> None:
+    """The delivery carries the acceptance and a notification id derived from the event."""
+    unit = FakeUnit()
+    delivery = await WelcomeService.record(registration("m-1"), ACCEPTED, unit)
+    assert delivery is not None
+    assert delivery.notification_id == notification_id("m-1")
+    assert delivery.provider_message_id == "p-1"
+    assert delivery.sent_at == ACCEPTED.accepted_at
+    assert unit.rows == {"m-1": delivery}
+    assert unit.announced == [delivery]
+
+
+async def test_recording_the_same_event_again_writes_and_announces_nothing() -> None:
+    """A duplicate (the unique source event) returns None: no second row, no second event."""
+    unit = FakeUnit()
+    await WelcomeService.record(registration("m-1"), ACCEPTED, unit)
+    again = await WelcomeService.record(registration("m-1"), ACCEPTED, unit)
+    assert again is None
+    assert len(unit.rows) == 1
+    assert len(unit.announced) == 1
+
+
+def test_notification_ids_are_stable_per_event_and_distinct_across_events() -> None:
+    """The same event always gets the same notification id; different events different ones."""
+    assert notification_id("m-1") == notification_id("m-1")
+    assert notification_id("m-1") != notification_id("m-2")
+
+
+def test_domain_errors_say_whether_they_are_temporary() -> None:
+    """The error tree carries the temporary/permanent split the consumer relies on (EX-4)."""
+    assert MailUnavailableError("x").temporary is True
+    assert AddressRejectedError("x").temporary is False
