@@ -1,0 +1,103 @@
+"""The record of what fake-mail "sent", and the results stored under idempotency keys."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """One message a client asks to send."""
+
+    to: str
+    subject: str
+    text: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """Return a digest of the content: a key replayed with another content is refused."""
+        canonical = json.dumps(
+            {"to": self.to, "subject": self.subject, "text": self.text, "tags": self.tags},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message fake-mail accepted: what the record shows."""
+
+    id: str
+    to: str
+    subject: str
+    text: str
+    tags: dict[str, str]
+    idempotency_key: str
+    accepted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    fingerprint: str
+    message: Message
+
+
+class Mailbox:
+    """Accepted messages in acceptance order, and one stored result per idempotency key."""
+
+    def __init__(self) -> None:
+        self._messages: list[Message] = []
+        self._results: dict[str, _Stored] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def lock(self, key: str) -> asyncio.Lock:
+        """Return the lock of `key`, created on first use (released ones are dropped)."""
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    def release(self, key: str, lock: asyncio.Lock) -> None:
+        """Forget the lock of `key` once nobody holds it, so that keys do not pile up."""
+        if self._locks.get(key) is lock and not lock.locked():
+            del self._locks[key]
+
+    def stored(self, key: str, request: SendRequest) -> tuple[Message | None, bool]:
+        """Return the message stored under `key` (or None) and whether `request` matches it."""
+        stored = self._results.get(key)
+        if stored is None:
+            return None, True
+        return stored.message, stored.fingerprint == request.fingerprint()
+
+    def accept(self, key: str, request: SendRequest) -> Message:
+        """Record a new message and store it as the result of `key`."""
+        message = Message(
+            id=str(uuid.uuid4()),
+            to=request.to,
+            subject=request.subject,
+            text=request.text,
+            tags=dict(request.tags),
+            idempotency_key=key,
+            accepted_at=datetime.now(UTC),
+        )
+        self._messages.append(message)
+        self._results[key] = _Stored(request.fingerprint(), message)
+        return message
+
+    def messages(self, to: str | None = None) -> list[Message]:
+        """Return the accepted messages in acceptance order, only those to `to` if given."""
+        if to is None:
+            return list(self._messages)
+        return [m for m in self._messages if m.to.lower() == to.lower()]
+
+    def clear(self) -> None:
+        """Forget every message and every stored idempotency result."""
+        self._messages.clear()
+        self._results.clear()

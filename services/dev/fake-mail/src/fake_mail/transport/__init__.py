@@ -1,0 +1,1 @@
+"""How fake-mail is reached: its HTTP API."""

@@ -1,0 +1,110 @@
+"""The wire format of the API: request bodies validated strictly, responses rendered as JSON."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fake_mail.domain import Faults, ScriptStep
+
+if TYPE_CHECKING:
+    from fake_mail.domain import Message
+
+EMAIL_PATTERN: Final = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+Ratio = Annotated[float, Field(ge=0, le=1)]
+
+
+class MessageIn(BaseModel):
+    """The body of POST /v1/messages."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    to: Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254)]
+    subject: Annotated[str, Field(min_length=1, max_length=998)]
+    text: Annotated[str, Field(max_length=1_000_000)]
+    tags: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+
+class ScriptStepIn(BaseModel):
+    """One step of `script` in PUT /v1/faults."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    status: int | None = None
+    retry_after: Annotated[int, Field(ge=0, le=3600)] | None = None
+    crash_after_accept: bool = False
+
+
+class FaultsIn(BaseModel):
+    """The body of PUT /v1/faults; every field left out is "no fault"."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    latency_ms: Annotated[int, Field(ge=0, le=60_000)] = 0
+    error_ratio: Ratio = 0.0
+    error_status: int = 503
+    rate_limit_ratio: Ratio = 0.0
+    retry_after: Annotated[int, Field(ge=0, le=3600)] = 1
+    reject: list[Annotated[str, Field(min_length=2, max_length=254)]] = Field(default_factory=list)
+    crash_after_accept_ratio: Ratio = 0.0
+    script: list[ScriptStepIn] = Field(default_factory=list)
+    seed: int | None = None
+
+    def to_domain(self) -> Faults:
+        """Return the domain's settings.
+
+        Raises:
+            ValueError: a combination the domain refuses (a 404 status, a step without outcome).
+        """
+        script = tuple(
+            ScriptStep(
+                status=step.status,
+                retry_after=step.retry_after,
+                crash_after_accept=step.crash_after_accept,
+            )
+            for step in self.script
+        )
+        return Faults(
+            latency_ms=self.latency_ms,
+            error_ratio=self.error_ratio,
+            error_status=self.error_status,
+            rate_limit_ratio=self.rate_limit_ratio,
+            retry_after=self.retry_after,
+            reject=tuple(self.reject),
+            crash_after_accept_ratio=self.crash_after_accept_ratio,
+            script=script,
+            seed=self.seed,
+        )
+
+
+def describe(error: ValidationError) -> str:
+    """Name every invalid field and why, e.g. `to: String should match pattern ...`."""
+    parts = []
+    for item in error.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in item["loc"]) or "body"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def accepted_body(message: Message) -> dict[str, Any]:
+    """Return the body of 202 / 200: id, recipient and the RFC 3339 UTC acceptance time."""
+    return {"id": message.id, "to": message.to, "accepted_at": rfc3339(message)}
+
+
+def record_entry(message: Message) -> dict[str, Any]:
+    """Return one entry of GET /v1/messages."""
+    return {
+        "id": message.id,
+        "to": message.to,
+        "subject": message.subject,
+        "text": message.text,
+        "tags": message.tags,
+        "idempotency_key": message.idempotency_key,
+        "accepted_at": rfc3339(message),
+    }
+
+
+def rfc3339(message: Message) -> str:
+    """Return the acceptance time as RFC 3339 in UTC, `2026-01-01T12:00:00.000000Z`."""
+    return message.accepted_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
