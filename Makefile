@@ -44,9 +44,24 @@ lock: ## regenerate requirements/dev.txt (exact versions with hashes) from the p
 	  --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
 	  -o requirements/dev.txt $(LIB)/pyproject.toml requirements/dev.in
 
+# The images install only from these (CI-1): each service's requirements.txt (its svcinfra extras
+# and its own dependencies), requirements/build.txt (hatchling) and requirements/reload.txt
+# (watchfiles, the dev stage's reload, CI-4); all pinned to the versions of requirements/dev.txt.
+.PHONY: lock-services
+lock-services: $(STAMP) ## regenerate the images' hash-pinned requirement files (run after `make lock`)
+	$(BIN)/python scripts/lock_services.py
+
 .PHONY: infra
 infra: ## make sure PostgreSQL, Redis and RabbitMQ are reachable on loopback
 	scripts/infra.sh up
+
+.PHONY: run
+run: $(STAMP) infra ## run the reference services locally (prints URLs; Ctrl-C stops them)
+	PYTHONPATH=tools $(BIN)/python -m devstack run
+
+.PHONY: demo
+demo: $(STAMP) infra ## register a user and show its welcome email arriving at fake-mail
+	PYTHONPATH=tools $(BIN)/python -m devstack demo
 
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy --strict on src/, import-linter
@@ -80,7 +95,11 @@ clean: ## remove the virtualenv and caches
 env-example: $(STAMP) ## regenerate .env.example from the config schema
 	$(BIN)/svcinfra config example svcinfra.testing:FullConfig --env-prefix APP_ -o .env.example
 
+USERS_GENERATED := $(CURDIR)/services/internal/users/src/users/generated
+
 .PHONY: proto
 proto: $(STAMP) ## regenerate the committed protobuf code (RD-4)
 	cd $(LIB)/tests/assets/proto && $(CURDIR)/$(BIN)/python -m grpc_tools.protoc -I . \
 	  --python_out=generated --pyi_out=generated cache_values.proto
+	cd proto/users/v1 && $(CURDIR)/$(BIN)/python -m grpc_tools.protoc -I . \
+	  --python_out=$(USERS_GENERATED) --pyi_out=$(USERS_GENERATED) user_profile.proto

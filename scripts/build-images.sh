@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Build the services' images for real with buildah (no daemon: chroot isolation, vfs storage), on
+# a Python base made locally with debootstrap, for machines that reach no image registry.
+# Not part of `make test`: it needs root, a Debian mirror and a Python package index.
+#
+#   scripts/build-images.sh [SERVICE_DIR...]      # default: the three services; TARGETS="prod dev"
+#
+# The base stands in for python:<version>-slim-bookworm: Debian's own python3, or with
+# PYTHON_PREFIX=<a CPython install of this machine, e.g. ~/.pyenv/versions/3.11.7> that build
+# grafted into /usr/local as the official image has it (the lock files are compiled for the
+# dev venv's Python: an older one can need more, e.g. redis wants async-timeout below 3.11.3).
+# Its version is passed as PYTHON_VERSION, so the base's tag tells the truth.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WORK="${WORK:-/var/tmp/svcinfra-images}"
+MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+TARGETS="${TARGETS:-prod dev}"
+CA_BUNDLE="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
+BUILDAH=(buildah --storage-driver vfs)
+if [ "$#" -gt 0 ]; then
+  SERVICES=("$@")
+else
+  SERVICES=(services/dev/fake-mail services/internal/users services/internal/notifications)
+fi
+
+seconds() { date +%s; }
+
+rootfs="$WORK/rootfs${PYTHON_PREFIX:+-$(basename "$PYTHON_PREFIX")}"
+if [ ! -x "$rootfs/usr/bin/python3" ]; then
+  started=$(seconds)
+  mkdir -p "$WORK"
+  debootstrap --variant=minbase \
+    --include=python3,python3-venv,python3-pip,python-is-python3,ca-certificates \
+    bookworm "$rootfs" "$MIRROR"
+  # The official image's pip installs system-wide; Debian's marks the system Python as managed.
+  rm -f "$rootfs"/usr/lib/python3*/EXTERNALLY-MANAGED
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  echo "build-images: debootstrap took $(( $(seconds) - started )) s"
+fi
+if [ -n "${PYTHON_PREFIX:-}" ] && [ ! -x "$rootfs/usr/local/bin/python3" ]; then
+  mkdir -p "$rootfs/usr/local/bin" "$rootfs/usr/local/lib"
+  cp -a "$PYTHON_PREFIX"/bin/python3.* "$rootfs/usr/local/bin/"
+  cp -a "$PYTHON_PREFIX"/lib/libpython3.* "$rootfs/usr/local/lib/" 2>/dev/null || true
+  stdlib="$(basename "$(ls -d "$PYTHON_PREFIX"/lib/python3.*/)")"
+  tar -C "$PYTHON_PREFIX/lib" --exclude="$stdlib/site-packages/*" --exclude=__pycache__ \
+    --exclude="$stdlib/test" -cf - "$stdlib" | tar -C "$rootfs/usr/local/lib" -xf -
+  ln -sf "$stdlib" "$rootfs/usr/local/bin/python3"
+  ln -sf "$stdlib" "$rootfs/usr/local/bin/python"
+  chroot "$rootfs" ldconfig
+  chroot "$rootfs" /usr/local/bin/python3 -m ensurepip --default-pip >/dev/null
+fi
+version="$(chroot "$rootfs" /usr/bin/env PATH=/usr/local/bin:/usr/bin python3 \
+  -c 'import platform; print(platform.python_version())')"
+base="localhost/python:${version}-slim-bookworm"
+
+if ! "${BUILDAH[@]}" inspect --type image "$base" >/dev/null 2>&1; then
+  started=$(seconds)
+  container="$("${BUILDAH[@]}" from scratch)"
+  "${BUILDAH[@]}" copy "$container" "$rootfs" /
+  # pip trusts the system CA bundle (which the builds get from the host, see below), not its
+  # vendored certifi: this machine reaches PyPI through a TLS-inspecting proxy.
+  "${BUILDAH[@]}" config --env LANG=C.UTF-8 --env PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+    --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    --cmd python3 "$container"
+  "${BUILDAH[@]}" commit --rm "$container" "$base"
+  echo "build-images: base $base committed in $(( $(seconds) - started )) s"
+fi
+
+cd "$ROOT"
+for service in "${SERVICES[@]}"; do
+  name="$(basename "$service")"
+  for target in $TARGETS; do
+    started=$(seconds)
+    # The host's CA bundle is lent to the RUN steps (pip behind a TLS-inspecting proxy), not
+    # copied into any layer.
+    "${BUILDAH[@]}" bud --isolation chroot --pull-never --layers=false --format docker \
+      --volume "$CA_BUNDLE:/etc/ssl/certs/ca-certificates.crt:ro" \
+      --build-arg "PYTHON_VERSION=$version" \
+      --target "$target" -f "$service/Dockerfile" -t "localhost/svcinfra/$name:$target" .
+    echo "build-images: localhost/svcinfra/$name:$target built in $(( $(seconds) - started )) s"
+  done
+done
+"${BUILDAH[@]}" images
