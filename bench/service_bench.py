@@ -1,0 +1,389 @@
+"""Service benchmark: the users API as a process vs a bare FastAPI app, then writes and emails.
+
+    .venv/bin/python bench/service_bench.py          # full run
+    .venv/bin/python bench/service_bench.py --quick  # a smoke run
+
+The whole stack runs as `make run` runs it (the launcher in tools/devstack, on names of its own
+that are dropped at the end). Three measurements, one table:
+
+  GET       `GET /api/v1/users/{id}` of 100 users whose profiles are in the Redis cache, against
+            a bare FastAPI app returning the same JSON for the same ids, served by the same
+            server as the service (`svcinfra.app.AsgiServer`: uvicorn in one process, the
+            asyncio loop, h11, no access log, no lifespan). Rounds alternate bare / users so
+            machine noise hits both; req/s, p50 and p99 are medians over the rounds. The users
+            API also answers every request with its middleware, metrics, span and error boundary:
+            that is what the ratio measures (target >= 0.7). A third row, for reference: the bare
+            app plus one raw redis-py GET of the cache entry, the round trip a hit cannot avoid.
+  POST      `POST /api/v1/users` (insert + outbox row in one transaction), unique users.
+  register  -> email: registrations one at a time; the latency is to fake-mail's `accepted_at`
+            for that address (same clock: one machine) from the client sending the POST, and
+            from it receiving the 201 (negative: the email was out before the 201 was read).
+
+The load generator is a separate process (a raw-socket HTTP/1.1 keep-alive client, the same for
+both targets) so its CPU is not counted in either server's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from devstack import Ports, Stack  # noqa: E402  (the launcher is not installed)
+
+USERS = 100
+CONNECTIONS = 16
+GET_BY_ID = "users__get_by_id"
+CACHE_PREFIX = "user:profile:"  # the users service's cache keys (RD-3)
+
+
+def serve_bare(port: int, bodies_path: Path, *, with_redis: bool) -> None:
+    """Serve the same JSON as the users API for the same ids, with the service's own server.
+
+    `with_redis`: each request also reads the user's cache entry with a raw redis-py GET, the
+    one network round trip a cache hit cannot avoid.
+    """
+    from fastapi import FastAPI, HTTPException  # noqa: PLC0415  (only the server process)
+    from redis.asyncio import Redis  # noqa: PLC0415
+
+    from svcinfra.app import AsgiServer  # noqa: PLC0415
+
+    bodies: dict[str, dict[str, Any]] = json.loads(bodies_path.read_text())
+    redis = Redis(host="127.0.0.1", port=6379, max_connections=50)
+    app = FastAPI()
+
+    @app.get("/api/v1/users/{user_id}")
+    async def get_user(user_id: str) -> dict[str, Any]:
+        if with_redis:
+            await redis.get(f"{CACHE_PREFIX}{user_id}")
+        body = bodies.get(user_id)
+        if body is None:
+            raise HTTPException(status_code=404)
+        return body
+
+    # The users API's uvicorn, configured as `users serve` configures it (AsgiServer's
+    # defaults: one process, the asyncio loop, h11, no access log, no lifespan).
+    asyncio.run(AsgiServer(app, host="127.0.0.1", port=port).serve())
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+        elif name.lower() == "transfer-encoding":
+            raise SystemExit("chunked responses are not supported by this load generator")
+    await reader.readexactly(length)
+    return int(lines[0].split(" ", 2)[1])
+
+
+async def _load(port: int, mode: str, seconds: float, ids: list[str]) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    tag = secrets.token_hex(3)
+    stop = time.perf_counter() + seconds
+
+    def request(worker: int, i: int) -> bytes:
+        if mode == "get":
+            path = f"/api/v1/users/{ids[(worker * 7 + i) % len(ids)]}"
+            return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+        name = f"b{tag}_{worker}_{i}"
+        body = json.dumps({"email": f"{name}@example.com", "username": name, "display_name": name})
+        return (
+            "POST /api/v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+        ).encode()
+
+    async def worker(n: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        clock = time.perf_counter
+        i = 0
+        while clock() < stop:
+            payload = request(n, i)
+            started = clock()
+            writer.write(payload)
+            status = await _read_response(reader)
+            latencies.append(clock() - started)
+            statuses[status] += 1
+            i += 1
+        writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(n) for n in range(CONNECTIONS)))
+    elapsed = time.perf_counter() - started
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": _pct(latencies, 0.50),
+        "p99": _pct(latencies, 0.99),
+        "statuses": dict(statuses),
+    }
+
+
+def _pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+
+
+def run_load(
+    port: int, mode: str, seconds: float, ids: list[str], *, server_pid: int | None = None
+) -> dict[str, Any]:
+    """Run the load generator in a child process; return its result.
+
+    With `server_pid`, also the server's CPU time per request (`cpu_us`): unlike req/s and
+    latency, it does not change with what else runs on the machine.
+    """
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
+        json.dump(ids, file)
+    argv = [sys.executable, __file__, "--load", str(port), mode, str(seconds), file.name]
+    cpu = cpu_seconds(server_pid) if server_pid else 0.0
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)  # noqa: S603
+    Path(file.name).unlink()
+    result: dict[str, Any] = json.loads(done.stdout)
+    if server_pid:
+        requests = sum(result["statuses"].values())
+        result["cpu_us"] = (cpu_seconds(server_pid) - cpu) / max(requests, 1) * 1e6
+    return result
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux `/proc`)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def metric(http: httpx.Client, url: str, name: str, **labels: str) -> float:
+    """The sum of the samples called `name` with `labels` on a /metrics page."""
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    value = 0.0
+    for family in text_string_to_metric_families(http.get(f"{url}/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                value += sample.value
+    return value
+
+
+def create_users(http: httpx.Client, api: str, count: int) -> list[dict[str, Any]]:
+    """Register `count` users and read each twice (the second read is from the cache)."""
+    tag = secrets.token_hex(3)
+    users = []
+    for i in range(count):
+        name = f"g{tag}_{i}"
+        body = {"email": f"{name}@example.com", "username": name, "display_name": name}
+        response = http.post(f"{api}/api/v1/users", json=body)
+        response.raise_for_status()
+        user_id = response.json()["id"]
+        http.get(f"{api}/api/v1/users/{user_id}").raise_for_status()
+        users.append(http.get(f"{api}/api/v1/users/{user_id}").raise_for_status().json())
+    return users
+
+
+def bench_get(
+    stack: Stack, http: httpx.Client, *, seconds: float, rounds: int
+) -> tuple[dict[str, dict[str, float]], str]:
+    """Run rounds of GETs on every target in alternating order; return medians and a cache note."""
+    api = stack.users_api_url
+    users = create_users(http, api, USERS)
+    ids = [user["id"] for user in users]
+    bodies = Path(tempfile.mkstemp(suffix=".json")[1])
+    bodies.write_text(json.dumps({user["id"]: user for user in users}))
+    port = stack.processes["users-api"].api_port
+    assert port is not None  # noqa: S101
+    bare_port, redis_port = _free_port(), _free_port()
+    command = [sys.executable, __file__, "--bare", str(bodies)]
+    bare = subprocess.Popen([*command, str(bare_port)])  # noqa: S603
+    bare_redis = subprocess.Popen([*command, str(redis_port), "--with-redis"])  # noqa: S603
+    try:
+        _wait_for(bare_port)
+        _wait_for(redis_port)
+        sample = ids[0]
+        same = (
+            http.get(f"http://127.0.0.1:{bare_port}/api/v1/users/{sample}").json()
+            == http.get(f"{api}/api/v1/users/{sample}").json()
+        )
+        if not same:
+            raise SystemExit("the bare app does not return the users API's JSON")
+        users_pid = stack.processes["users-api"].pid
+        targets = {
+            "bare FastAPI": (bare_port, bare.pid),
+            "users API (cache hit)": (port, users_pid),
+            "bare FastAPI + raw Redis GET": (redis_port, bare_redis.pid),
+        }
+        for target_port, _ in targets.values():  # warm both
+            run_load(target_port, "get", 1.0, ids)
+        tech = stack.processes["users-api"].tech_url
+        hits = metric(http, tech, "svcinfra_cache_lookups_total", result="hit")
+        loads = metric(http, tech, "svcinfra_db_query_duration_seconds_count", query=GET_BY_ID)
+        results: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+        served = 0
+        for round_ in range(rounds):
+            order = list(targets.items())
+            for name, (target_port, pid) in order if round_ % 2 == 0 else order[::-1]:
+                result = run_load(target_port, "get", seconds, ids, server_pid=pid)
+                results[name].append(result)
+                if target_port == port:
+                    served += sum(result["statuses"].values())
+        hits = metric(http, tech, "svcinfra_cache_lookups_total", result="hit") - hits
+        loads = (
+            metric(http, tech, "svcinfra_db_query_duration_seconds_count", query=GET_BY_ID) - loads
+        )
+    finally:
+        for server in (bare, bare_redis):
+            server.terminate()
+            server.wait(timeout=10)
+        bodies.unlink()
+    note = (
+        f"cache hits {hits:.0f} / users API GETs measured {served}; get_by_id queries {loads:.0f}"
+    )
+    medians = {
+        name: {
+            key: statistics.median(r[key] for r in rs) for key in ("rps", "p50", "p99", "cpu_us")
+        }
+        for name, rs in results.items()
+    }
+    for name, rs in results.items():
+        bad = {s: n for r in rs for s, n in r["statuses"].items() if s != "200"}
+        if bad:
+            raise SystemExit(f"{name} answered non-200 statuses: {bad}")
+    return medians, note
+
+
+def bench_post(stack: Stack, *, seconds: float) -> dict[str, Any]:
+    """POST unique users for `seconds`; return req/s, p50, p99 and statuses."""
+    port = stack.processes["users-api"].api_port
+    assert port is not None  # noqa: S101
+    return run_load(port, "post", seconds, [], server_pid=stack.processes["users-api"].pid)
+
+
+def bench_register_to_email(
+    stack: Stack, http: httpx.Client, count: int
+) -> tuple[list[float], list[float]]:
+    """Register `count` users one by one; return (POST sent, 201 received) -> accepted_at, ms."""
+    tag = secrets.token_hex(3)
+    sent: dict[str, float] = {}
+    answered: dict[str, float] = {}
+    for i in range(count):
+        name = f"m{tag}_{i}"
+        body = {"email": f"{name}@example.com", "username": name, "display_name": name}
+        sent[body["email"]] = time.time()
+        response = http.post(f"{stack.users_api_url}/api/v1/users", json=body)
+        answered[body["email"]] = time.time()
+        response.raise_for_status()
+    accepted: dict[str, float] = {}
+    deadline = time.monotonic() + 60
+    while len(accepted) < count and time.monotonic() < deadline:
+        listed = http.get(f"{stack.fake_mail_url}/v1/messages", headers=stack.fake_mail_headers)
+        for message in listed.raise_for_status().json()["messages"]:
+            if message["to"] in answered:
+                stamp = datetime.fromisoformat(message["accepted_at"])
+                accepted[message["to"]] = stamp.timestamp()
+        time.sleep(0.2)
+    if len(accepted) < count:
+        raise SystemExit(f"only {len(accepted)} of {count} welcome emails arrived within 60 s")
+    return (
+        [(accepted[email] - sent[email]) * 1000 for email in sent],
+        [(accepted[email] - answered[email]) * 1000 for email in answered],
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"the bare app did not start on port {port}")
+
+
+def main() -> None:
+    """Run the benchmark and print its table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument("--bare", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--with-redis", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--load", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare:
+        serve_bare(int(args.bare[1]), Path(args.bare[0]), with_redis=args.with_redis)
+        return
+    if args.load:
+        port, mode, seconds, ids_path = args.load
+        ids = json.loads(Path(ids_path).read_text())
+        print(json.dumps(asyncio.run(_load(int(port), mode, float(seconds), ids))))
+        return
+    seconds, rounds, post_seconds, emails = (2.0, 2, 2.0, 20) if args.quick else (5.0, 5, 5.0, 100)
+    logs = Path(tempfile.mkdtemp(prefix="service-bench-"))
+    stack = Stack(run_id=f"b{secrets.token_hex(4)}", ports=Ports.free(), log_dir=logs)
+    stack.start()
+    try:
+        with httpx.Client(timeout=30) as http:
+            get, cache_note = bench_get(stack, http, seconds=seconds, rounds=rounds)
+            from_post, from_201 = bench_register_to_email(stack, http, emails)
+            post = bench_post(stack, seconds=post_seconds)
+    except BaseException:
+        print(f"the processes' logs are in {logs}")
+        raise
+    finally:
+        stack.stop()
+    shutil.rmtree(logs)
+    bare = get["bare FastAPI"]
+    print(
+        f"service bench: {CONNECTIONS} connections, GET {rounds} x {seconds:.0f} s alternating "
+        f"rounds (medians), POST {post_seconds:.0f} s, {emails} registrations one by one"
+    )
+    head = f"{'scenario':<40} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}"
+    print(f"{head} {'server cpu us/req':>17} {'cpu ratio':>9}")
+    for name, row in get.items():
+        print(
+            f"{'GET ' + name:<40} {row['rps']:>7.0f} {row['p50']:>8.2f} {row['p99']:>8.2f}"
+            f" {row['rps'] / bare['rps']:>6.2f} {row['cpu_us']:>17.0f}"
+            f" {bare['cpu_us'] / row['cpu_us']:>9.2f}"
+        )
+    print(
+        f"{'POST /api/v1/users (insert + outbox)':<40} {post['rps']:>7.0f} {post['p50']:>8.2f}"
+        f" {post['p99']:>8.2f} {'':>6} {post['cpu_us']:>17.0f}"
+    )
+    for name, values in (
+        ("register -> email (from POST sent)", from_post),
+        ("register -> email (from the 201)", from_201),
+    ):
+        p50, p99 = statistics.median(values), _pct([v / 1000 for v in values], 0.99)
+        print(f"{name:<40} {'':>7} {p50:>8.2f} {p99:>8.2f}")
+    print(
+        f"ratio = req/s / bare FastAPI's (users API target >= 0.70); cpu ratio = bare's server"
+        f" CPU per request / the row's (immune to other load on the machine)\n"
+        f"{cache_note}; POST statuses: {post['statuses']}"
+    )
+
+
+if __name__ == "__main__":
+    main()

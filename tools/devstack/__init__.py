@@ -1,0 +1,38 @@
+"""The reference services running together on the loopback servers, as a developer runs them.
+
+The users API and relay, the notifications consumer and relay, and fake-mail, on the local
+PostgreSQL, Redis and RabbitMQ.
+
+One launcher for `make run`, `make demo`, the cross-service tests and the benchmarks:
+
+    PYTHONPATH=tools .venv/bin/python -m devstack run     # what `make run` does
+    PYTHONPATH=tools .venv/bin/python -m devstack demo    # what `make demo` does
+
+    from devstack import Ports, Stack
+    with Stack(run_id="t1a2b3", ports=Ports.free(), log_dir=tmp) as stack:
+        ...
+
+Importable without installing: put the repository's `tools/` folder on `sys.path`.
+"""
+
+from ._plan import ROLES, Names, Ports, Role, free_port
+from ._process import Process, ProcessError, http_status
+from ._provision import Grant, ProvisionError, scram_verifier
+from ._secrets import Secrets
+from ._stack import Stack
+
+__all__ = [
+    "ROLES",
+    "Grant",
+    "Names",
+    "Ports",
+    "Process",
+    "ProcessError",
+    "ProvisionError",
+    "Role",
+    "Secrets",
+    "Stack",
+    "free_port",
+    "http_status",
+    "scram_verifier",
+]
