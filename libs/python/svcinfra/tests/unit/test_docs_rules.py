@@ -8,7 +8,9 @@ from pathlib import Path
 LIB = Path(__file__).resolve().parents[2]
 REPO = LIB.parents[2]
 RULES = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
-CITED = re.compile(r"`(tests/[\w/]+\.py)(?:::(\w+))?")
+# `tests/...` is the library's; `services/<zone>/<name>/tests/...` a service's; `./tests/...` the
+# repository's own.
+CITED = re.compile(r"`((?:\./|services/[\w/-]+/)?tests/[\w/]+\.py)(?:::(\w+))?")
 # Every rule ID of the infrastructure integration requirements.
 SPEC_IDS = (
     ["ARCH-1"]
@@ -24,7 +26,7 @@ def test_every_cited_test_file_and_function_exists() -> None:
     """Each `tests/...py::name` in docs/rules.md names a real file and a test defined in it."""
     missing = []
     for path, name in CITED.findall(RULES):
-        source = LIB / path
+        source = REPO / path if path.startswith(("./", "services/")) else LIB / path
         if not source.is_file():
             missing.append(path)
         elif name and not re.search(rf"^(async )?def {name}\(", source.read_text(), re.MULTILINE):
