@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 from pathlib import Path
 
 import asyncpg
 import pytest
+import structlog
 from click.testing import CliRunner
 
 from svcinfra.check import DatabaseCheckError, run_check
@@ -45,11 +47,18 @@ def test_good_queries_prepare(postgres_server: str, tmp_path: Path) -> None:
 
 def test_json_output_is_only_the_report(postgres_server: str, tmp_path: Path) -> None:
     """With --db, stdout is the JSON report alone: the migrations applied log nothing there."""
-    result = CliRunner().invoke(
-        check,
-        [str(_repo(tmp_path)), "--format", "json", "--db", postgres_server],
-        catch_exceptions=False,
-    )
+    structlog_config, root = structlog.get_config(), logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        result = CliRunner().invoke(
+            check,
+            [str(_repo(tmp_path)), "--format", "json", "--db", postgres_server],
+            catch_exceptions=False,
+        )
+    finally:  # the command configures logging for its process: leave the next tests theirs
+        structlog.configure(**structlog_config)
+        root.handlers = handlers
+        root.setLevel(level)
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == []

@@ -77,6 +77,10 @@ def build_api(service: MailService, *, api_key: str) -> ASGIApp:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        # FastAPI's native OpenTelemetry (on by default once a tracer provider is set, as
+        # svcinfra.app sets one): the request's SERVER span only. Its metrics and logs stay off:
+        # /metrics is Prometheus on the tech port, and its logs would quote request bodies.
+        telemetry={"tracing": True, "metrics": False, "logs": False, "operation_spans": False},
     )
 
     async def api_error(_: Request, exc: Exception) -> Response:
