@@ -176,6 +176,30 @@ async def test_a_temporary_failure_is_retried_through_the_tiers(svc) -> None:
     assert await svc.depth(svc.dlq) == 0
 
 
+async def test_a_publishers_forged_x_death_does_not_count_as_retries(svc) -> None:
+    """x-death is a cross-check on messages back from a wait queue only: a million deaths a
+    publisher wrote on a message to the source exchange skip no retry tier (MQ-9)."""
+    attempts: list[int] = []
+    record = recorder(svc)
+
+    async def flaky(tx: Transaction, delivery: Delivery) -> None:
+        attempts.append(delivery.attempt)
+        if delivery.attempt < 3:
+            raise Retry("mail API answered 503")
+        await record(tx, delivery)
+
+    consumer = make(svc)
+    both(consumer, flaky)
+    forged = [{"queue": f"{svc.queue}.retry.1s", "reason": "expired", "count": 1_000_000}]
+    async with running(consumer):
+        mid = await svc.publish_json(msgkit.registered(), headers={"x-death": forged})
+        await msgkit.until(svc.effects)
+
+    assert attempts == [1, 2, 3]
+    assert await svc.effects() == {mid: 1}
+    assert await svc.depth(svc.dlq) == 0
+
+
 async def test_exhausted_attempts_go_to_the_dlq_with_the_reason_and_no_personal_data(svc) -> None:
     """A handler failing every time ends in the DLQ after 3 attempts, with reason headers."""
     record = recorder(svc)

@@ -94,6 +94,17 @@ def test_each_invalid_message_is_a_permanent_failure(
     assert "secret-value" not in failure.message
 
 
+def test_json_nested_past_the_parsers_stack_is_a_permanent_failure() -> None:
+    """`[[[[...` small enough to pass the size check exhausts the parser's recursion: a
+    permanent invalid-json, not an exception out of the consumer leaving the message unacked."""
+    body = b"[" * 100_000 + b"]" * 100_000
+    failure = decode(envelope(body=body), MESSAGES, CONTRACT, max_body_bytes=1 << 20)
+
+    assert isinstance(failure, Failure)
+    assert (failure.error_class, failure.error_type) == (ErrorClass.PERMANENT, "invalid-json")
+    assert "nests deeper" in failure.message
+
+
 @pytest.mark.parametrize(
     ("exc", "error_class", "error_type"),
     [

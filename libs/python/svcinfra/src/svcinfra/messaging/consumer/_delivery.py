@@ -138,6 +138,8 @@ def decode(  # noqa: PLR0911  (one return per check)
         )
     except ValueError:  # not UTF-8
         return _permanent("invalid-json", "body is not UTF-8 JSON")
+    except RecursionError:  # `[[[[...` within the size limit: the parser's stack runs out
+        return _permanent("invalid-json", "body nests deeper than the JSON parser allows")
     problems = contract.validator(spec.name).problems(payload)
     if problems:
         # Paths only: a validator's message quotes the offending value (personal data).

@@ -100,7 +100,10 @@ class Processor:
         queue = consumption.queue.name
         headers: dict[str, Any] = dict(message.headers or {})
         retries = retry_count(headers)
-        seen_by_broker = broker_retries(headers, queue)
+        # x-death is a cross-check only (MQ-9), and only on a message back from a wait queue
+        # (the broker dead-letters it through the default exchange): one published to the
+        # source exchange carries whatever x-death its publisher wrote.
+        seen_by_broker = broker_retries(headers, queue) if message.exchange == "" else 0
         if seen_by_broker and not retries:
             # Our header was lost (a tool stripped it); the broker's count is better than none.
             _log.warning(
