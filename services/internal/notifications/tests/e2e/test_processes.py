@@ -149,13 +149,15 @@ async def count(dsn: str, table: str) -> int:
 
 
 def test_a_broken_environment_exits_78_listing_every_problem(env) -> None:
-    """Missing key and database, bad backoff, bad ENV: exit 78, each named, no value (CF-6)."""
+    """Missing key and database, bad backoff, bad ENV, a misspelt prefixed variable: exit 78,
+    each named, no value (CF-6)."""
     broken = dict(env)
     del broken["NOTIFICATIONS_MAIL_API_API_KEY"]
     del broken["NOTIFICATIONS_POSTGRES_DB"]
     broken["CONSUMER_RETRY_BACKOFF"] = "soon"
     broken["ENV"] = "moon"
     broken["NOTIFICATIONS_MAIL_API_BASE_URL"] = "ftp://user:hunter2@mail.example"
+    broken["NOTIFICATIONS_POSTGRES_PASWORD"] = "typo"  # noqa: S105  (a misspelt name)
     for role in ("consume", "relay"):
         result = run(broken, role)
         assert result.returncode == 78, result.stderr
@@ -165,10 +167,12 @@ def test_a_broken_environment_exits_78_listing_every_problem(env) -> None:
             "CONSUMER_RETRY_BACKOFF",
             "ENV",
             "NOTIFICATIONS_MAIL_API_BASE_URL",
+            "NOTIFICATIONS_POSTGRES_PASWORD",
         ):
             assert variable in result.stderr, (variable, result.stderr)
         assert "hunter2" not in result.stderr + result.stdout
         assert "moon" not in result.stderr
+        assert "typo" not in result.stderr
 
 
 def test_migrate_up_status_down(env) -> None:

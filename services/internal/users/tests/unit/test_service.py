@@ -270,3 +270,18 @@ async def test_lookup_by_username_is_case_insensitive(service: UsersService) -> 
     user = await register(service)
 
     assert await service.get_by_username("ADA") == user
+
+
+@pytest.mark.parametrize("username", ["a\x00b", "ab", "ada-l", "' OR 1=1 --", "a" * 33])
+async def test_a_string_that_cannot_be_a_username_is_not_found_without_a_query(
+    store: Store, username: str
+) -> None:
+    """A NUL, for one, would reach PostgreSQL, which refuses it in text: 404, not a 422."""
+
+    class Untouchable(Reader):
+        async def get_by_username(self, username: str) -> User:
+            raise AssertionError(f"queried for {username!r}")
+
+    service = UsersService(Untouchable(store), Transactions(store), Cache(store))
+    with pytest.raises(NotFound):
+        await service.get_by_username(username)

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from users.domain.entity import Cursor, NewUser, Page, UserChanges, parse_search
+from users.domain.entity.user import USERNAME_PATTERN
+from users.domain.errors import NotFound
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -73,7 +75,12 @@ class UsersService:
             NotFound: no such user (also for a string that cannot be a username).
             Unavailable: the store cannot be reached.
         """
-        return await self._reader.get_by_username(username.lower())
+        username = username.lower()
+        # Not a query for what cannot be a username: a NUL, for one, is refused by PostgreSQL
+        # in text, which would come back as an invalid value instead of 404.
+        if not USERNAME_PATTERN.fullmatch(username):
+            raise NotFound("user not found")
+        return await self._reader.get_by_username(username)
 
     async def update(
         self,
