@@ -63,6 +63,10 @@ run: $(STAMP) infra ## run the reference services locally (prints URLs; Ctrl-C s
 demo: $(STAMP) infra ## register a user and show its welcome email arriving at fake-mail
 	PYTHONPATH=tools $(BIN)/python -m devstack demo
 
+.PHONY: chaos
+chaos: $(STAMP) infra ## N registrations (default 10000) through restarts, kills, outages: `make chaos N=2000`
+	$(BIN)/python tests/chaos/chaos_run.py -n $(or $(N),10000)
+
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy --strict on src/, import-linter
 	$(BIN)/ruff check .

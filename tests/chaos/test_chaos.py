@@ -1,0 +1,145 @@
+"""The chaos run at CI size, and the checks it relies on, shown to fail on what they must catch.
+
+`make chaos` runs the full scenario (10,000 registrations over two minutes of faults); CI runs the
+same scenario with fewer registrations on a schedule twice as fast, within a few minutes. The
+servers are shared with the other tests: the run restores every one before it returns.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+import chaos_servers
+import pytest
+from chaos_run import Config, Report, chaos, judge, save, secret_hits
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+CI_N = 300
+CI_SCALE = 0.5
+
+
+@pytest.mark.e2e
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.rabbitmq
+@pytest.mark.timeout(420)
+def test_nothing_lost_nothing_duplicated_no_secret_leaked_under_chaos(
+    tmp_path: Path, postgres_server: str, redis_server: str, amqp_server: str
+) -> None:
+    """N registrations through restarts, kills and outages: every effect exactly once."""
+    del postgres_server, redis_server, amqp_server  # they fail the test when a server is down
+    report = chaos(Config(n=CI_N, scale=CI_SCALE, quiesce_timeout=150), log_dir=tmp_path / "logs")
+    save(report, tmp_path, "chaos")
+    print(report.table())  # noqa: T201  (the figures, in the test's output)
+
+    assert report.failures == [], report.table()
+    assert report.connections_closed > 0
+    assert len(report.faults) == 8
+    assert chaos_servers.pg_ready()
+    assert chaos_servers.redis_ready()
+    assert chaos_servers.rabbit_ready()
+
+
+def test_secret_hits_finds_every_form_of_a_secret_and_unmasked_dsns(tmp_path: Path) -> None:
+    secret = "s3cr3t/with+special=chars"  # noqa: S105  (a made-up value to find)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "clean.log").write_text(
+        '{"dsn": "postgresql://users:***@127.0.0.1:5432/users"}\n'
+        '{"url": "amqp://users:%2A%2A%2A@127.0.0.1:5672/v"}\n'
+    )
+    (logs / "plain.log").write_text(f'{{"password": "{secret}"}}\n')
+    (logs / "encoded.log").write_text(f'{{"url": "x?{quote(secret, safe="")}"}}\n')
+    (logs / "dsn.log").write_text('{"dsn": "amqp://users:hunter2@127.0.0.1:5672/v"}\n')
+
+    hits = secret_hits(logs, [secret])
+
+    assert sorted(hit.split(":")[0] for hit in hits) == ["dsn.log", "encoded.log", "plain.log"]
+    assert not any(secret in hit or "hunter2" in hit for hit in hits)
+
+
+def _clean_report(n: int = 100, rejected: int = 2) -> Report:
+    ok = n - rejected
+    counts = {
+        "users": n,
+        "unexpected_users": 0,
+        "events_rows": n,
+        "events_sent": n,
+        "events_on_wire_distinct": n,
+        "deliveries": ok,
+        "deliveries_distinct_events": ok,
+        "emails": ok,
+        "emails_distinct": ok,
+        "emails_twice": 0,
+        "emails_to_rejected": 0,
+        "emails_unexpected": 0,
+        "sent_outbox_rows_sent": ok,
+        "sent_on_wire_distinct": ok,
+        "dlq_total": rejected,
+        "dlq_distinct": rejected,
+        "dlq_copies": 0,
+        "dlq_address_rejected": rejected,
+        "dlq_other_count": 0,
+        "lost": {"emails": 0},
+        "duplicated": {"emails": 0},
+    }
+    return Report(
+        run_id="chaosunit",
+        n=n,
+        rejected=rejected,
+        scale=1.0,
+        load_seconds=1.0,
+        quiesce_seconds=0.5,
+        counts=counts,
+        clients={"gave_up": 0, "unexpected": {}},
+        faults=[],
+        connections_closed=1,
+        redeliveries={},
+        fake_mail_replays=0,
+        not_ready_at_end=[],
+        server_errors_not_503=0,
+        unavailable_outside_windows=0,
+        secret_hits=[],
+        servers_restored=[],
+    )
+
+
+def test_judge_passes_a_clean_run_and_fails_each_kind_of_difference(tmp_path: Path) -> None:
+    clean = _clean_report()
+    assert judge(clean) == []
+    counts = clean.counts
+
+    broken = {
+        "an email sent twice": replace(
+            clean, counts=counts | {"emails": 99, "emails_twice": 1, "duplicated": {"emails": 1}}
+        ),
+        "a lost delivery": replace(
+            clean, counts=counts | {"deliveries": 97, "lost": {"deliveries": 1}}
+        ),
+        "a DLQ message too many": replace(
+            clean, counts=counts | {"dlq_distinct": 3, "dlq_other_count": 1}
+        ),
+        "a DLQ message without its reason": replace(
+            clean, counts=counts | {"dlq_address_rejected": 1, "dlq_other_count": 1}
+        ),
+        "a 500": replace(clean, server_errors_not_503=1),
+        "a 503 outside the outages": replace(clean, unavailable_outside_windows=1),
+        "a process not ready": replace(clean, not_ready_at_end=["users-relay: 503"]),
+        "no quiescence": replace(clean, quiesce_seconds=None),
+        "a secret in a log": replace(clean, secret_hits=["users-api.log:3: a secret"]),
+        "a fault without recovery": replace(
+            clean, faults=[{"label": "x", "error": None, "recovery_s": None}]
+        ),
+    }
+    assert {name for name, report in broken.items() if not judge(report)} == set()
+    # A second copy of a message already dead-lettered is at-least-once, not a second effect.
+    assert judge(replace(clean, counts=counts | {"dlq_total": 3, "dlq_copies": 1})) == []
+
+    table = save(clean, tmp_path, "unit")
+    assert "result: PASS" in table.read_text()
+    assert json.loads((tmp_path / "unit.json").read_text())["n"] == 100
