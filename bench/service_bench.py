@@ -12,8 +12,13 @@ that are dropped at the end). Three measurements, one table:
             asyncio loop, h11, no access log, no lifespan). Rounds alternate bare / users so
             machine noise hits both; req/s, p50 and p99 are medians over the rounds. The users
             API also answers every request with its middleware, metrics, span and error boundary:
-            that is what the ratio measures (target >= 0.7). A third row, for reference: the bare
-            app plus one raw redis-py GET of the cache entry, the round trip a hit cannot avoid.
+            that is what the ratio measures (target >= 0.7). The stack runs with ENV=dev, whose
+            default traces every request; production samples 10% of new traces (ENV=prod's
+            default, `ObservabilitySettings.sample_ratio`), so the users API runs twice: as the
+            stack starts it (dev: every request traced) and as a second replica with
+            TRACE_SAMPLE_RATIO=0.1 (prod-like), on the same database, cache and server settings.
+            A last row, for reference: the bare app plus one raw redis-py GET of the cache entry
+            per request (no batching), the round trip a hit cannot avoid.
   POST      `POST /api/v1/users` (insert + outbox row in one transaction), unique users.
   register  -> email: registrations one at a time; the latency is to fake-mail's `accepted_at`
             for that address (same clock: one machine) from the client sending the POST, and
@@ -52,6 +57,8 @@ from devstack import Ports, Stack  # noqa: E402  (the launcher is not installed)
 USERS = 100
 CONNECTIONS = 16
 GET_BY_ID = "users__get_by_id"
+PROD_SAMPLE_RATIO = "0.1"  # ENV=prod's default share of traces sampled
+PROD_LIKE = "users-api-prod-sampling"
 CACHE_PREFIX = "user:profile:"  # the users service's cache keys (RD-3)
 
 
@@ -208,8 +215,11 @@ def bench_get(
     ids = [user["id"] for user in users]
     bodies = Path(tempfile.mkstemp(suffix=".json")[1])
     bodies.write_text(json.dumps({user["id"]: user for user in users}))
-    port = stack.processes["users-api"].api_port
-    assert port is not None  # noqa: S101
+    dev = stack.process("users-api")
+    prod = stack.spawn("users-api", PROD_LIKE, env={"TRACE_SAMPLE_RATIO": PROD_SAMPLE_RATIO})
+    users_apis = (dev, prod)
+    assert dev.api_port is not None  # noqa: S101
+    assert prod.api_port is not None  # noqa: S101
     bare_port, redis_port = _free_port(), _free_port()
     command = [sys.executable, __file__, "--bare", str(bodies)]
     bare = subprocess.Popen([*command, str(bare_port)])  # noqa: S603
@@ -218,23 +228,35 @@ def bench_get(
         _wait_for(bare_port)
         _wait_for(redis_port)
         sample = ids[0]
-        same = (
-            http.get(f"http://127.0.0.1:{bare_port}/api/v1/users/{sample}").json()
-            == http.get(f"{api}/api/v1/users/{sample}").json()
+        bare_body = http.get(f"http://127.0.0.1:{bare_port}/api/v1/users/{sample}").json()
+        same = all(
+            http.get(f"{users_api.api_url}/api/v1/users/{sample}").json() == bare_body
+            for users_api in users_apis
         )
         if not same:
             raise SystemExit("the bare app does not return the users API's JSON")
-        users_pid = stack.processes["users-api"].pid
         targets = {
             "bare FastAPI": (bare_port, bare.pid),
-            "users API (cache hit)": (port, users_pid),
+            "users API hit, prod sampling (10%)": (prod.api_port, prod.pid),
+            "users API hit, dev (all traced)": (dev.api_port, dev.pid),
             "bare FastAPI + raw Redis GET": (redis_port, bare_redis.pid),
         }
-        for target_port, _ in targets.values():  # warm both
+        users_ports = {dev.api_port, prod.api_port}
+        for target_port, _ in targets.values():  # warm them all
             run_load(target_port, "get", 1.0, ids)
-        tech = stack.processes["users-api"].tech_url
-        hits = metric(http, tech, "svcinfra_cache_lookups_total", result="hit")
-        loads = metric(http, tech, "svcinfra_db_query_duration_seconds_count", query=GET_BY_ID)
+
+        def counters() -> tuple[float, float]:
+            """Cache hits and get_by_id queries of both users APIs so far."""
+            techs = [api.tech_url for api in users_apis]
+            return (
+                sum(metric(http, t, "svcinfra_cache_lookups_total", result="hit") for t in techs),
+                sum(
+                    metric(http, t, "svcinfra_db_query_duration_seconds_count", query=GET_BY_ID)
+                    for t in techs
+                ),
+            )
+
+        hits, loads = counters()
         results: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
         served = 0
         for round_ in range(rounds):
@@ -242,13 +264,12 @@ def bench_get(
             for name, (target_port, pid) in order if round_ % 2 == 0 else order[::-1]:
                 result = run_load(target_port, "get", seconds, ids, server_pid=pid)
                 results[name].append(result)
-                if target_port == port:
+                if target_port in users_ports:
                     served += sum(result["statuses"].values())
-        hits = metric(http, tech, "svcinfra_cache_lookups_total", result="hit") - hits
-        loads = (
-            metric(http, tech, "svcinfra_db_query_duration_seconds_count", query=GET_BY_ID) - loads
-        )
+        hits_after, loads_after = counters()
+        hits, loads = hits_after - hits, loads_after - loads
     finally:
+        stack.discard(PROD_LIKE)
         for server in (bare, bare_redis):
             server.terminate()
             server.wait(timeout=10)
@@ -379,8 +400,9 @@ def main() -> None:
         p50, p99 = statistics.median(values), _pct([v / 1000 for v in values], 0.99)
         print(f"{name:<40} {'':>7} {p50:>8.2f} {p99:>8.2f}")
     print(
-        f"ratio = req/s / bare FastAPI's (users API target >= 0.70); cpu ratio = bare's server"
-        f" CPU per request / the row's (immune to other load on the machine)\n"
+        f"ratio = req/s / bare FastAPI's (users API target >= 0.70, as deployed: prod sampling);"
+        f" cpu ratio = bare's server CPU per request / the row's (immune to other load on the"
+        f" machine)\n"
         f"{cache_note}; POST statuses: {post['statuses']}"
     )
 

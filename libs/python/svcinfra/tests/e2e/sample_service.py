@@ -2,7 +2,8 @@
 
 Modes:
     normal:     three fake resources (`first`, `second` closing in ~1 s, `third`), a readiness
-                check, a worker task and an API on API_PORT (`GET /hello`); runs until a signal.
+                check, a worker task and an API on API_PORT (`GET /hello`, and `GET /gc`: the
+                collector's thresholds and frozen count); runs until a signal.
     slow:       as normal, but `second` takes a minute to close (signals during the drain).
     fail-start: opens `first` and `second`, then setup raises (with a secret in the message).
     crash-task: as normal, but the worker task raises shortly after the start.
@@ -12,12 +13,13 @@ Modes:
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from typing import TYPE_CHECKING, Annotated, Self
 
 from pydantic import Field, SecretStr
 from starlette.applications import Starlette
-from starlette.responses import PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from svcinfra.app import AsgiServer, Lifecycle, run
@@ -92,8 +94,11 @@ async def setup(lc: Lifecycle, config: SampleConfig) -> None:
     async def hello(_: Request) -> PlainTextResponse:
         return PlainTextResponse("hello")
 
+    async def gc_state(_: Request) -> JSONResponse:
+        return JSONResponse({"threshold": gc.get_threshold(), "frozen": gc.get_freeze_count()})
+
     api = AsgiServer(
-        Starlette(routes=[Route("/hello", hello)]),
+        Starlette(routes=[Route("/hello", hello), Route("/gc", gc_state)]),
         host=config.http.host,
         port=config.http.api_port,
     )

@@ -17,6 +17,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from svcinfra.app._gc import GEN0_THRESHOLD
 from svcinfra.observability import MASK
 
 if TYPE_CHECKING:
@@ -68,6 +69,12 @@ class Service:
     def readyz(self) -> int | None:
         """The readyz status, or None when nothing answers."""
         return http_status(f"http://127.0.0.1:{self.tech_port}/health/readyz")
+
+    def gc_state(self) -> dict[str, object]:
+        """The API's `GET /gc`: the garbage collector's thresholds and frozen object count."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}/gc", timeout=5) as answer:
+            state: dict[str, object] = json.loads(answer.read())
+        return state
 
     def hello(self) -> int | None:
         """The status of the API's `GET /hello`, or None when nothing answers."""
@@ -204,6 +211,19 @@ def test_start_logs_the_masked_configuration_and_no_secret(start: Callable[..., 
     assert connecting["dsn"] == "postgresql://sample:***@db.internal:5432/sample?sslmode=prefer"
     assert all(e["service"] == "sample" for e in entries)
     assert_no_secret(service)
+
+
+def test_the_collector_is_tuned_before_serving(start: Callable[..., Service]) -> None:
+    """Start-up's objects are frozen and generation 0 collects less often (see `tune_gc`)."""
+    service = start()
+    service.wait_ready()
+    state = service.gc_state()
+    service.process.send_signal(signal.SIGTERM)
+    assert service.wait_exit(timeout=DRAIN_TIMEOUT + 5) == 0
+
+    assert state["threshold"][0] == GEN0_THRESHOLD  # type: ignore[index]
+    assert isinstance(state["frozen"], int)
+    assert state["frozen"] > 0
 
 
 def test_sigterm_drains_in_reverse_order_and_exits_0(start: Callable[..., Service]) -> None:

@@ -10,9 +10,11 @@
         run(UsersConfig, setup)
 
 `run` loads the configuration (exit 78 when invalid), logs it masked, serves `/health/livez`,
-`/health/readyz` and `/metrics` on the tech port, calls `setup`, and on SIGINT, SIGTERM, SIGQUIT
-or SIGHUP turns readiness to 503, stops the tasks and closes the resources in reverse order
-within the shutdown timeout. A second signal exits at once with status 2.
+`/health/readyz` and `/metrics` on the tech port, calls `setup`, freezes what start-up allocated
+and raises the collector's generation-0 threshold (`_gc.tune_gc`: a busy server otherwise spends
+~90 us a request in collections that find nothing), starts the tasks, and on SIGINT, SIGTERM,
+SIGQUIT or SIGHUP turns readiness to 503, stops the tasks and closes the resources in reverse
+order within the shutdown timeout. A second signal exits at once with status 2.
 """
 
 from ._asgi import AsgiServer

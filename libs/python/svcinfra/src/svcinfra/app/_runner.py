@@ -20,6 +20,7 @@ from svcinfra.observability import (
     mask_secrets,
 )
 
+from ._gc import tune_gc
 from ._lifecycle import Lifecycle, _consume
 from ._tech import TechServer
 
@@ -138,6 +139,8 @@ class _Runner(Generic[C]):
             loop.add_signal_handler(signum, self._on_signal, signum)
         try:
             if await self._start():
+                # What start-up built lives as long as the process: out of the collector's way.
+                tune_gc()
                 self._lifecycle.start()
                 _log.info("service started", pid=os.getpid())
                 await self._lifecycle.wait_for_shutdown()
