@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import socket
 from dataclasses import dataclass, fields
@@ -113,8 +114,29 @@ NOTIFICATIONS_GRANT = Grant(
 )
 
 
+# Ports are picked below the kernel's ephemeral range (32768-60999 on Linux): a port the kernel
+# hands out for `bind(0)` may be taken a moment later as the source port of an outgoing
+# connection (the load generators open hundreds) before the process that was given it binds it.
+_PICK_FROM, _PICK_TO = 20_000, 32_000
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port free on loopback right now, outside the ephemeral range, never given twice.
+
+    Raises:
+        OSError: no port of the range could be bound.
+    """
+    candidates = list(range(_PICK_FROM, _PICK_TO))
+    random.shuffle(candidates)
+    for port in candidates:
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise OSError(f"no free port between {_PICK_FROM} and {_PICK_TO} on 127.0.0.1")
