@@ -14,7 +14,12 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORK="${WORK:-/var/tmp/svcinfra-images}"
-MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# The Debian mirror this machine's apt uses (its first `URIs:` of a .sources file), unless given.
+apt_mirror() {
+  awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null
+}
+MIRROR="${DEBIAN_MIRROR:-$(apt_mirror)}"
+[ -n "$MIRROR" ] || { echo "build-images: set DEBIAN_MIRROR (no apt mirror found)" >&2; exit 2; }
 TARGETS="${TARGETS:-prod dev}"
 CA_BUNDLE="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 BUILDAH=(buildah --storage-driver vfs)
