@@ -12,15 +12,25 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from users.domain.entity.user import (
+    DISPLAY_NAME_MAX,
+    EMAIL_MAX,
+    EMAIL_PATTERN,
+    USERNAME_MAX,
+    USERNAME_MIN,
+)
+
 if TYPE_CHECKING:
     from users.domain.entity import Page, User
 
+# The limits are the domain's (users.domain.entity.user), so the OpenAPI document states the very
+# rules the use cases enforce; the domain checks them again after normalizing (lowercase).
 Email = Annotated[
     str,
     Field(
         min_length=3,
-        max_length=254,
-        pattern=r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$",
+        max_length=EMAIL_MAX,
+        pattern=f"^(?:{EMAIL_PATTERN.pattern})$",
         description="An address; stored in lowercase, unique.",
         examples=["ada@example.com"],
     ),
@@ -28,7 +38,7 @@ Email = Annotated[
 Username = Annotated[
     str,
     Field(
-        pattern=r"^[A-Za-z0-9_]{3,32}$",
+        pattern=f"^[A-Za-z0-9_]{{{USERNAME_MIN},{USERNAME_MAX}}}$",
         description="3-32 characters of a-z, 0-9 and _; stored in lowercase.",
         examples=["ada_lovelace"],
     ),
@@ -37,7 +47,7 @@ DisplayName = Annotated[
     str,
     Field(
         min_length=1,
-        max_length=100,
+        max_length=DISPLAY_NAME_MAX,
         description="1-100 characters, no control characters.",
         examples=["Ada Lovelace"],
     ),

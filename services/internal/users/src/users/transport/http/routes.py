@@ -8,6 +8,7 @@ from uuid import UUID  # noqa: TC003  (FastAPI reads the annotations at run time
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
+from users.domain.entity.user import EMAIL_MAX, USERNAME_MAX
 from users.domain.service import UsersService
 from users.transport.http.dto import CreateUser, ErrorBody, UpdateUser, UserOut, UserPage
 
@@ -57,9 +58,9 @@ async def create_user(body: CreateUser, service: Service, response: Response) ->
 async def search_users(  # noqa: PLR0917  (FastAPI passes each query parameter by name)
     service: Service,
     username_prefix: Annotated[
-        str | None, Query(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_]+$")
+        str | None, Query(min_length=1, max_length=USERNAME_MAX, pattern=r"^[A-Za-z0-9_]+$")
     ] = None,
-    email: Annotated[str | None, Query(min_length=3, max_length=254)] = None,
+    email: Annotated[str | None, Query(min_length=3, max_length=EMAIL_MAX)] = None,
     created_after: Annotated[datetime | None, Query(description="Inclusive, with offset.")] = None,
     created_before: Annotated[datetime | None, Query(description="Exclusive, with offset.")] = None,
     sort: Annotated[
