@@ -12,7 +12,7 @@ rule is a finding (exit 1); a check that cannot run is a `CheckError` (exit 2).
 from ._cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, check
 from ._errors import CheckConfigError, CheckError, DatabaseCheckError
 from .application import Report, all_infos, run_check, select_rules
-from .domain import Finding, Rule, RuleInfo, RuleResult, Severity
+from .domain import Confidence, Finding, Rule, RuleInfo, RuleResult, Severity
 from .reporters import render_json, render_sarif, render_text, sarif_schema
 from .rules import RULES
 
@@ -23,6 +23,7 @@ __all__ = [
     "RULES",
     "CheckConfigError",
     "CheckError",
+    "Confidence",
     "DatabaseCheckError",
     "Finding",
     "Report",

@@ -11,13 +11,20 @@ from ._python import (
     own_nodes,
 )
 from ._repo import ZONES, Repo, Service
+from ._types import HTTP_KINDS, NETWORK_KINDS, REDIS_KINDS, Inferred, Kind, TypeMap, types_of
 from ._yaml import compose, line_of, scalars
 
 __all__ = [
+    "HTTP_KINDS",
+    "NETWORK_KINDS",
+    "REDIS_KINDS",
     "ZONES",
+    "Inferred",
+    "Kind",
     "Module",
     "Repo",
     "Service",
+    "TypeMap",
     "call_parts",
     "compose",
     "docstring_nodes",
@@ -28,4 +35,5 @@ __all__ = [
     "modules",
     "own_nodes",
     "scalars",
+    "types_of",
 ]

@@ -6,6 +6,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 
+class Confidence(StrEnum):
+    """How sure the checker is: high when the code says what a value is, low on a guess.
+
+    A low-confidence finding rests on a name (a receiver called `redis_conn` whose type the
+    module does not state); it still fails the gate, and says what it assumed.
+    """
+
+    HIGH = "high"
+    LOW = "low"
+
+
 class Severity(StrEnum):
     """How bad a finding is; both kinds make the run exit 1 unless silenced."""
 
@@ -27,6 +38,7 @@ class Finding:
         check: the checker rule that found it (`sql-built-from-strings`).
         message: what is wrong here, in one sentence.
         severity: error, or warning for rules the spec states as advice.
+        confidence: high, or low when the finding rests on a guess (the message says which).
     """
 
     path: str
@@ -36,6 +48,7 @@ class Finding:
     check: str
     message: str = field(compare=False)
     severity: Severity = field(default=Severity.ERROR, compare=False)
+    confidence: Confidence = field(default=Confidence.HIGH, compare=False)
 
     @property
     def location(self) -> str:

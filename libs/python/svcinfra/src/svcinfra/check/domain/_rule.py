@@ -6,7 +6,7 @@ import abc
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from ._finding import Finding, RuleResult, Severity
+from ._finding import Confidence, Finding, RuleResult, Severity
 from ._spec import spec_text
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ class Rule(abc.ABC):
         column: int = 0,
         rule: str | None = None,
         severity: Severity | None = None,
+        confidence: Confidence = Confidence.HIGH,
     ) -> Finding:
         """Build a finding of this rule; `rule` overrides the spec ID for split families."""
         return Finding(
@@ -75,6 +76,7 @@ class Rule(abc.ABC):
             check=self.info.check,
             message=message,
             severity=severity or self.info.severity,
+            confidence=confidence,
         )
 
     def result(self, findings: list[Finding], checked: int) -> RuleResult:

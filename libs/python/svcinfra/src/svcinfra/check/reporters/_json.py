@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 def render_json(report: Report) -> str:
     """One JSON array of findings.
 
-    Each item has rule, check, path, line, column, message, severity, rule_text and fix.
+    Each item has rule, check, path, line, column, message, severity, confidence (high, or
+    low when the finding rests on a guess), rule_text and fix.
     """
     infos = {info.check: info for info in report.infos}
     items = []
@@ -27,6 +28,7 @@ def render_json(report: Report) -> str:
                 "column": finding.column,
                 "message": finding.message,
                 "severity": finding.severity.value,
+                "confidence": finding.confidence.value,
                 "rule_text": info.text if info else "",
                 "fix": info.fix if info else "",
             }

@@ -67,7 +67,9 @@ def render_sarif(report: Report) -> str:
                         }
                     }
                 ],
-                "properties": {"rule": finding.rule},
+                # SARIF's rank (0-100) is how sure the tool is; properties keep our word for it
+                "rank": 100.0 if finding.confidence == "high" else 50.0,
+                "properties": {"rule": finding.rule, "confidence": finding.confidence.value},
             }
         )
     log = {

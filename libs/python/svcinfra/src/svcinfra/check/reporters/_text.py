@@ -10,13 +10,17 @@ if TYPE_CHECKING:
 
 
 def render_text(report: Report, *, verbose: bool = True) -> str:
-    """`path:line:col: RULE [check] severity: message`, then the rule's text and the fix."""
+    """`path:line:col: RULE [check] severity: message`, then the rule's text and the fix.
+
+    A finding that rests on a guess reads `severity (low confidence): message`.
+    """
     infos = {info.check: info for info in report.infos}
     lines = []
     for finding in report.findings:
+        confidence = " (low confidence)" if finding.confidence == "low" else ""
         lines.append(
-            f"{finding.location}: {finding.rule} [{finding.check}] {finding.severity}: "
-            f"{finding.message}"
+            f"{finding.location}: {finding.rule} [{finding.check}] {finding.severity}"
+            f"{confidence}: {finding.message}"
         )
         info = infos.get(finding.check)
         if verbose and info is not None:

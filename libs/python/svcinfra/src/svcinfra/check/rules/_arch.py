@@ -1,7 +1,10 @@
 """ARCH-1 / PG-7: the domain imports no driver, SDK, svcinfra adapter, pydantic or adapter layer.
 
 The import graph is grimp's (the engine of import-linter), built per service package with the
-external packages kept, so an import through a chain of the service's own modules is found too.
+external packages kept. A domain module's own forbidden imports are reported at their line; a
+forbidden package the domain reaches through the service's other modules
+(`domain -> util/models.py -> pydantic`) is reported at the domain module's import that starts
+the chain, with the whole chain printed.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ class DomainImports(Rule):
             return
         modules = {m for m in graph.modules if m == domain or m.startswith(domain + ".")}
         adapters = tuple(f"{service.package}.{layer}" for layer in _ADAPTER_LAYERS)
+        yield from self._chains(repo, service, graph, modules, adapters)
         for importer in sorted(modules):
             for imported in sorted(graph.find_modules_directly_imported_by(importer)):
                 top = imported.split(".")[0]
@@ -106,6 +110,45 @@ class DomainImports(Rule):
                         rule=rule,
                     )
 
+    def _chains(
+        self,
+        repo: Repo,
+        service: Service,
+        graph: Any,  # noqa: ANN401  (grimp's graph is untyped)
+        domain: set[str],
+        adapters: tuple[str, ...],
+    ) -> Iterator[Finding]:
+        """Forbidden packages reached through a module outside the domain."""
+        targets = {m: m for m in graph.modules if "." not in m and m in _FORBIDDEN}
+        # svcinfra is one external package to grimp: its adapters are told apart by the lines
+        # that import them, so such a chain ends at the module importing an adapter
+        if "svcinfra" in graph.modules:
+            for module in graph.find_modules_that_directly_import("svcinfra"):
+                what = _svcinfra_adapter(graph, module)
+                if what is not None:
+                    targets[module] = what
+        for importer in sorted(domain):
+            # a hop into the domain or an adapter layer is reported where it is imported
+            hops = sorted(
+                hop
+                for hop in graph.find_modules_directly_imported_by(importer)
+                if hop not in domain
+                and hop.split(".")[0] == importer.split(".")[0]
+                and self._verdict(hop, hop.split(".")[0], adapters) is None
+            )
+            reached = _reached(graph, importer, hops, targets)
+            for what, chain in sorted(reached.items()):
+                top = what.split(".")[0]
+                rule = _FORBIDDEN.get(top, "PG-7" if what == "svcinfra.postgres" else "ARCH-1")
+                details = graph.get_import_details(importer=importer, imported=chain[1])
+                line = details[0]["line_number"] if details else 0
+                yield self.finding(
+                    _file(repo, service, importer),
+                    line,
+                    f"the domain module {importer} reaches {what} through {' -> '.join(chain)}",
+                    rule=rule,
+                )
+
     @staticmethod
     def _verdict(imported: str, top: str, adapters: tuple[str, ...]) -> str | None:
         if top in _FORBIDDEN:
@@ -113,6 +156,39 @@ class DomainImports(Rule):
         if any(imported == a or imported.startswith(a + ".") for a in adapters):
             return "PG-7" if ".repository" in imported else "ARCH-1"
         return "ARCH-1" if top == "svcinfra" else None
+
+
+def _reached(
+    graph: Any,  # noqa: ANN401  (grimp's graph is untyped)
+    importer: str,
+    hops: list[str],
+    targets: dict[str, str],
+) -> dict[str, tuple[str, ...]]:
+    """The shortest chain from `importer` through one of `hops` to each forbidden target.
+
+    `targets` maps a module to what reaching it means (`pydantic` -> `pydantic`, a module
+    importing svcinfra's Postgres adapter -> `svcinfra.postgres`). Ties go to the first hop in
+    sorted order, so that the report is the same on every run.
+    """
+    reached: dict[str, tuple[str, ...]] = {}
+    for hop in hops:
+        for target, what in sorted(targets.items()):
+            tail = (hop,) if hop == target else graph.find_shortest_chain(hop, target)
+            if tail is None:
+                continue
+            chain = (importer, *tail) if what == target else (importer, *tail, "svcinfra")
+            if what not in reached or len(chain) < len(reached[what]):
+                reached[what] = chain
+    return reached
+
+
+def _svcinfra_adapter(graph: Any, importer: str) -> str | None:  # noqa: ANN401  (grimp's graph is untyped)
+    """`svcinfra.<adapter>` that `importer` imports, read off its import lines, or None."""
+    for detail in graph.get_import_details(importer=importer, imported="svcinfra"):
+        match = _SVCINFRA.search(detail["line_contents"])
+        if match is not None:
+            return f"svcinfra.{match.group(1)}"
+    return None
 
 
 def _file(repo: Repo, service: Service, module: str) -> str:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import ast
-import math
 import re
-from collections import Counter
 from typing import TYPE_CHECKING, Final
 
 from svcinfra.check.adapters import dotted, modules
 from svcinfra.check.domain import Finding, Rule, RuleInfo, RuleResult
-from svcinfra.config import looks_secret
 
 from ._repository import uses_postgres
 
@@ -19,60 +16,169 @@ if TYPE_CHECKING:
 
     from svcinfra.check.adapters import Repo, Service
 
+# A reviewed rule set with the coverage of detect-secrets' plugins (its token formats, its
+# keyword detector, basic auth in URLs, private keys), plus bearer tokens. Its high-entropy string
+# plugins are left out on purpose: image digests and hashes are pinned all over a monorepo, and a
+# secret worth finding sits under a secret's name or has a known format.
 _TOKENS: Final = (
-    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b")),
+    (
+        "an AWS secret access key",
+        re.compile(r"(?i)aws.{0,20}?secret.{0,20}?['\"][0-9a-zA-Z/+]{40}['\"]"),
+    ),
+    ("an Azure storage account key", re.compile(r"AccountKey=[a-zA-Z0-9+/=]{88}")),
     (
         "a GitHub token",
         re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})"),
     ),
-    ("a Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
-    ("a Stripe live key", re.compile(r"\b[sr]k_live_[A-Za-z0-9]{20,}")),
+    ("a GitLab token", re.compile(r"\bglpat-[0-9A-Za-z_-]{20,}")),
+    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    (
+        "a Slack webhook",
+        re.compile(r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/\w+"),
+    ),
+    ("a Stripe key", re.compile(r"\b[sr]k_live_[A-Za-z0-9]{20,}")),
     ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("a private key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
+    ("a SendGrid key", re.compile(r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b")),
+    ("a Mailchimp key", re.compile(r"\b[0-9a-f]{32}-us[0-9]{1,2}\b")),
+    ("a Twilio key", re.compile(r"\b(?:AC|SK)[0-9a-f]{32}\b")),
+    ("a Square token", re.compile(r"\bsq0(?:atp|csp)-[0-9A-Za-z_-]{22,43}\b")),
+    ("an npm token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
+    ("a PyPI token", re.compile(r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}")),
+    ("an OpenAI key", re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}")),
+    ("a Telegram bot token", re.compile(r"\b[0-9]{8,10}:AA[0-9A-Za-z_-]{33}\b")),
+    (
+        "a Discord bot token",
+        re.compile(r"\b[MNO][a-zA-Z0-9_-]{23,25}\.[a-zA-Z0-9_-]{6}\.[a-zA-Z0-9_-]{27,38}\b"),
+    ),
+    (
+        "a JSON web token",
+        re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
+    ),
+    ("a private key", re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----")),
+)
+# outside tests: a bearer or basic credential written out in a header value
+_AUTH_HEADER: Final = re.compile(
+    r"\b(?:Bearer|Basic|Token)\s+(?P<value>[A-Za-z0-9\-._~+/]{12,}=*)(?![A-Za-z0-9\-._~+/=])"
 )
 _DSN: Final = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/?#@'\"]+:(?P<password>[^\s/@'\"]+)@")
 _ASSIGNMENT: Final = re.compile(
     r"^\s*(?:export\s+)?[\"']?(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)[\"']?\s*[:=]\s*"
-    r"[\"']?(?P<value>[^\s\"'#]+)"
+    r"(?P<quote>[\"']?)(?P<value>[^\"'#]*?)(?P=quote)\s*(?:#.*)?$"
 )
 _TEXT_SUFFIXES: Final = (".py", ".yaml", ".yml", ".toml", ".json", ".ini", ".cfg", ".sh", ".sql")
 _PLACEHOLDER: Final = re.compile(
-    r"^(?:\$|\{|<|\*|%|changeme|password|secret|example|x+$)", re.IGNORECASE
+    r"^(?:\$|\{|<|\*|%|\.\.\.|changeme|change-me|change_me|replace|todo|tbd|dummy|fake|"
+    r"example|placeholder|your[-_ ]|x{3,}|none$|null$|true$|false$|secret$|password$)",
+    re.IGNORECASE,
 )
 _ENV_TEMPLATES: Final = (".example", ".sample", ".template", ".dist")
-_MIN_LENGTH: Final = 12
-_MIN_ENTROPY: Final = 3.5
+_MIN_VALUE: Final = 8
 _MAX_BYTES: Final = 1_000_000
 _MIN_DSN_PASSWORD: Final = 8
-_LOWER: Final = re.compile(r"[a-z]")
-_UPPER: Final = re.compile(r"[A-Z]")
-_DIGIT: Final = re.compile(r"[0-9]")
 _PREFIX: Final = re.compile(r"^[A-Z][A-Z0-9_]*_$")
 _ENV_READERS: Final = frozenset({"os.environ", "os.getenv", "os.putenv", "environ", "getenv"})
+_CAMEL: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NAME_PARTS: Final = re.compile(r"[^a-z0-9]+")
+# words that name a secret on their own; "key" and "auth" only with a word that makes them one
+_SECRET_WORDS: Final = frozenset(
+    {
+        "password",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "secret",
+        "token",
+        "apikey",
+        "credential",
+        "credentials",
+    }
+)
+_KEY_QUALIFIERS: Final = frozenset(
+    {
+        "api",
+        "secret",
+        "private",
+        "access",
+        "signing",
+        "encryption",
+        "client",
+        "master",
+        "auth",
+        "license",
+        "account",
+        "service",
+    }
+)
+# a last word that makes the name about something else than the secret itself
+_NOT_THE_SECRET: Final = frozenset(
+    {
+        "url",
+        "uri",
+        "endpoint",
+        "prefix",
+        "suffix",
+        "path",
+        "file",
+        "dir",
+        "name",
+        "header",
+        "type",
+        "id",
+        "ttl",
+        "length",
+        "len",
+        "field",
+        "env",
+        "var",
+        "variable",
+        "ref",
+        "hint",
+        "policy",
+        "min",
+        "max",
+        "timeout",
+        "expiry",
+        "expires",
+        "scheme",
+        "format",
+        "pattern",
+    }
+)
 
 
-def entropy(text: str) -> float:
-    """Shannon entropy of `text` in bits per character."""
-    counts = Counter(text)
-    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+def secret_name(name: str) -> bool:
+    """Whether a variable, key or setting name holds a secret's value (CF-2's keyword detector).
+
+    `db_password`, `API_KEY`, `client_secret`, `authToken` are; `routing_key`, `key_prefix`,
+    `token_url`, `auth_url`, `publishable_key`, `password_min_length` are not.
+    """
+    parts = [part for part in _NAME_PARTS.split(_CAMEL.sub("_", name).lower()) if part]
+    if not parts or parts[-1] in _NOT_THE_SECRET:
+        return False
+    if any(part in _SECRET_WORDS for part in parts):
+        return True
+    for before, part in zip(parts, parts[1:], strict=False):  # noqa: RUF007  (pairs of neighbours, Python 3.11 target)
+        if part in {"key", "auth"} and before in _KEY_QUALIFIERS:
+            return True
+    return False
 
 
-def _secret_value(value: str) -> bool:
+def _literal_secret(value: str) -> bool:
+    """A literal that is a credential, not a placeholder, a reference or prose."""
+    value = value.strip()
     return (
-        len(value) >= _MIN_LENGTH
-        and entropy(value) >= _MIN_ENTROPY
+        len(value) >= _MIN_VALUE
         and not _PLACEHOLDER.match(value)
         and "{{" not in value
-        and not any(char.isspace() for char in value)  # prose, not a credential
-        and not _sequence(value)
-        and sum(map(bool, (_LOWER.search(value), _UPPER.search(value), _DIGIT.search(value)))) >= 2  # noqa: PLR2004  (two classes)
+        and "://" not in value
+        and not value.startswith(("/", "./", "~"))
+        and not any(char.isspace() for char in value)
     )
 
 
-def _sequence(value: str) -> bool:
-    """An alphabet such as `0123456789abcdef` is a constant, not a secret."""
-    steps = sum(1 for a, b in zip(value, value[1:], strict=False) if ord(b) - ord(a) == 1)  # noqa: RUF007  (pairs of neighbours, Python 3.11 target)
-    return steps * 2 >= len(value)
+def _is_env_file(name: str) -> bool:
+    return name == ".env" or name.startswith(".env.") or name.endswith(".env")
 
 
 class HardCodedSecrets(Rule):
@@ -81,30 +187,37 @@ class HardCodedSecrets(Rule):
     info = RuleInfo(
         rule="CF-2",
         check="hard-coded-secret",
-        summary="No known token format, DSN with a password, or high-entropy value under a "
-        "password / secret / token / key name in a committed file; no committed .env file.",
+        summary="No known token format (detect-secrets' set), bearer credential, DSN with a "
+        "password, or literal value under a password / secret / token / API key name in a "
+        "committed file; no committed env file (*.env, .env.*) other than templates whose "
+        "values are empty or placeholders.",
         fix="Read the value from the environment through the service's Config (SecretStr) and "
         "create it with `svcinfra env apply`; rotate a secret that was committed.",
     )
 
     def check(self, repo: Repo) -> RuleResult:
-        """Scan every text file; report committed `.env` files unless git ignores them."""
+        """Scan every text file and env file; report committed env files unless git ignores them."""
         findings: list[Finding] = []
         checked = 0
         for path in repo.files():
             name = path.name
-            if name == ".env" or (name.startswith(".env.") and not name.endswith(_ENV_TEMPLATES)):
-                if not repo.is_git_ignored(path):
-                    findings.append(
-                        self.finding(
-                            repo.rel(path),
-                            0,
-                            f"{name} file committed; commit .env.example without values instead",
-                        )
+            env_file = _is_env_file(name) or (
+                name.endswith(_ENV_TEMPLATES) and _is_env_file(name.rsplit(".", 1)[0])
+            )
+            if not (env_file or name.endswith(_TEXT_SUFFIXES) or name == "Dockerfile"):
+                continue
+            if env_file and name.endswith(_ENV_TEMPLATES):
+                env_file = False  # a template: its values are checked like any file's
+            elif env_file:
+                if repo.is_git_ignored(path):
+                    continue
+                findings.append(
+                    self.finding(
+                        repo.rel(path),
+                        0,
+                        f"{name} file committed; commit a .env.example without values instead",
                     )
-                continue
-            if not (name.endswith(_TEXT_SUFFIXES) or name == "Dockerfile"):
-                continue
+                )
             if path.stat().st_size > _MAX_BYTES:
                 continue
             text = repo.text(path)
@@ -129,6 +242,14 @@ class HardCodedSecrets(Rule):
                     yield self.finding(rel, number, f"{what} in the file", column=match.start() + 1)
             if not guessing:
                 continue
+            header = _AUTH_HEADER.search(line)
+            if header and _literal_secret(header.group("value")):
+                yield self.finding(
+                    rel,
+                    number,
+                    "a credential written in an Authorization value",
+                    column=header.start("value") + 1,
+                )
             dsn = _DSN.search(line)
             password = dsn.group("password") if dsn else ""
             if dsn and len(password) >= _MIN_DSN_PASSWORD and not _PLACEHOLDER.match(password):
@@ -137,23 +258,25 @@ class HardCodedSecrets(Rule):
                 )
             if not rel.endswith(".py"):
                 assigned = _ASSIGNMENT.match(line)
-                if assigned and looks_secret(assigned.group("name")):
-                    value = assigned.group("value")
-                    if _secret_value(value):
-                        yield self.finding(
-                            rel,
-                            number,
-                            f"{assigned.group('name')} has a literal secret-looking value",
-                            column=assigned.start("value") + 1,
-                        )
+                if (
+                    assigned
+                    and secret_name(assigned.group("name"))
+                    and _literal_secret(assigned.group("value"))
+                ):
+                    yield self.finding(
+                        rel,
+                        number,
+                        f"{assigned.group('name')} has a literal secret value",
+                        column=assigned.start("value") + 1,
+                    )
 
     def _python(self, rel: str, tree: ast.Module) -> Iterator[Finding]:
         for name, value in _python_assignments(tree):
-            if looks_secret(name) and isinstance(value.value, str) and _secret_value(value.value):
+            if secret_name(name) and isinstance(value.value, str) and _literal_secret(value.value):
                 yield self.finding(
                     rel,
                     value.lineno,
-                    f"{name} is assigned a literal secret-looking value",
+                    f"{name} is assigned a literal secret value",
                     column=value.col_offset + 1,
                 )
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Final
 
-from svcinfra.check.adapters import dotted, keyword_names, modules
+from svcinfra.check.adapters import Kind, modules, types_of
 from svcinfra.check.domain import Finding, Rule, RuleInfo, RuleResult
 
 if TYPE_CHECKING:
-    from svcinfra.check.adapters import Repo
+    from svcinfra.check.adapters import Repo, TypeMap
 
 _HTTP: Final = ("httpx", "requests", "aiohttp", "urllib3", "urllib.request", "svcinfra.httpclient")
 # where an HTTP client may be imported: the adapters and the composition root; the domain is
@@ -68,14 +68,20 @@ class HttpTimeouts(Rule):
     info = RuleInfo(
         rule="EX-2",
         check="http-without-timeout",
-        summary="httpx / requests / aiohttp / urllib clients and one-off calls pass an explicit "
-        "timeout (library defaults are unbounded or too long).",
+        summary="httpx / requests / aiohttp / urllib clients and one-off calls pass an explicit, "
+        "bounded timeout (library defaults are unbounded or too long; timeout=None is no "
+        "timeout); a requests session's calls each pass one (a session has no default).",
         fix="Pass timeout=... (httpx.Timeout with connect/read/write/pool), or build the client "
         "with svcinfra.httpclient, whose deadline is mandatory.",
     )
 
     def check(self, repo: Repo) -> RuleResult:
-        """Report client constructions and module-level calls without `timeout=`."""
+        """Report constructions and calls without `timeout=`, or with `timeout=None`.
+
+        Names are followed through the module's imports (`import httpx as hx; hx.get(url)`), and
+        a requests session is known by type (`requests.Session().get(url)`,
+        `s: requests.Session`).
+        """
         findings: list[Finding] = []
         checked = 0
         for service in repo.services:
@@ -83,28 +89,45 @@ class HttpTimeouts(Rule):
                 if not module.imports_any("httpx", "requests", "aiohttp", "urllib3", "urllib"):
                     continue
                 checked += 1
-                aliases = _from_imports(module.tree)
+                types = types_of(module.tree)
                 for node in ast.walk(module.tree):
                     if not isinstance(node, ast.Call):
                         continue
-                    name = dotted(node.func)
-                    name = aliases.get(name or "", name)
-                    if name in _NEEDS_TIMEOUT and not keyword_names(node) & {"timeout", "**"}:
+                    name = types.qualified(node.func)
+                    if name not in _NEEDS_TIMEOUT:
+                        name = _session_call(types, node)
+                        if name is None:
+                            continue
+                    problem = _timeout_problem(node)
+                    if problem:
                         findings.append(
                             self.finding(
                                 module.rel,
                                 node.lineno,
-                                f"{name}() without an explicit timeout",
+                                f"{name}() {problem}",
                                 column=node.col_offset + 1,
                             )
                         )
         return self.result(findings, checked)
 
 
-def _from_imports(tree: ast.Module) -> dict[str, str]:
-    return {
-        alias.asname or alias.name: f"{node.module}.{alias.name}"
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module and not node.level
-        for alias in node.names
-    }
+def _session_call(types: TypeMap, node: ast.Call) -> str | None:
+    """`requests.Session.get` for a verb called on a requests session, else None."""
+    if not isinstance(node.func, ast.Attribute) or node.func.attr not in _VERBS:
+        return None
+    found = types.kind_of(node.func.value, types.function_of(node))
+    if found is None or found.kind is not Kind.REQUESTS:
+        return None
+    return f"requests.Session.{node.func.attr}"
+
+
+def _timeout_problem(node: ast.Call) -> str | None:
+    for keyword in node.keywords:
+        if keyword.arg is None:
+            return None  # **options may carry it
+        if keyword.arg == "timeout":
+            value = keyword.value
+            if isinstance(value, ast.Constant) and value.value is None:
+                return "with timeout=None (no timeout at all)"
+            return None
+    return "without an explicit timeout"

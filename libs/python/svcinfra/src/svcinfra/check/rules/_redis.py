@@ -1,8 +1,11 @@
 """RD-2, RD-3, RD-4, RD-6: raw Redis use in services (svcinfra.cache enforces these itself).
 
-A Redis client is recognised by its name: a receiver whose last part contains `redis`
-(`self._redis`, `redis_client`), in a module that imports `redis`. Code that goes through
-`svcinfra.cache.Cache` gets TTLs, key namespaces and protobuf values by construction.
+A Redis client is known by what the module says it is (`adapters.types_of`): an annotation
+(`client: redis.asyncio.Redis`), a constructor or factory (`redis.asyncio.from_url(...)`), a
+pipeline taken from one, with import aliases followed. Where the module does not say, a receiver
+whose name contains `redis` (or `pipe`) is still taken for one, and the finding says it rests on
+that guess (low confidence). Code that goes through `svcinfra.cache.Cache` gets TTLs, key
+namespaces and protobuf values by construction, and is never a Redis receiver here.
 """
 
 from __future__ import annotations
@@ -11,8 +14,18 @@ import ast
 import re
 from typing import TYPE_CHECKING, Final
 
-from svcinfra.check.adapters import Module, call_parts, dotted, functions, keyword_names, modules
-from svcinfra.check.domain import Finding, Rule, RuleInfo, RuleResult, Severity
+from svcinfra.check.adapters import (
+    REDIS_KINDS,
+    Inferred,
+    Module,
+    TypeMap,
+    call_parts,
+    functions,
+    modules,
+    own_nodes,
+    types_of,
+)
+from svcinfra.check.domain import Confidence, Finding, Rule, RuleInfo, RuleResult, Severity
 
 from ._messaging import contract_names
 
@@ -21,36 +34,56 @@ if TYPE_CHECKING:
 
     from svcinfra.check.adapters import Repo
 
-_TTL_KWARGS: Final = frozenset({"ex", "px", "exat", "pxat", "keepttl", "**"})
+_TTL_KWARGS: Final = frozenset({"ex", "px", "exat", "pxat"})
+# set(name, value, ex=None, px=None, nx=False, xx=False, keepttl=False, ...): positions of the TTLs
+_SET_TTL_POSITIONS: Final = (2, 3)
+# writes that create a key without a TTL unless the function expires it
 _NEEDS_EXPIRE: Final = frozenset(
-    {"setnx", "mset", "msetnx", "hset", "hmset", "hsetnx", "lpush", "rpush", "sadd", "zadd"}
+    {
+        "setnx",
+        "mset",
+        "msetnx",
+        "getset",
+        "append",
+        "setrange",
+        "incr",
+        "incrby",
+        "incrbyfloat",
+        "decr",
+        "decrby",
+        "hset",
+        "hmset",
+        "hsetnx",
+        "hincrby",
+        "hincrbyfloat",
+        "lpush",
+        "rpush",
+        "linsert",
+        "sadd",
+        "zadd",
+        "zincrby",
+        "xadd",
+        "pfadd",
+        "geoadd",
+    }
 )
-_EXPIRES: Final = frozenset({"expire", "pexpire", "expireat", "pexpireat"})
+_EXPIRES: Final = frozenset({"expire", "pexpire", "expireat", "pexpireat", "getex"})
+_READS: Final = frozenset({"get", "getdel", "getex", "hget", "hgetall", "mget", "lpop", "rpop"})
 _KEYED: Final = frozenset(
     {
-        "get",
+        *_NEEDS_EXPIRE,
+        *_READS,
         "set",
         "setex",
         "psetex",
-        "setnx",
         "delete",
         "unlink",
         "exists",
         "expire",
         "pexpire",
-        "incr",
-        "incrby",
-        "decr",
-        "hget",
-        "hset",
-        "hgetall",
         "hdel",
-        "lpush",
-        "rpush",
-        "sadd",
-        "zadd",
-        "getdel",
-        "getex",
+        "ttl",
+        "pttl",
     }
 )
 _KEY: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*:[A-Za-z0-9][A-Za-z0-9_-]*:\S")
@@ -62,10 +95,14 @@ _SERIALIZERS: Final = frozenset(
         "pickle.loads",
         "orjson.dumps",
         "orjson.loads",
+        "ujson.dumps",
+        "ujson.loads",
         "marshal.dumps",
         "marshal.loads",
         "msgpack.packb",
         "msgpack.unpackb",
+        "msgpack.dumps",
+        "msgpack.loads",
     }
 )
 
@@ -77,12 +114,42 @@ def _redis_modules(repo: Repo) -> Iterator[Module]:
                 yield module
 
 
-def _redis_calls(module: Module) -> Iterator[tuple[ast.Call, str]]:
+def _redis_calls(module: Module) -> Iterator[tuple[ast.Call, str, Inferred]]:
+    """Every call of a method on a Redis client or pipeline, with what the receiver is."""
+    types = types_of(module.tree)
     for node in ast.walk(module.tree):
-        if isinstance(node, ast.Call):
-            receiver, name = call_parts(node)
-            if receiver and name and "redis" in receiver.rsplit(".", 1)[-1].lower():
-                yield node, name
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            found = types.guess(node.func.value, types.function_of(node))
+            if found is not None and found.kind in REDIS_KINDS:
+                yield node, node.func.attr, found
+
+
+def _confidence(found: Inferred) -> Confidence:
+    return Confidence.HIGH if found.certain else Confidence.LOW
+
+
+def _because(found: Inferred) -> str:
+    return "" if found.certain else f" ({found.why})"
+
+
+def _is_none(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def _set_has_ttl(call: ast.Call) -> bool:
+    for keyword in call.keywords:
+        if keyword.arg is None:
+            return True  # **options: cannot tell
+        if keyword.arg in _TTL_KWARGS and not _is_none(keyword.value):
+            return True
+        if keyword.arg == "keepttl" and not (
+            isinstance(keyword.value, ast.Constant) and not keyword.value.value
+        ):
+            return True
+    return any(
+        len(call.args) > position and not _is_none(call.args[position])
+        for position in _SET_TTL_POSITIONS
+    )
 
 
 class RedisTtl(Rule):
@@ -103,18 +170,18 @@ class RedisTtl(Rule):
         checked = 0
         for module in _redis_modules(repo):
             checked += 1
+            types = types_of(module.tree)
             expiring = {
                 id(func)
                 for func in functions(module.tree)
-                for node in ast.walk(func)
+                for node in own_nodes(func.body)
                 if isinstance(node, ast.Call) and call_parts(node)[1] in _EXPIRES
             }
-            owner = _owners(module.tree)
-            for call, name in _redis_calls(module):
-                if name == "set" and not keyword_names(call) & _TTL_KWARGS:
-                    missing = True
+            for call, name, found in _redis_calls(module):
+                if name == "set":
+                    missing = not _set_has_ttl(call)
                 elif name in _NEEDS_EXPIRE:
-                    missing = owner.get(id(call)) not in expiring
+                    missing = id(types.function_of(call)) not in expiring
                 else:
                     continue
                 if missing:
@@ -122,24 +189,12 @@ class RedisTtl(Rule):
                         self.finding(
                             module.rel,
                             call.lineno,
-                            f"{name}() without a TTL",
+                            f"{name}() on {found.kind} without a TTL{_because(found)}",
                             column=call.col_offset + 1,
+                            confidence=_confidence(found),
                         )
                     )
         return self.result(findings, checked)
-
-
-def _owners(tree: ast.Module) -> dict[int, int]:
-    owner: dict[int, int] = {}
-    for func in functions(tree):
-        for node in ast.walk(func):
-            owner.setdefault(id(node), id(func))
-    # the innermost function wins: walk again from the inside
-    for func in sorted(functions(tree), key=lambda f: -f.lineno):
-        for node in ast.walk(func):
-            if isinstance(node, ast.Call):
-                owner[id(node)] = id(func)
-    return owner
 
 
 class RedisKeys(Rule):
@@ -148,8 +203,8 @@ class RedisKeys(Rule):
     info = RuleInfo(
         rule="RD-3",
         check="redis-key-format",
-        summary="Redis key literals (and the constant head of f-string keys) follow "
-        "<domain>:<entity>:<id>, e.g. user:profile:123.",
+        summary="Redis key literals (and the constant parts of f-string, concatenated and "
+        "formatted keys) follow <domain>:<entity>:<id>, e.g. user:profile:123.",
         fix="Name keys <domain>:<entity>:<id>, or build them with svcinfra.cache.KeyNamespace.",
     )
 
@@ -159,27 +214,47 @@ class RedisKeys(Rule):
         checked = 0
         for module in _redis_modules(repo):
             checked += 1
-            for call, name in _redis_calls(module):
+            for call, name, found in _redis_calls(module):
                 if name not in _KEYED or not call.args:
                     continue
-                key = _key_text(call.args[0])
+                key = key_text(call.args[0])
                 if key is not None and not _KEY.match(key):
                     findings.append(
                         self.finding(
                             module.rel,
                             call.lineno,
-                            f"key {key!r} is not <domain>:<entity>:<id>",
+                            f"key {key!r} is not <domain>:<entity>:<id>{_because(found)}",
                             column=call.args[0].col_offset + 1,
+                            confidence=_confidence(found),
                         )
                     )
         return self.result(findings, checked)
 
 
-def _key_text(node: ast.expr) -> str | None:
+def key_text(node: ast.expr) -> str | None:  # noqa: PLR0911  (one case per way to build a string)
+    """The text of a key built from literals, with `X` for each computed part; None if unknown.
+
+    Literals, f-strings, `+` concatenation, `%` formatting and `"...".format(...)`.
+    """
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.JoinedStr):
         return "".join(str(p.value) if isinstance(p, ast.Constant) else "X" for p in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = key_text(node.left), key_text(node.right)
+        if left is None and right is None:
+            return None
+        return (left if left is not None else "X") + (right if right is not None else "X")
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+        head = key_text(node.left)
+        return None if head is None else re.sub(r"%[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]", "X", head)
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "format"
+    ):
+        head = key_text(node.func.value)
+        return None if head is None else re.sub(r"\{[^{}]*\}", "X", head)
     return None
 
 
@@ -196,40 +271,93 @@ class RedisSerialization(Rule):
     )
 
     def check(self, repo: Repo) -> RuleResult:
-        """Report serializer calls feeding Redis writes or reading Redis results, and pickle."""
+        """Report serializer calls feeding Redis writes or reading Redis results.
+
+        Followed through one local name: `data = json.dumps(v); client.set(k, data)` and
+        `raw = await client.get(k); json.loads(raw)` are found like the inline forms.
+        """
         findings: list[Finding] = []
         checked = 0
         for module in _redis_modules(repo):
             checked += 1
-            seen: set[int] = set()
-            for call, _ in _redis_calls(module):
-                for node in ast.walk(call):
-                    if isinstance(node, ast.Call) and dotted(node.func) in _SERIALIZERS:
-                        seen.add(id(node))
-                        findings.append(self._at(module, node))
-            for node in ast.walk(module.tree):
-                if (
-                    isinstance(node, ast.Call)
-                    and id(node) not in seen
-                    and dotted(node.func) in _SERIALIZERS
-                    and any(
-                        isinstance(arg, ast.Call)
-                        and call_parts(arg)[0]
-                        and "redis" in str(call_parts(arg)[0]).lower()
-                        for inner in node.args
-                        for arg in ast.walk(inner)
-                    )
-                ):
-                    findings.append(self._at(module, node))  # noqa: PERF401  (one finding per match reads clearer as a loop)
+            findings.extend(self._module(module))
         return self.result(findings, checked)
 
-    def _at(self, module: Module, node: ast.Call) -> Finding:
+    def _module(self, module: Module) -> Iterator[Finding]:
+        types = types_of(module.tree)
+        calls = list(_redis_calls(module))
+        redis_calls = {id(call): found for call, _, found in calls}
+        serialized, fetched = _local_flows(types, redis_calls)
+        seen: set[int] = set()
+        for call, _, found in calls:  # values written: serialized inline or one name before
+            scope = id(types.function_of(call))
+            for arg in [*call.args, *(k.value for k in call.keywords)]:
+                for node in ast.walk(arg):
+                    source = None
+                    if isinstance(node, ast.Call) and types.qualified(node.func) in _SERIALIZERS:
+                        source = node
+                    elif isinstance(node, ast.Name):
+                        source = serialized.get((scope, node.id))
+                    if source is not None and id(source) not in seen:
+                        seen.add(id(source))
+                        yield self._at(module, types, source, found)
+        for node in ast.walk(module.tree):  # values read: deserialized inline or one name after
+            if (
+                isinstance(node, ast.Call)
+                and id(node) not in seen
+                and types.qualified(node.func) in _SERIALIZERS
+                and (read := _read_from_redis(types, node, redis_calls, fetched)) is not None
+            ):
+                yield self._at(module, types, node, read)
+
+    def _at(self, module: Module, types: TypeMap, node: ast.Call, found: Inferred) -> Finding:
         return self.finding(
             module.rel,
             node.lineno,
-            f"{dotted(node.func)}() used for a Redis value; values are protobuf",
+            f"{types.qualified(node.func)}() used for a Redis value; values are protobuf"
+            f"{_because(found)}",
             column=node.col_offset + 1,
+            confidence=_confidence(found),
         )
+
+
+def _read_from_redis(
+    types: TypeMap,
+    node: ast.Call,
+    redis_calls: dict[int, Inferred],
+    fetched: dict[tuple[int, str], Inferred],
+) -> Inferred | None:
+    """The Redis receiver whose result `node` (a deserializer's call) reads, if any."""
+    scope = id(types.function_of(node))
+    for arg in node.args:
+        for inner in ast.walk(arg):
+            if id(inner) in redis_calls:
+                return redis_calls[id(inner)]
+        if isinstance(arg, ast.Name) and (scope, arg.id) in fetched:
+            return fetched[(scope, arg.id)]
+    return None
+
+
+def _local_flows(
+    types: TypeMap, redis_calls: dict[int, Inferred]
+) -> tuple[dict[tuple[int, str], ast.Call], dict[tuple[int, str], Inferred]]:
+    """Names bound to a serializer's result, and names bound to a Redis read, per function."""
+    serialized: dict[tuple[int, str], ast.Call] = {}
+    fetched: dict[tuple[int, str], Inferred] = {}
+    for node in ast.walk(types.tree):
+        if not (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
+            continue
+        key = (id(types.function_of(node)), node.targets[0].id)
+        value = node.value.value if isinstance(node.value, ast.Await) else node.value
+        if isinstance(value, ast.Call) and types.qualified(value.func) in _SERIALIZERS:
+            serialized[key] = value
+        elif isinstance(value, ast.Call) and id(value) in redis_calls:
+            fetched[key] = redis_calls[id(value)]
+    return serialized, fetched
 
 
 class RedisPubSub(Rule):
@@ -255,17 +383,19 @@ class RedisPubSub(Rule):
                 if not module.imports_any("redis"):
                     continue
                 checked += 1
-                for call, name in _redis_calls(module):
+                for call, name, found in _redis_calls(module):
                     if name != "publish" or not call.args:
                         continue
-                    channel = _key_text(call.args[0])
+                    channel = key_text(call.args[0])
                     if channel is not None and channel in names:
                         findings.append(
                             self.finding(
                                 module.rel,
                                 call.lineno,
-                                f"contract message {channel} published over Redis pub/sub",
+                                f"contract message {channel} published over Redis pub/sub"
+                                f"{_because(found)}",
                                 column=call.col_offset + 1,
+                                confidence=_confidence(found),
                             )
                         )
         return self.result(findings, checked)

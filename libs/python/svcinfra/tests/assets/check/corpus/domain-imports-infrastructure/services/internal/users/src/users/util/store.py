@@ -1,0 +1,5 @@
+"""A database helper on svcinfra's Postgres adapter."""
+
+from svcinfra.postgres import Database
+
+DB: Database | None = None
