@@ -342,7 +342,7 @@ class TypeMap:
                     if item.optional_vars is not None:
                         found = self.kind_of(item.context_expr, func)
                         self._bind(item.optional_vars, found, func)
-            elif isinstance(node, ast.For | ast.AsyncFor):
+            elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension):
                 found = self.kind_of(node.iter, func)
                 if found and found.kind is Kind.ROWS:
                     self._bind(node.target, Inferred(Kind.ROW, found.certain, found.why), func)

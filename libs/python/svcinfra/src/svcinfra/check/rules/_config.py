@@ -61,7 +61,7 @@ _TOKENS: Final = (
 _AUTH_HEADER: Final = re.compile(
     r"\b(?:Bearer|Basic|Token)\s+(?P<value>[A-Za-z0-9\-._~+/]{12,}=*)(?![A-Za-z0-9\-._~+/=])"
 )
-_DSN: Final = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/?#@'\"]+:(?P<password>[^\s/@'\"]+)@")
+_DSN: Final = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/?#@'\"]*:(?P<password>[^\s/@'\"]+)@")
 _ASSIGNMENT: Final = re.compile(
     r"^\s*(?:export\s+)?[\"']?(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)[\"']?\s*[:=]\s*"
     r"(?P<quote>[\"']?)(?P<value>[^\"'#]*?)(?P=quote)\s*(?:#.*)?$"

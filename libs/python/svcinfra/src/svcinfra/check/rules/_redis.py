@@ -353,8 +353,16 @@ def _local_flows(
             continue
         key = (id(types.function_of(node)), node.targets[0].id)
         value = node.value.value if isinstance(node.value, ast.Await) else node.value
-        if isinstance(value, ast.Call) and types.qualified(value.func) in _SERIALIZERS:
-            serialized[key] = value
+        dumped = next(  # json.dumps(v) itself, or within: json.dumps(v).encode()
+            (
+                inner
+                for inner in ast.walk(value)
+                if isinstance(inner, ast.Call) and types.qualified(inner.func) in _SERIALIZERS
+            ),
+            None,
+        )
+        if dumped is not None:
+            serialized[key] = dumped
         elif isinstance(value, ast.Call) and id(value) in redis_calls:
             fetched[key] = redis_calls[id(value)]
     return serialized, fetched

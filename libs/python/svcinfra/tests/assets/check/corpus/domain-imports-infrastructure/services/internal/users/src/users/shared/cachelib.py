@@ -1,0 +1,5 @@
+"""Cache helpers on svcinfra."""
+
+from svcinfra import cache
+
+NS = cache

@@ -1,0 +1,5 @@
+"""Events on aio-pika."""
+
+import aio_pika
+
+EXCHANGE = aio_pika.ExchangeType.TOPIC

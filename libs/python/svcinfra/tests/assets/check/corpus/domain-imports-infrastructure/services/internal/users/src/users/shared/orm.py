@@ -1,0 +1,7 @@
+"""SQLAlchemy base."""
+
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    """Base."""
