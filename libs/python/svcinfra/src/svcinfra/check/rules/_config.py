@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import bisect
 import re
 from typing import TYPE_CHECKING, Final
 
@@ -20,43 +21,71 @@ if TYPE_CHECKING:
 # keyword detector, basic auth in URLs, private keys), plus bearer tokens. Its high-entropy string
 # plugins are left out on purpose: image digests and hashes are pinned all over a monorepo, and a
 # secret worth finding sits under a secret's name or has a known format.
-_TOKENS: Final = (
-    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b")),
+_TOKENS: Final[tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...]] = (
+    # (what, literals one of which the text must hold, the pattern): the literals let a file
+    # that holds none skip the regular expression, which is most files for most formats
+    (
+        "an AWS access key id",
+        ("AKIA", "ASIA", "ABIA", "ACCA"),
+        re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
+    ),
     (
         "an AWS secret access key",
-        re.compile(r"(?i)aws.{0,20}?secret.{0,20}?['\"][0-9a-zA-Z/+]{40}['\"]"),
+        ("aws", "AWS", "Aws"),
+        re.compile(r"(?i:aws.{0,20}?secret.{0,20}?)['\"][0-9a-zA-Z/+]{40}['\"]"),
     ),
-    ("an Azure storage account key", re.compile(r"AccountKey=[a-zA-Z0-9+/=]{88}")),
+    (
+        "an Azure storage account key",
+        ("AccountKey=",),
+        re.compile(r"AccountKey=[a-zA-Z0-9+/=]{88}"),
+    ),
     (
         "a GitHub token",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
         re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})"),
     ),
-    ("a GitLab token", re.compile(r"\bglpat-[0-9A-Za-z_-]{20,}")),
-    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("a GitLab token", ("glpat-",), re.compile(r"\bglpat-[0-9A-Za-z_-]{20,}")),
+    ("a Slack token", ("xox",), re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
     (
         "a Slack webhook",
+        ("hooks.slack.com",),
         re.compile(r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/\w+"),
     ),
-    ("a Stripe key", re.compile(r"\b[sr]k_live_[A-Za-z0-9]{20,}")),
-    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("a SendGrid key", re.compile(r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b")),
-    ("a Mailchimp key", re.compile(r"\b[0-9a-f]{32}-us[0-9]{1,2}\b")),
-    ("a Twilio key", re.compile(r"\b(?:AC|SK)[0-9a-f]{32}\b")),
-    ("a Square token", re.compile(r"\bsq0(?:atp|csp)-[0-9A-Za-z_-]{22,43}\b")),
-    ("an npm token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
-    ("a PyPI token", re.compile(r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}")),
-    ("an OpenAI key", re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}")),
-    ("a Telegram bot token", re.compile(r"\b[0-9]{8,10}:AA[0-9A-Za-z_-]{33}\b")),
+    ("a Stripe key", ("k_live_",), re.compile(r"\b[sr]k_live_[A-Za-z0-9]{20,}")),
+    ("a Google API key", ("AIza",), re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    (
+        "a SendGrid key",
+        ("SG.",),
+        re.compile(r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b"),
+    ),
+    ("a Mailchimp key", ("-us",), re.compile(r"\b[0-9a-f]{32}-us[0-9]{1,2}\b")),
+    ("a Twilio key", ("AC", "SK"), re.compile(r"\b(?:AC|SK)[0-9a-f]{32}\b")),
+    ("a Square token", ("sq0",), re.compile(r"\bsq0(?:atp|csp)-[0-9A-Za-z_-]{22,43}\b")),
+    ("an npm token", ("npm_",), re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
+    ("a PyPI token", ("pypi-",), re.compile(r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}")),
+    (
+        "an OpenAI key",
+        ("T3BlbkFJ",),
+        re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}"),
+    ),
+    ("a Telegram bot token", (":AA",), re.compile(r"\b[0-9]{8,10}:AA[0-9A-Za-z_-]{33}\b")),
     (
         "a Discord bot token",
+        (".",),
         re.compile(r"\b[MNO][a-zA-Z0-9_-]{23,25}\.[a-zA-Z0-9_-]{6}\.[a-zA-Z0-9_-]{27,38}\b"),
     ),
     (
         "a JSON web token",
+        ("eyJ",),
         re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
     ),
-    ("a private key", re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----")),
+    (
+        "a private key",
+        ("PRIVATE KEY",),
+        re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----"),
+    ),
 )
+_NEWLINE: Final = re.compile(r"\n")
 # outside tests: a bearer or basic credential written out in a header value
 _AUTH_HEADER: Final = re.compile(
     r"\b(?:Bearer|Basic|Token)\s+(?P<value>[A-Za-z0-9\-._~+/]{12,}=*)(?![A-Za-z0-9\-._~+/=])"
@@ -235,40 +264,55 @@ class HardCodedSecrets(Rule):
         return self.result(findings, checked)
 
     def _text(self, rel: str, text: str, *, guessing: bool) -> Iterator[Finding]:
-        for number, line in enumerate(text.splitlines(), start=1):
-            for what, pattern in _TOKENS:
-                match = pattern.search(line)
-                if match:
-                    yield self.finding(rel, number, f"{what} in the file", column=match.start() + 1)
-            if not guessing:
+        # one pass of one combined pattern over the file; lines only where a guess needs them
+        starts: list[int] = []
+        for what, literals, pattern in _TOKENS:
+            if not any(literal in text for literal in literals):
                 continue
-            header = _AUTH_HEADER.search(line)
-            if header and _literal_secret(header.group("value")):
-                yield self.finding(
-                    rel,
-                    number,
-                    "a credential written in an Authorization value",
-                    column=header.start("value") + 1,
-                )
-            dsn = _DSN.search(line)
-            password = dsn.group("password") if dsn else ""
-            if dsn and len(password) >= _MIN_DSN_PASSWORD and not _PLACEHOLDER.match(password):
-                yield self.finding(
-                    rel, number, "URL with a password in it", column=dsn.start("password") + 1
-                )
-            if not rel.endswith(".py"):
-                assigned = _ASSIGNMENT.match(line)
-                if (
-                    assigned
-                    and secret_name(assigned.group("name"))
-                    and _literal_secret(assigned.group("value"))
-                ):
-                    yield self.finding(
-                        rel,
-                        number,
-                        f"{assigned.group('name')} has a literal secret value",
-                        column=assigned.start("value") + 1,
-                    )
+            for match in pattern.finditer(text):
+                starts = starts or [0, *(m.end() for m in _NEWLINE.finditer(text))]
+                number = bisect.bisect_right(starts, match.start())
+                column = match.start() - starts[number - 1] + 1
+                yield self.finding(rel, number, f"{what} in the file", column=column)
+        if not guessing:
+            return
+        headers = "Bearer" in text or "Basic" in text or "Token" in text
+        urls = "://" in text
+        assignments = not rel.endswith(".py")
+        if not (headers or urls or assignments):
+            return
+        for number, line in enumerate(text.splitlines(), start=1):
+            yield from self._line(rel, number, line, headers=headers, urls=urls, py=not assignments)
+
+    def _line(
+        self, rel: str, number: int, line: str, *, headers: bool, urls: bool, py: bool
+    ) -> Iterator[Finding]:
+        header = _AUTH_HEADER.search(line) if headers else None
+        if header and _literal_secret(header.group("value")):
+            yield self.finding(
+                rel,
+                number,
+                "a credential written in an Authorization value",
+                column=header.start("value") + 1,
+            )
+        dsn = _DSN.search(line) if urls else None
+        password = dsn.group("password") if dsn else ""
+        if dsn and len(password) >= _MIN_DSN_PASSWORD and not _PLACEHOLDER.match(password):
+            yield self.finding(
+                rel, number, "URL with a password in it", column=dsn.start("password") + 1
+            )
+        assigned = None if py else _ASSIGNMENT.match(line)
+        if (
+            assigned
+            and secret_name(assigned.group("name"))
+            and _literal_secret(assigned.group("value"))
+        ):
+            yield self.finding(
+                rel,
+                number,
+                f"{assigned.group('name')} has a literal secret value",
+                column=assigned.start("value") + 1,
+            )
 
     def _python(self, rel: str, tree: ast.Module) -> Iterator[Finding]:
         for name, value in _python_assignments(tree):
@@ -378,16 +422,31 @@ class OneConfig(Rule):
         return self.result(findings, checked)
 
     def _reads(self, rel: str, tree: ast.Module) -> Iterator[Finding]:
+        # `from os import environ as env`: the local name, and what it stands for
         imported = {
-            alias.asname or alias.name
+            alias.asname or alias.name: alias.name
             for node in ast.walk(tree)
             if isinstance(node, ast.ImportFrom) and node.module == "os"
             for alias in node.names
         }
+        os_names = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+            if alias.name == "os"
+        }
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute | ast.Name):
                 name = dotted(node)
-                bare = isinstance(node, ast.Name) and node.id in imported
+                if isinstance(node, ast.Name) and node.id in imported:
+                    name = imported[node.id]
+                    bare = True
+                else:
+                    bare = False
+                    head, _, rest = (name or "").partition(".")
+                    if head in os_names:
+                        name = f"os.{rest}"
                 if name in {"os.environ", "os.getenv", "os.putenv"} or (
                     bare and name in _ENV_READERS
                 ):

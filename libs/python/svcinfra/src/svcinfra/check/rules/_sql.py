@@ -24,6 +24,8 @@ _RUNNERS: Final = frozenset(
     {"execute", "executemany", "fetch", "fetchrow", "fetchval", "fetchmany", "fetchall", "fetchone"}
 )
 _READERS: Final = frozenset({"open", "read_text", "read_bytes"})
+# importlib.resources' entry points: the way queries ship inside the package (PG-10)
+_RESOURCES: Final = frozenset({"files", "read_text", "open_text", "as_file"}) - _READERS
 
 
 def _all_modules(repo: Repo) -> Iterator[Module]:
@@ -166,11 +168,19 @@ class QueryLoading(Rule):
         checked = 0
         for module in _all_modules(repo):
             checked += 1
+            # `[p.read_text() for p in folder.glob("*.sql")]`: the path is the loop's
+            looped = {
+                id(inner)
+                for node in ast.walk(module.tree)
+                if isinstance(node, ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp)
+                and any(_mentions_sql_path(gen.iter) for gen in node.generators)
+                for inner in ast.walk(node)
+            }
             for node in ast.walk(module.tree):
                 if not isinstance(node, ast.Call):
                     continue
                 _, name = call_parts(node)
-                if name in _READERS and _mentions_sql_path(node):
+                if name in _READERS and (id(node) in looped or _mentions_sql_path(node)):
                     findings.append(
                         self.finding(
                             module.rel,
@@ -182,7 +192,12 @@ class QueryLoading(Rule):
         return self.result(findings, checked)
 
 
-def _mentions_sql_path(call: ast.Call) -> bool:
+def _mentions_sql_path(call: ast.expr) -> bool:
+    """Whether the expression reads a path of SQL files (not package resources)."""
+    if any(
+        isinstance(node, ast.Call) and call_parts(node)[1] in _RESOURCES for node in ast.walk(call)
+    ):
+        return False
     found_file = found_sql = False
     for node in ast.walk(call):
         if isinstance(node, ast.Name) and node.id == "__file__":
@@ -193,7 +208,7 @@ def _mentions_sql_path(call: ast.Call) -> bool:
     return found_sql or (found_file and _sql_nearby(call))
 
 
-def _sql_nearby(call: ast.Call) -> bool:
+def _sql_nearby(call: ast.expr) -> bool:
     return any(
         isinstance(n, ast.Constant) and isinstance(n.value, str) and "sql" in n.value
         for n in ast.walk(call)
