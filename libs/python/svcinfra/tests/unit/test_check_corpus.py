@@ -57,6 +57,7 @@ def read_case(rule: str) -> Case:
                 place, rule_id = entry.split()
                 rel, line = place.rsplit(":", 1)
                 expected.add((rel, int(line), rule_id))
+                files.add(rel)  # a finding about a folder (a service) counts as the corpus' too
     return Case(frozenset(expected), idioms, frozenset(files))
 
 

@@ -231,7 +231,9 @@ class TypeMap:
         self.owner: dict[int, ast.FunctionDef | ast.AsyncFunctionDef] = {}
         self.classes: dict[int, ast.ClassDef] = {}  # function id -> its class
         self.functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+        self.strings: dict[str, str] = {}  # module-level NAME = "literal"
         self._read_imports()
+        self._read_strings()
         self._read_definitions()
         self._read_bindings()
 
@@ -249,6 +251,28 @@ class TypeMap:
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 for alias in node.names:
                     self.aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+
+    def _read_strings(self) -> None:
+        for node in self.tree.body:
+            target, value = None, None
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, value = node.targets[0], node.value
+            elif isinstance(node, ast.AnnAssign):
+                target, value = node.target, node.value
+            if (
+                isinstance(target, ast.Name)
+                and isinstance(value, ast.Constant)
+                and isinstance(value.value, str)
+            ):
+                self.strings[target.id] = value.value
+
+    def text_of(self, node: ast.expr) -> str | None:
+        """A string literal's value, or the value of a module constant bound to one."""
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.Name):
+            return self.strings.get(node.id)
+        return None
 
     def qualified(self, node: ast.expr) -> str | None:
         """`hx.AsyncClient` -> `httpx.AsyncClient`: a Name / Attribute chain through imports."""

@@ -11,7 +11,7 @@ import ast
 import re
 from typing import TYPE_CHECKING, Final
 
-from svcinfra.check.adapters import compose, line_of, modules
+from svcinfra.check.adapters import compose, line_of, modules, types_of
 from svcinfra.check.domain import Finding, Rule, RuleInfo, RuleResult, Severity
 from svcinfra.messaging.contract import Contract, ContractError, load_contract
 
@@ -140,23 +140,25 @@ class ContractUsage(Rule):
             assert path is not None  # noqa: S101  (a loaded contract has a path)
             used: set[str] = set()
             for module in modules(repo, service):
+                types = types_of(module.tree)
                 for node in ast.walk(module.tree):
                     if isinstance(node, ast.Constant) and isinstance(node.value, str):
                         used.add(node.value)
                     if not isinstance(node, ast.Call):
                         continue
                     for arg in [*node.args, *(kw.value for kw in node.keywords)]:
+                        # a literal, or a module constant holding one (USER_RENAMED)
+                        name = types.text_of(arg)
                         if (
-                            isinstance(arg, ast.Constant)
-                            and isinstance(arg.value, str)
-                            and _MESSAGE.match(arg.value)
-                            and arg.value not in contract.messages
+                            name is not None
+                            and _MESSAGE.match(name)
+                            and name not in contract.messages
                         ):
-                            findings.append(  # noqa: PERF401  (one finding per match reads clearer as a loop)
+                            findings.append(
                                 self.finding(
                                     module.rel,
                                     arg.lineno,
-                                    f"message {arg.value} is not declared in {repo.rel(path)}",
+                                    f"message {name} is not declared in {repo.rel(path)}",
                                     column=arg.col_offset + 1,
                                 )
                             )

@@ -6,6 +6,7 @@ checker passes is a file `load_queries` loads at start-up.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Final
 
 from svcinfra.check.domain import Finding, Rule, RuleInfo, RuleResult
@@ -18,6 +19,12 @@ if TYPE_CHECKING:
     from svcinfra.check.adapters import Repo, Service
 
 QUERY_ROOT: Final = ("repository", "postgres")
+# what is not code in a query: comments, string literals, dollar-quoted bodies, quoted names
+_NOT_CODE: Final = re.compile(
+    r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|(\$\w*\$).*?\1", re.DOTALL
+)
+# placeholders of other drivers and tools: :name (sqlc, SQLAlchemy), %s / %(name)s (psycopg)
+_FOREIGN: Final = re.compile(r"(?<![:\w]):[A-Za-z_]\w*|%\(\w+\)s|%s\b")
 
 
 def query_files(repo: Repo, service: Service) -> list[tuple[Path, str]]:
@@ -83,6 +90,17 @@ class QueryFiles(Rule):
             loaded = parse_file(text, source=rel, folder=model)
         except QueryLoadError as exc:
             return [self.finding(p.file, max(p.line, 1), p.message) for p in exc.problems]
+        code = _NOT_CODE.sub(" ", text)
+        foreign = _FOREIGN.search(code)
+        if foreign is not None:
+            line = code.count("\n", 0, foreign.start()) + 1
+            return [
+                self.finding(
+                    rel,
+                    line,
+                    f"placeholder {foreign.group(0)} is not PostgreSQL's; use $1..$n (PG-6)",
+                )
+            ]
         if loaded.name in seen:
             return [
                 self.finding(

@@ -391,10 +391,17 @@ class RedisPubSub(Rule):
                 if not module.imports_any("redis"):
                     continue
                 checked += 1
+                types = types_of(module.tree)
                 for call, name, found in _redis_calls(module):
-                    if name != "publish" or not call.args:
+                    if name not in {"publish", "spublish"}:
                         continue
-                    channel = key_text(call.args[0])
+                    given = [
+                        *call.args[:1],
+                        *(kw.value for kw in call.keywords if kw.arg == "channel"),
+                    ]
+                    if not given:
+                        continue
+                    channel = types.text_of(given[0]) or key_text(given[0])
                     if channel is not None and channel in names:
                         findings.append(
                             self.finding(

@@ -173,14 +173,13 @@ class RepositoryLayout(Rule):
             for module in all_modules:
                 if module.in_folder("repository", "postgres") or module.layer in _WIRING:
                     continue
+                lines: dict[int, str] = {}  # one finding per import statement
+                for name, line in module.imports:
+                    if any(name == d or name.startswith(d + ".") for d in _DRIVERS):
+                        lines.setdefault(line, name)
                 findings.extend(
-                    self.finding(
-                        module.rel,
-                        line,
-                        f"{name} imported outside repository/postgres/",
-                    )
-                    for name, line in module.imports
-                    if name in _DRIVERS
+                    self.finding(module.rel, line, f"{name} imported outside repository/postgres/")
+                    for line, name in sorted(lines.items())
                 )
         return self.result(findings, checked)
 

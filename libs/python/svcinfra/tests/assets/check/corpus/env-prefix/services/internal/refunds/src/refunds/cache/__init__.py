@@ -1,0 +1,5 @@
+"""Cache."""
+
+import redis
+
+CLIENT = redis

@@ -1,0 +1,2 @@
+-- name: users__list_active :all
+SELECT id FROM users WHERE active;

@@ -1,0 +1,3 @@
+-- name: users__count :one
+-- ok: a comment line after the header
+SELECT count(*) AS n FROM users;

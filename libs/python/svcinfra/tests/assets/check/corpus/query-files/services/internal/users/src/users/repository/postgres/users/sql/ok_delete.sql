@@ -1,0 +1,3 @@
+-- name: users__delete_inactive :execrows
+-- ok: execrows
+DELETE FROM users WHERE NOT active AND created_at < $1;
