@@ -79,3 +79,44 @@ def test_this_repository_is_clean() -> None:
     """`svcinfra check .` on the monorepo itself finds nothing (the `make lint` gate)."""
     result = CliRunner().invoke(main, ["check", str(ROOT), "--brief"])
     assert result.exit_code == 0, result.output
+
+
+def _guessing_repo(tmp_path: Path) -> Path:
+    """A cache module whose Redis receivers are typed once and guessed once (by name)."""
+    repo = _repo(tmp_path, None)
+    cache = repo / "services/internal/users/src/users/cache"
+    cache.mkdir()
+    (cache / "__init__.py").write_text('"""Cache."""\n')
+    (cache / "store.py").write_text(
+        '"""Two writes without a TTL."""\n'
+        "import redis.asyncio\n\n\n"
+        "async def typed(client: redis.asyncio.Redis) -> None:\n"
+        '    await client.set("user:profile:1", b"")\n\n\n'
+        "async def guessed(redis_conn) -> None:\n"
+        '    await redis_conn.set("user:profile:2", b"")\n'
+    )
+    return repo
+
+
+def test_confidence_is_reported_in_every_format(tmp_path: Path) -> None:
+    """A finding on a typed receiver is high confidence; one on a name alone is low, and says so."""
+    repo = _guessing_repo(tmp_path)
+    args = ["check", str(repo), "--select", "RD-2"]
+    items = json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).output)
+    confidence = {item["line"]: item["confidence"] for item in items}
+    assert confidence == {6: "high", 10: "low"}
+    guessed = next(item for item in items if item["line"] == 10)
+    assert "'redis_conn' suggests it" in guessed["message"]
+    text = CliRunner().invoke(main, [*args, "--brief"]).output
+    assert "store.py:10:11: RD-2 [redis-write-without-ttl] error (low confidence): " in text
+    assert "store.py:6:11: RD-2 [redis-write-without-ttl] error: " in text
+    log = json.loads(CliRunner().invoke(main, [*args, "--format", "sarif"]).output)
+    jsonschema.validate(log, sarif_schema())
+    ranks = {
+        r["locations"][0]["physicalLocation"]["region"]["startLine"]: (
+            r["rank"],
+            r["properties"]["confidence"],
+        )
+        for r in log["runs"][0]["results"]
+    }
+    assert ranks == {6: (100.0, "high"), 10: (50.0, "low")}
