@@ -102,8 +102,8 @@ CLEAN_FUNCTIONS: Final = frozenset(
         # identifiers, hashes, misc
         "gen_random_uuid", "uuidv4", "uuidv7", "hashtext", "num_nulls", "num_nonnulls",
         "pg_typeof", "coalesce", "nullif", "greatest", "least", "current_setting",
-        "pg_backend_pid", "pg_listening_channels", "version", "current_database", "inet_server_addr",
-        "txid_current", "pg_current_xact_id", "pg_notify", "pg_sleep",
+        "pg_backend_pid", "pg_listening_channels", "version", "current_database",
+        "inet_server_addr", "txid_current", "pg_current_xact_id", "pg_notify", "pg_sleep",
         # sequences: nextval's per-session memory (currval/lastval) is set by every INSERT into
         # an identity column too, and DISCARD SEQUENCES in the reset clears it.
         "nextval", "currval", "setval", "lastval",
@@ -144,17 +144,15 @@ def _dirty(value: object) -> bool:
         return any(_dirty(item) for item in value)
     if not isinstance(value, dict):
         return False
-    if value.get("relpersistence") == "t":
-        return True
     schema = value.get("schemaname")
-    if isinstance(schema, str) and schema.startswith("pg_temp"):
-        return True
-    for key, child in value.items():
-        if key[:1].isupper() and _dirty_node(key, child):
-            return True
-        if _dirty(child):
-            return True
-    return False
+    if value.get("relpersistence") == "t" or (
+        isinstance(schema, str) and schema.startswith("pg_temp")
+    ):
+        return True  # a temporary object, or one in the session's own schema
+    return any(
+        (key[:1].isupper() and _dirty_node(key, child)) or _dirty(child)
+        for key, child in value.items()
+    )
 
 
 def _dirty_node(kind: str, node: object) -> bool:
