@@ -25,7 +25,7 @@ Conservative by construction: a statement is *clean* only when all of it is on a
 What a parser cannot see, and the reset does not need it to: a trigger, rule, view, column
 default, policy, user-defined cast or operator that calls a function with session effects. Such
 functions must keep their effects to the transaction (`set_config(..., true)`, `SET LOCAL`,
-`pg_advisory_xact_lock`); `docs/postgres.md` says so for teams.
+`pg_advisory_xact_lock`); `docs/postgres-sessions.md` says so for teams.
 """
 
 from __future__ import annotations
