@@ -154,6 +154,7 @@ EXPECTED_PROBLEMS = [
     (f"{BAD}/orders/sql/k_header_after_sql.sql", 2, "must come before the SQL"),
     (f"{BAD}/orders/sql/l_unsafe_choice.sql", 2, "must be a plain fragment"),
     (f"{BAD}/orders/sql/m_not_utf8.sql", 1, "not UTF-8"),
+    (f"{BAD}/orders/sql/n_syntax.sql", 4, "PostgreSQL's parser rejects the statement: syntax"),
     (f"{BAD}/users/sql/a_malformed.sql", 1, "malformed header"),
     (f"{BAD}/users/sql/b_wrong_model.sql", 1, "lives in folder 'users'"),
     (f"{BAD}/users/sql/c_dup_two.sql", 1, "duplicate query name users__dup"),

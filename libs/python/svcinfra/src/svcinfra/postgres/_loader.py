@@ -179,7 +179,9 @@ def parse_file(text: str, *, source: str, folder: str | None = None) -> Query | 
     sql = text.strip()
     rejected = parse_error(sql)
     if rejected is not None:
-        raise _problem(source, line, f"PostgreSQL's parser rejects the statement: {rejected}")
+        message, offset = rejected
+        at = text[: text.index(sql) + offset].count("\n") + 1
+        raise _problem(source, at, f"PostgreSQL's parser rejects the statement: {message}")
     return Query(
         name=header.name,
         model=header.model,

@@ -129,12 +129,14 @@ def session_effects(sql: str) -> bool:
     return _dirty(tree.get("stmts", []))
 
 
-def parse_error(sql: str) -> str | None:
-    """PostgreSQL's parser's message for `sql`, or None when it parses."""
+def parse_error(sql: str) -> tuple[str, int] | None:
+    """PostgreSQL's parser's message for `sql` and the offset it points at, or None."""
     try:
         pg_parser.parse_sql_json(sql)
     except pg_parser.ParseError as exc:
-        return str(exc.args[0]) if exc.args else str(exc)
+        message = str(exc.args[0]) if exc.args else str(exc)
+        offset = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+        return message, max(offset, 0)
     return None
 
 
