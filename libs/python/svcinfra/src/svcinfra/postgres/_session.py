@@ -22,6 +22,10 @@ Conservative by construction: a statement is *clean* only when all of it is on a
   advisory lock, create a temp table, `LISTEN`, `PREPARE`).
 - Operators named with a schema (`OPERATOR(myschema.===)`) other than `pg_catalog` are dirty.
 
+An unqualified allow-listed name may resolve, by its argument types, to an overload in another
+schema (an extension's `lower(citext)`): such overloads must have no session effect either; the
+catalog is not consulted here, at load time.
+
 What a parser cannot see, and the reset does not need it to: a trigger, rule, view, column
 default, policy, user-defined cast or operator that calls a function with session effects. Such
 functions must keep their effects to the transaction (`set_config(..., true)`, `SET LOCAL`,
