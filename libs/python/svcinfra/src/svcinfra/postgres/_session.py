@@ -26,7 +26,7 @@ An unqualified allow-listed name may resolve, by its argument types, to an overl
 schema (an extension's `lower(citext)`): such overloads must have no session effect either; the
 catalog is not consulted here, at load time.
 
-What a parser cannot see, and the reset does not need it to: a trigger, rule, view, column
+What a parser cannot see, so the connection is not reset for it: a trigger, rule, view, column
 default, policy, user-defined cast or operator that calls a function with session effects. Such
 functions must keep their effects to the transaction (`set_config(..., true)`, `SET LOCAL`,
 `pg_advisory_xact_lock`); `docs/postgres-sessions.md` says so for teams.
