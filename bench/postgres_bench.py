@@ -25,6 +25,12 @@ Paths:
                 inside a sampled request span; each round ends with a flush of the processor,
                 so that the exporter's work is counted in this path's CPU, not the next one's
 
+Dirty mix (issue 14): one query in ten changes the session (`SELECT set_config('app.user_id',
+$1, false)`, as a login that sets a user id for row-level security does), the others are the
+select by id. PostgreSQL's parser marks that query dirty when it is loaded, so ours resets the
+connection after it (and only after it); asyncpg's default pool resets after every query.
+`raw same` has no place here: it would hand the next query a session with another's user id.
+
 The span floor is the OpenTelemetry SDK's own CPU per span, measured apart: a loop that starts
 and ends a span like ours (same name, kind and attributes, same provider, sampler and processor,
 inside the same sampled parent) and does nothing else. It bounds the spans ratio from above:
@@ -77,6 +83,10 @@ INSERT = """-- name: users__create :one
 INSERT INTO users (username, email) VALUES ($1, $2)
 RETURNING id, username, email, created_at
 """
+DIRTY = """-- name: users__login :exec
+SELECT set_config('app.user_id', $1, false)
+"""
+DIRTY_EVERY = 10  # the dirty mix: one query in ten changes the session
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +185,7 @@ def queries_package(root: Path) -> None:
     (root / "benchsvc" / "__init__.py").write_text("")
     (sql / "get_by_id.sql").write_text(SELECT)
     (sql / "create.sql").write_text(INSERT)
+    (sql / "login.sql").write_text(DIRTY)
     sys.path.insert(0, str(root))
 
 
@@ -336,6 +347,9 @@ async def main(*, quick: bool) -> None:  # noqa: C901, PLR0915  (one linear scri
             for path in sorted(quiet, reverse=round_ % 2 == 1):
                 result = await run(quiet[path], seconds, tasks=QUIET_TASKS)
                 uncontended.setdefault(path, []).append(result)
+        mix = await dirty_mix(
+            raw_default, ours, get, queries.query("users__login"), rounds=rounds, seconds=seconds
+        )
     finally:
         await raw_default.close()
         await raw_same.close()
@@ -405,6 +419,63 @@ async def main(*, quick: bool) -> None:  # noqa: C901, PLR0915  (one linear scri
         f" {quiet_cpu[0]:.1f}, ours {quiet_cpu[1]:.1f}; ours / raw same {quiet_ratio:.2f}"
         f" ({quiet_cpu[0] / quiet_cpu[1]:.2f} cpu)"
     )
+    print_dirty_mix(mix)
+
+
+async def dirty_mix(
+    raw_default: Any,  # noqa: ANN401  (untyped driver)
+    ours: Database,
+    get: Query,
+    dirty: Query,
+    *,
+    rounds: int,
+    seconds: float,
+) -> dict[str, list[Result]]:
+    """The dirty mix: every tenth query sets a session-level GUC; ours vs asyncpg's default pool.
+
+    Checks first that the parser marked the login query dirty, and prints how many resets ours
+    ran (about one per dirty query: the proof that it resets after them, and only them).
+    """
+    if not dirty.session_effects or get.session_effects:
+        raise SystemExit("the parser must mark the login query dirty and the select clean")
+
+    async def raw_op(n: int) -> object:
+        if n % DIRTY_EVERY == 0:
+            return await raw_default.execute(dirty.sql, f"user{n}")
+        return User(*await raw_default.fetchrow(get.sql, n % ROWS + 1))
+
+    async def ours_op(n: int) -> object:
+        if n % DIRTY_EVERY == 0:
+            return await ours.exec(dirty, f"user{n}")
+        return await ours.one(get, n % ROWS + 1, row=User)
+
+    paths = {"raw default": raw_op, "ours": ours_op}
+    for op in paths.values():  # warm-up
+        await run(op, 0.2)
+    results: dict[str, list[Result]] = {}
+    resets = ours.resets
+    for round_ in range(rounds):
+        for path in sorted(paths, reverse=round_ % 2 == 1):
+            results.setdefault(path, []).append(await run(paths[path], seconds))
+    ours_dirty = sum(r.ops for r in results["ours"]) // DIRTY_EVERY
+    print(f"dirty mix: ours reset {ours.resets - resets} times for ~{ours_dirty} dirty queries")
+    return results
+
+
+def print_dirty_mix(results: dict[str, list[Result]]) -> None:
+    """The dirty mix's rows and its ratio to asyncpg's default pool (target >= 1.0)."""
+    print()
+    print(f"dirty mix: 1 query in {DIRTY_EVERY} sets a session GUC, the rest select by id")
+    for path in ("raw default", "ours"):
+        runs = results[path]
+        rate = statistics.median(r.rate for r in runs)
+        cpu = sum(r.cpu for r in runs) / sum(r.ops for r in runs) * 1e6
+        p99 = statistics.median(percentile(r.latencies, 0.99) for r in runs) * 1000
+        print(f"  {path:<13}{rate:>9.0f} ops/s{cpu:>9.1f} cpu us/op{p99:>8.2f} p99 ms")
+    paired = statistics.median(
+        a.rate / b.rate for a, b in zip(results["ours"], results["raw default"], strict=True)
+    )
+    print(f"  ours / raw default (dirty mix): {paired:.2f}  target >= 1.0")
 
 
 def ceiling(workload: str, cpus: dict[tuple[str, str], float], floors: dict[str, float]) -> float:

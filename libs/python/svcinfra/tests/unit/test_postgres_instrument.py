@@ -19,7 +19,7 @@ from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan, SpanContext, Spa
 
 from svcinfra.postgres._loader import parse_file
 from svcinfra.postgres._query import Query
-from svcinfra.postgres._runner import Probe, Session
+from svcinfra.postgres._runner import SESSION_RESET, Probe, Session
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -180,4 +180,4 @@ async def test_only_the_marked_connection_is_reset_and_only_once() -> None:
     await session.reset(clean)
     await session.reset(dirty)
     await session.reset(dirty)
-    assert (clean.executed, dirty.executed, session.resets) == ([], ["RESET ALL"], 1)
+    assert (clean.executed, dirty.executed, session.resets) == ([], [SESSION_RESET], 1)

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from svcinfra.postgres import QueryKind, QueryLoadError, UnknownQuery, load_queries
 from svcinfra.postgres._loader import parse_file
 from svcinfra.postgres._query import HeaderError, parse_header
-from svcinfra.postgres._sqltext import LexError, Tok, shape, tokens
+from svcinfra.postgres._session import session_effects
+from svcinfra.postgres._sqltext import LexError, Tok, tokens
 
 ASSETS = Path(__file__).parents[1] / "assets" / "queries"
 
@@ -153,6 +154,7 @@ EXPECTED_PROBLEMS = [
     (f"{BAD}/orders/sql/k_header_after_sql.sql", 2, "must come before the SQL"),
     (f"{BAD}/orders/sql/l_unsafe_choice.sql", 2, "must be a plain fragment"),
     (f"{BAD}/orders/sql/m_not_utf8.sql", 1, "not UTF-8"),
+    (f"{BAD}/orders/sql/n_syntax.sql", 4, "PostgreSQL's parser rejects the statement: syntax"),
     (f"{BAD}/users/sql/a_malformed.sql", 1, "malformed header"),
     (f"{BAD}/users/sql/b_wrong_model.sql", 1, "lives in folder 'users'"),
     (f"{BAD}/users/sql/c_dup_two.sql", 1, "duplicate query name users__dup"),
@@ -245,7 +247,7 @@ def test_placeholders_in_literals_and_comments_are_not_counted(sql: str, expecte
 )
 def test_session_effects_are_detected(sql: str, effects: bool) -> None:  # noqa: FBT001  (parametrized)
     """Statements whose effect outlives the transaction mark the query; the others do not."""
-    assert shape(list(tokens(sql))).session_effects is effects
+    assert session_effects(sql) is effects
 
 
 @given(st.text(alphabet="ab$1'\"-*/ \n;@{}", max_size=40))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ._errors import QueryLoadError, QueryProblem, UnknownQuery
 from ._query import Header, HeaderError, Query, parse_header
+from ._session import parse_error, session_effects
 from ._sqltext import LexError, Tok, Token, shape, tokens
 from ._template import Template, TemplateSyntaxError
 
@@ -175,16 +176,22 @@ def parse_file(text: str, *, source: str, folder: str | None = None) -> Query | 
         except TemplateSyntaxError as exc:
             raise _problem(source, exc.line, str(exc)) from exc
     parameters = _check_placeholders(pieces, source)
+    sql = text.strip()
+    rejected = parse_error(sql)
+    if rejected is not None:
+        message, offset = rejected
+        at = text[: text.index(sql) + offset].count("\n") + 1
+        raise _problem(source, at, f"PostgreSQL's parser rejects the statement: {message}")
     return Query(
         name=header.name,
         model=header.model,
         operation=header.operation,
         kind=header.kind,
-        sql=text.strip(),
+        sql=sql,
         source=source,
         parameters=parameters,
         verb=query_shape.verb,
-        session_effects=query_shape.session_effects,
+        session_effects=session_effects(sql),
     )
 
 

@@ -38,8 +38,9 @@ class Query:
         source: the file it came from, for error messages.
         parameters: how many `$n` placeholders the statement has.
         verb: the statement's first keyword (`SELECT`, `INSERT`, `WITH`, ...).
-        session_effects: whether running it changes the session beyond its transaction (SET,
-            LISTEN, session advisory locks, ...), so that the connection must be reset after.
+        session_effects: whether running it may change the session beyond its transaction (SET,
+            LISTEN, session advisory locks, temp tables, any user-defined function, ...), as
+            PostgreSQL's parser sees it (`_session`); the connection is reset after such a query.
     """
 
     name: str

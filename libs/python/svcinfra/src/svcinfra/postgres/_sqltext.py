@@ -160,29 +160,21 @@ def _block_comment_end(text: str, start: int, line: int) -> int:
 
 
 _WORD: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# Statements that change the session beyond the transaction (or may, like DECLARE ... WITH HOLD).
-_SESSION_STATEMENTS: Final = frozenset(
-    {"set", "reset", "listen", "unlisten", "declare", "prepare", "discard", "load"}
-)
-_SESSION_FUNCTIONS: Final = re.compile(
-    r"\b(set_config|pg_advisory_lock|pg_advisory_lock_shared|pg_try_advisory_lock"
-    r"|pg_try_advisory_lock_shared)\s*\(",
-    re.IGNORECASE,
-)
-_TEMP_TABLE: Final = re.compile(r"^create\s+(temp|temporary)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
 class Shape:
-    """What a query's code says about it: its statements' verbs and its session side effects."""
+    """What a query's code says about it: its leading verb and how many statements it has.
+
+    Whether it changes the session is PostgreSQL's parser's call, not the lexer's (`_session`).
+    """
 
     verb: str
     statements: int
-    session_effects: bool
 
 
 def shape(pieces: list[Token]) -> Shape:
-    """Return the leading verb, statement count and session effects of an already-lexed query."""
+    """Return the leading verb and statement count of an already-lexed query."""
     code = " ".join(
         "$0" if token.kind in {Tok.PLACEHOLDER, Tok.BIND, Tok.TAG} else token.text
         for token in pieces
@@ -190,21 +182,5 @@ def shape(pieces: list[Token]) -> Shape:
     )
     statements = [part.strip() for part in code.split(";")]
     statements = [part for part in statements if part]
-    verbs = [_leading_words(part) for part in statements]
-    session = bool(_SESSION_FUNCTIONS.search(code)) or any(
-        _TEMP_TABLE.match(part) for part in statements
-    )
-    for words in verbs:
-        if words and words[0] in _SESSION_STATEMENTS:
-            # SET LOCAL / SET TRANSACTION / SET CONSTRAINTS end with the transaction.
-            scoped = words[0] == "set" and len(words) > 1 and words[1] in _TX_SCOPED
-            session = session or not scoped
-    verb = verbs[0][0].upper() if verbs and verbs[0] else ""
-    return Shape(verb=verb, statements=len(statements), session_effects=session)
-
-
-_TX_SCOPED: Final = frozenset({"local", "transaction", "constraints"})
-
-
-def _leading_words(statement: str) -> list[str]:
-    return [word.lower() for word in _WORD.findall(statement[:64])[:2]]
+    words = _WORD.findall(statements[0][:64])[:1] if statements else []
+    return Shape(verb=words[0].upper() if words else "", statements=len(statements))

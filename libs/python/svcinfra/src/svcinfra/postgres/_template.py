@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Final
 
 from ._errors import TemplateError
 from ._query import Query, QueryKind
+from ._session import session_effects
 from ._sqltext import Tok, Token, shape, tokens
 
 if TYPE_CHECKING:
@@ -168,7 +169,7 @@ class Template:
             source=self.source,
             parameters=len(names),
             verb=query_shape.verb,
-            session_effects=query_shape.session_effects,
+            session_effects=session_effects(sql),
         )
         return query, tuple(names)
 

@@ -1,8 +1,9 @@
-"""`Migrator`: goose's commands over one locked connection (PG-2, PG-3).
+"""`Migrator`: goose's commands under one locked connection (PG-2, PG-3).
 
 Each command is one run: connect, take goose's advisory lock, create the version table with its
 version-0 row if it is missing, read the state as goose does, act, unlock, close. Each migration
-runs as goose's Provider runs it (`provider_run.go:runIndividually`): its statements one by one,
+runs on a fresh connection of its own while the lock is held (`Migrator._apply`), as goose's
+Provider runs it (`provider_run.go:runIndividually`): its statements one by one,
 then the version row (INSERT `(version, true)` going up, DELETE going down), all in one
 transaction unless the file says `NO TRANSACTION`. Down and down-to undo in application order
 (`id DESC`), not version order, as goose's Provider does.
@@ -279,27 +280,41 @@ class Migrator:
             )
         return migration
 
-    async def _apply(self, conn: asyncpg.Connection, m: Migration, *, up: bool) -> MigrationResult:
+    async def _apply(
+        self, _locked: asyncpg.Connection, m: Migration, *, up: bool
+    ) -> MigrationResult:
+        """Run one migration on a connection of its own, opened for it and closed after it.
+
+        The run's first connection only holds the advisory lock. Each migration gets a fresh
+        session, so nothing one file leaves in its session (a session-level `SET
+        statement_timeout`, a `search_path`, a temp table, an advisory lock of its own, a custom
+        GUC) reaches the next: a later backfill or `CREATE INDEX CONCURRENTLY` runs with the
+        server's defaults, whatever came before it. A reset between files on the locked
+        connection could not do as much: `pg_advisory_unlock_all()` would drop the run's own lock,
+        and a custom GUC, once set, stays known to the session. A connection per file costs a few
+        milliseconds, nothing beside DDL (issue 14).
+        """
         statements = m.up if up else m.down
         direction: Literal["up", "down"] = "up" if up else "down"
         started = time.perf_counter()
         done = 0
-        try:
-            if m.use_tx:
-                async with conn.transaction():
+        async with connection(self._dsn.get_secret_value(), self.connect_timeout) as conn:
+            try:
+                if m.use_tx:
+                    async with conn.transaction():
+                        done = await self._execute(conn, m, statements, up=up)
+                else:
                     done = await self._execute(conn, m, statements, up=up)
-            else:
-                done = await self._execute(conn, m, statements, up=up)
-        except _StatementError as failure:
-            raise failure.translate(m) from failure.exc
-        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresError) as exc:
-            # The transaction's own exit failed: COMMIT, or ROLLBACK on a dead connection after
-            # a statement failed (then the statement's failure is the one to report).
-            cause = exc.__context__
-            if not isinstance(cause, _StatementError):
-                line = statements[-1].line if statements else 1
-                cause = _StatementError(exc, None, len(statements), line=line)
-            raise cause.translate(m) from cause.exc
+            except _StatementError as failure:
+                raise failure.translate(m) from failure.exc
+            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresError) as exc:
+                # The transaction's own exit failed: COMMIT, or ROLLBACK on a dead connection
+                # after a statement failed (then the statement's failure is the one to report).
+                cause = exc.__context__
+                if not isinstance(cause, _StatementError):
+                    line = statements[-1].line if statements else 1
+                    cause = _StatementError(exc, None, len(statements), line=line)
+                raise cause.translate(m) from cause.exc
         result = MigrationResult(
             version=m.version,
             name=m.name,

@@ -3,8 +3,8 @@
 -- twice, and its unique index serves the lookup by causing event (PG-4). There is no foreign
 -- key to the user: users live in the users service's own database (PG-12: no shared database).
 -- +goose Up
-SET lock_timeout = '1s';
-SET statement_timeout = '5s';
+SET LOCAL lock_timeout = '1s';
+SET LOCAL statement_timeout = '5s';
 CREATE TABLE deliveries (
     notification_id     uuid        PRIMARY KEY,
     source_message_id   text        NOT NULL UNIQUE CHECK (source_message_id <> ''),

@@ -1,9 +1,10 @@
 -- The inbox of svcinfra.messaging: one row per message a consumer has processed, written in the
 -- same transaction as the handler's effects, so a redelivered duplicate has no effect (MQ-3).
 -- +goose Up
--- Fail fast instead of queueing behind a lock on a busy database (PG-2).
-SET lock_timeout = '1s';
-SET statement_timeout = '5s';
+-- Fail fast instead of queueing behind a lock on a busy database (PG-2); SET LOCAL ends with
+-- this migration's transaction, so the migrations after it run without these limits.
+SET LOCAL lock_timeout = '1s';
+SET LOCAL statement_timeout = '5s';
 CREATE TABLE svcinfra_inbox (
     consumer     text        NOT NULL,
     message_id   text        NOT NULL,

@@ -1,8 +1,8 @@
 -- The users table: the domain's rules are constraints here too, so no writer can break them (PG-1);
 -- every index serves a query in repository/postgres/users/sql/ and nothing else (PG-4).
 -- +goose Up
-SET lock_timeout = '1s';
-SET statement_timeout = '5s';
+SET LOCAL lock_timeout = '1s';
+SET LOCAL statement_timeout = '5s';
 
 CREATE TABLE users (
     id           uuid        NOT NULL DEFAULT gen_random_uuid(),

@@ -2,9 +2,10 @@
 -- transaction as the change they announce; the relay publishes them with confirms, then marks
 -- them sent. `id` is the message_id on the wire, so a re-publish is recognised downstream (MQ-3).
 -- +goose Up
--- Fail fast instead of queueing behind a lock on a busy database (PG-2).
-SET lock_timeout = '1s';
-SET statement_timeout = '5s';
+-- Fail fast instead of queueing behind a lock on a busy database (PG-2); SET LOCAL ends with
+-- this migration's transaction, so the migrations after it run without these limits.
+SET LOCAL lock_timeout = '1s';
+SET LOCAL statement_timeout = '5s';
 CREATE TABLE svcinfra_outbox (
     id             uuid        PRIMARY KEY,
     message_name   text        NOT NULL,
