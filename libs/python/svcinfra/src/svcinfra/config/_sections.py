@@ -127,6 +127,14 @@ class PostgresSettings(Section):
         Env(shared=True),
         Field(description="libpq sslmode."),
     ] = "prefer"
+    pooler: Annotated[
+        Literal["none", "transaction"],
+        Env(shared=True),
+        Field(
+            description="What sits between the service and the server: none, or a "
+            "transaction pooler (pgbouncer pool_mode=transaction; see docs/postgres.md).",
+        ),
+    ] = "none"
     pool_min_size: Annotated[int, Field(ge=0, le=1000, description="Connections kept open.")] = 1
     pool_max_size: Annotated[int, Field(ge=1, le=1000, description="Most connections open.")] = 10
     connect_timeout: Annotated[Seconds, Field(description="Seconds to connect.")] = 5.0
@@ -148,8 +156,8 @@ class PostgresSettings(Section):
         Field(
             ge=0,
             le=10_000,
-            description="Prepared statements cached per connection; 0 behind "
-            "pgbouncer in transaction mode.",
+            description="Prepared statements cached per connection; unset behind a "
+            "transaction pooler: 0 (more only with pgbouncer >= 1.21 max_prepared_statements).",
         ),
     ] = 100
 
@@ -158,6 +166,18 @@ class PostgresSettings(Section):
         if self.pool_min_size > self.pool_max_size:
             raise SettingError("pool_min_size", "must not exceed POOL_MAX_SIZE")
         return self
+
+    def statement_cache(self) -> int:
+        """Prepared statements asyncpg may cache per connection.
+
+        Behind a transaction pooler each statement may run on another server session, so a
+        named prepared statement is only usable when the pooler tracks them (pgbouncer >= 1.21
+        with max_prepared_statements > 0): there the configured size is taken when it is set
+        explicitly; unset, it is 0 (asyncpg's unnamed statements), which every pgbouncer accepts.
+        """
+        if self.pooler == "transaction" and "statement_cache_size" not in self.model_fields_set:
+            return 0
+        return self.statement_cache_size
 
     def dsn(self) -> SecretStr:
         """Return the libpq URL with the password, wrapped so that it is not logged by mistake."""
