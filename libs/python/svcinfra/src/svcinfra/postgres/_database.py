@@ -45,6 +45,11 @@ _log = structlog.get_logger("svcinfra.postgres")
 # on release (max_queries, expired connections) still run.
 MAX_STREAK = 100
 
+# Behind a transaction pooler the client cancels a statement this long after statement_timeout,
+# so that the server's own timeout (SET LOCAL in a transaction, the role's default outside one)
+# fires first where it is set and reports 57014.
+CANCEL_MARGIN = 0.25
+
 
 class Database(Runner):
     """Named queries over one asyncpg pool: the only way services reach PostgreSQL (PG-5, PG-10).
@@ -388,9 +393,9 @@ def _session_timeouts(settings: PostgresSettings) -> tuple[dict[str, str], float
     client's, so behind one (`pooler = "transaction"`) no timeout is sent at start-up. Instead:
     every transaction sets both with `SET LOCAL` in the round trip of its `BEGIN` (they end with
     it, whichever server session ran it); a statement outside a transaction is cancelled at
-    `statement_timeout` by the client (asyncpg sends a cancel request, which pgbouncer forwards
-    to the server session running it). The database or role defaults that provisioning writes
-    (docs/postgres.md) stay the server-side floor.
+    `statement_timeout` (plus `CANCEL_MARGIN`) by the client: asyncpg sends a cancel request,
+    which pgbouncer forwards to the server session running it. The role defaults that
+    provisioning writes (docs/postgres.md) make the server cancel it first, with its own 57014.
 
     Returns:
         The startup parameters, the client's command timeout, and the `SET LOCAL` statements
@@ -411,7 +416,8 @@ def _session_timeouts(settings: PostgresSettings) -> tuple[dict[str, str], float
         f"SET LOCAL statement_timeout = {statement_ms}; "
         f"SET LOCAL idle_in_transaction_session_timeout = {idle_ms}"
     )
-    return {}, min(settings.command_timeout, settings.statement_timeout), set_local
+    deadline = settings.statement_timeout + CANCEL_MARGIN
+    return {}, min(settings.command_timeout, deadline), set_local
 
 
 def _hint(exc: BaseException) -> str:

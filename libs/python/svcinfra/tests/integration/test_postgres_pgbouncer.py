@@ -1,0 +1,178 @@
+"""Behind pgbouncer in transaction mode: what a service and `svcinfra migrate` do (issue 14, PG-5).
+
+The pgbouncer is the one `scripts/infra.sh` starts (1.18, pool_mode=transaction, a `*` wildcard
+database, no ignore_startup_parameters). The Database tests of `test_postgres_database.py` and
+`test_postgres_failures.py` also run through it (their `[pgbouncer]` ids); these are the cases
+only a pooler has: a startup parameter refused, timeouts that must hold on server sessions the
+client does not own, and migrations, whose session lock a transaction pooler cannot keep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+from click.testing import CliRunner
+
+from svcinfra.__main__ import main
+from svcinfra.postgres import Database, Queries, TemporarilyUnavailable, Timeout
+from svcinfra.postgres.migrate import Migrator, PoolerError, load_migrations
+from svcinfra.testing.pytest_plugin import PGBOUNCER_PORT, PostgresDatabase
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.parametrize("postgres_route", ["pgbouncer"], indirect=True),
+]
+
+ASSETS = Path(__file__).parents[1] / "assets"
+GOOSE_STYLE = ASSETS / "migrations" / "goose_style"
+sys.path.insert(0, str(ASSETS / "queries"))  # the fixture service package and its kit
+
+from pgkit import create_schema, good_queries  # noqa: E402  (needs the path above)
+
+
+@pytest.fixture(name="queries", scope="module")
+def _queries() -> Queries:
+    return good_queries()
+
+
+@pytest.fixture(name="schema")
+async def _schema(postgres_db: PostgresDatabase) -> PostgresDatabase:
+    await create_schema(postgres_db.dsn)
+    return postgres_db
+
+
+async def _server_sessions(db: PostgresDatabase, where: str) -> list[str]:
+    """The queries of the server sessions of `db` matching `where`, read straight from the server."""
+    admin = await asyncpg.connect(db.dsn)
+    try:
+        rows = await admin.fetch(
+            "SELECT query FROM pg_stat_activity "
+            f"WHERE datname = $1 AND pid <> pg_backend_pid() AND {where}",
+            db.name,
+        )
+    finally:
+        await admin.close()
+    return [row["query"] for row in rows]
+
+
+async def _until_none(db: PostgresDatabase, where: str, *, within: float) -> list[str]:
+    """Poll the server until no session matches `where`; return what still matched at `within`."""
+    deadline = time.monotonic() + within
+    while (left := await _server_sessions(db, where)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return left
+
+
+async def test_startup_timeouts_are_refused_without_the_pooler_setting(schema) -> None:
+    """The reproduction: timeouts sent as startup parameters make pgbouncer refuse the session;
+    the error names the setting that fixes it."""
+    with pytest.raises(TemporarilyUnavailable) as caught:
+        await Database.connect(schema.settings(pooler="none"))
+    message = str(caught.value)
+    assert "unsupported startup parameter: statement_timeout" in message
+    assert "POSTGRES_POOLER=transaction" in message
+
+
+async def test_statement_past_the_timeout_is_cancelled_on_the_server(
+    schema, queries: Queries
+) -> None:
+    """A pg_sleep outside a transaction past statement_timeout raises Timeout, and the server
+    session that ran it stops (the client's cancel request, forwarded by pgbouncer)."""
+    db = await Database.connect(schema.settings(statement_timeout=0.3, pool_max_size=1))
+    try:
+        with pytest.raises(Timeout):
+            await db.exec(queries.query("users__sleep"), 5.0)
+        assert await _until_none(schema, "query LIKE '%pg_sleep%' AND state = 'active'", within=2) == []
+        assert await db.one(queries.query("users__count"), row=int) == 0
+    finally:
+        await db.close()
+
+
+async def test_statement_in_a_transaction_is_cancelled_by_the_server(
+    schema, queries: Queries
+) -> None:
+    """Inside a transaction the server itself cancels the statement (SET LOCAL at BEGIN: 57014)."""
+    db = await Database.connect(
+        schema.settings(statement_timeout=0.3, command_timeout=30, pool_max_size=1)
+    )
+    try:
+        with pytest.raises(Timeout) as caught:
+            async with db.transaction() as tx:
+                await tx.exec(queries.query("users__sleep"), 5.0)
+        assert caught.value.sqlstate == "57014"
+        assert await _server_sessions(schema, "query LIKE '%pg_sleep%' AND state = 'active'") == []
+    finally:
+        await db.close()
+
+
+async def test_idle_transaction_is_ended_by_the_server(schema, queries: Queries) -> None:
+    """A transaction left idle past idle_in_transaction_session_timeout is ended by the server:
+    no server session stays idle in transaction, and the service recovers (PG-5, PG-12)."""
+    db = await Database.connect(schema.settings(idle_in_transaction_session_timeout=0.2))
+    try:
+        with pytest.raises(TemporarilyUnavailable):
+            async with db.transaction() as tx:
+                await tx.one(queries.query("users__count"), row=int)
+                await asyncio.sleep(1.0)  # e.g. a network call inside the transaction: PG-12
+                await tx.one(queries.query("users__count"), row=int)
+        assert await _server_sessions(schema, "state LIKE 'idle in transaction%'") == []
+        assert await db.one(queries.query("users__count"), row=int) == 0
+    finally:
+        await db.close()
+
+
+async def test_queries_mix_across_server_sessions(schema, queries: Queries) -> None:
+    """Many queries at once on several client connections, which pgbouncer spreads over its
+    server sessions: no named prepared statement (pgbouncer 1.18 does not track them), no error."""
+    settings = schema.settings(pool_max_size=4)
+    assert settings.statement_cache() == 0
+    db = await Database.connect(settings)
+    try:
+        counts = await asyncio.gather(
+            *(db.one(queries.query("users__count"), row=int) for _ in range(200))
+        )
+        assert counts == [0] * 200
+    finally:
+        await db.close()
+
+
+async def _version_table_exists(db: PostgresDatabase) -> bool:
+    admin = await asyncpg.connect(db.dsn)
+    try:
+        return bool(await admin.fetchval("SELECT to_regclass('goose_db_version') IS NOT NULL"))
+    finally:
+        await admin.close()
+
+
+async def test_migrate_through_pgbouncer_is_refused(postgres_db: PostgresDatabase) -> None:
+    """Migrations through the pooler are refused before anything runs: goose's session lock does
+    not survive transaction pooling; the error says to use a direct connection."""
+    migrations = load_migrations(GOOSE_STYLE)
+    with pytest.raises(PoolerError, match="direct connection"):
+        await Migrator(migrations, postgres_db.service_dsn).up()
+    with pytest.raises(PoolerError, match="POSTGRES_POOLER=transaction"):
+        await Migrator.from_settings(migrations, postgres_db.settings()).up()
+    assert not await _version_table_exists(postgres_db)
+    assert await Migrator(migrations, postgres_db.dsn).up()  # direct, the same files apply
+
+
+async def test_migrate_cli_through_pgbouncer_exits_with_the_reason(
+    postgres_db: PostgresDatabase,
+) -> None:
+    """`svcinfra migrate up` pointed at pgbouncer exits non-zero naming the pooler, applying
+    nothing."""
+    env = {
+        "GOOSE_DBSTRING": f"host=127.0.0.1 port={PGBOUNCER_PORT} user=postgres dbname={postgres_db.name}",
+        "GOOSE_MIGRATION_DIR": str(GOOSE_STYLE),
+        "SVCINFRA_TEST_USERS_COMMENT": "from the cli",
+    }
+    result = await asyncio.to_thread(CliRunner().invoke, main, ["migrate", "up"], env=env)
+    assert result.exit_code != 0
+    assert "is a connection pooler" in result.output
+    assert not await _version_table_exists(postgres_db)
+
