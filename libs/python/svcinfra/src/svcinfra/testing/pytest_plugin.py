@@ -105,7 +105,8 @@ def postgres_server() -> str:
 # Modules marked `postgres_routes` run each test that uses `postgres_db` twice: straight to the
 # server, and through the pgbouncer `scripts/infra.sh` starts (transaction pooling, a `*`
 # wildcard database, so each test's own database is reachable through it). A test marked
-# `postgres_direct_only(reason)` there runs direct only, with its reason in the source.
+# `postgres_direct_only(reason)` there runs direct only, with its reason in the source; one that
+# parametrizes `postgres_route` itself (indirect) keeps its own choice.
 
 PGBOUNCER_HOST, PGBOUNCER_PORT = "127.0.0.1", 6432
 POSTGRES_ROUTES = ("direct", "pgbouncer")
@@ -124,8 +125,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize `postgres_route` over both routes in modules marked `postgres_routes`."""
     definition = metafunc.definition
+    chosen = any(
+        "postgres_route" in str(marker.args[0]) for marker in definition.iter_markers("parametrize")
+    )
     if (
         "postgres_route" in metafunc.fixturenames
+        and not chosen
         and definition.get_closest_marker("postgres_routes") is not None
         and definition.get_closest_marker("postgres_direct_only") is None
     ):
