@@ -227,7 +227,7 @@ async def main(*, quick: bool) -> None:  # noqa: C901, PLR0915  (one linear scri
         min_size=POOL,
         max_size=POOL,
         command_timeout=settings.command_timeout,
-        statement_cache_size=settings.statement_cache_size,
+        statement_cache_size=settings.statement_cache(),
         server_settings={
             "statement_timeout": str(round(settings.statement_timeout * 1000)),
             "idle_in_transaction_session_timeout": str(

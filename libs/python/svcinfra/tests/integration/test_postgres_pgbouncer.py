@@ -87,7 +87,10 @@ async def test_statement_past_the_timeout_is_cancelled_on_the_server(
     try:
         with pytest.raises(Timeout):
             await db.exec(queries.query("users__sleep"), 5.0)
-        assert await _until_none(schema, "query LIKE '%pg_sleep%' AND state = 'active'", within=2) == []
+        assert (
+            await _until_none(schema, "query LIKE '%pg_sleep%' AND state = 'active'", within=2)
+            == []
+        )
         assert await db.one(queries.query("users__count"), row=int) == 0
     finally:
         await db.close()
@@ -106,6 +109,28 @@ async def test_statement_in_a_transaction_is_cancelled_by_the_server(
                 await tx.exec(queries.query("users__sleep"), 5.0)
         assert caught.value.sqlstate == "57014"
         assert await _server_sessions(schema, "query LIKE '%pg_sleep%' AND state = 'active'") == []
+    finally:
+        await db.close()
+
+
+async def test_role_default_lets_the_server_cancel_single_statements(
+    schema, queries: Queries
+) -> None:
+    """With the role default docs/postgres.md describes (`ALTER ROLE ... IN DATABASE ... SET
+    statement_timeout`), the server itself cancels a statement outside a transaction (57014),
+    before the client's cancel would."""
+    admin = await asyncpg.connect(schema.dsn)
+    try:
+        await admin.execute(
+            f'ALTER ROLE postgres IN DATABASE "{schema.name}" SET statement_timeout = 300'
+        )
+    finally:
+        await admin.close()
+    db = await Database.connect(schema.settings(statement_timeout=0.3, pool_max_size=1))
+    try:
+        with pytest.raises(Timeout) as caught:
+            await db.exec(queries.query("users__sleep"), 5.0)
+        assert caught.value.sqlstate == "57014"
     finally:
         await db.close()
 
@@ -175,4 +200,3 @@ async def test_migrate_cli_through_pgbouncer_exits_with_the_reason(
     assert result.exit_code != 0
     assert "is a connection pooler" in result.output
     assert not await _version_table_exists(postgres_db)
-

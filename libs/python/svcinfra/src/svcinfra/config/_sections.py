@@ -152,14 +152,15 @@ class PostgresSettings(Section):
         Field(description="Seconds a query waits for a free pooled connection (PG-5)."),
     ] = 2.0
     statement_cache_size: Annotated[
-        int,
+        int | None,
         Field(
             ge=0,
             le=10_000,
-            description="Prepared statements cached per connection; unset behind a "
-            "transaction pooler: 0 (more only with pgbouncer >= 1.21 max_prepared_statements).",
+            description="Prepared statements cached per connection; unset: 100, or 0 behind "
+            "a transaction pooler (more there only with pgbouncer >= 1.21 "
+            "max_prepared_statements).",
         ),
-    ] = 100
+    ] = None
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> Self:
@@ -168,16 +169,16 @@ class PostgresSettings(Section):
         return self
 
     def statement_cache(self) -> int:
-        """Prepared statements asyncpg may cache per connection.
+        """Prepared statements asyncpg may cache per connection: the setting, or its default.
 
         Behind a transaction pooler each statement may run on another server session, so a
         named prepared statement is only usable when the pooler tracks them (pgbouncer >= 1.21
-        with max_prepared_statements > 0): there the configured size is taken when it is set
-        explicitly; unset, it is 0 (asyncpg's unnamed statements), which every pgbouncer accepts.
+        with max_prepared_statements > 0; set the size there). Unset, it is 0 behind a pooler
+        (asyncpg's unnamed statements, which every pgbouncer accepts) and 100 direct.
         """
-        if self.pooler == "transaction" and "statement_cache_size" not in self.model_fields_set:
-            return 0
-        return self.statement_cache_size
+        if self.statement_cache_size is not None:
+            return self.statement_cache_size
+        return 0 if self.pooler == "transaction" else 100
 
     def dsn(self) -> SecretStr:
         """Return the libpq URL with the password, wrapped so that it is not logged by mistake."""
