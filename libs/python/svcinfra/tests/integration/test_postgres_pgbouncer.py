@@ -46,24 +46,30 @@ async def _schema(postgres_db: PostgresDatabase) -> PostgresDatabase:
     return postgres_db
 
 
-async def _server_sessions(db: PostgresDatabase, where: str) -> list[str]:
-    """The queries of the server sessions of `db` matching `where`, read straight from the server."""
+SLEEPING = ("active", "%pg_sleep%")
+IDLE_IN_TRANSACTION = ("idle in transaction%", "%")
+
+
+async def _server_sessions(db: PostgresDatabase, match: tuple[str, str]) -> list[str]:
+    """Queries of the server sessions of `db` whose state and query match, read from the server."""
     admin = await asyncpg.connect(db.dsn)
     try:
         rows = await admin.fetch(
-            "SELECT query FROM pg_stat_activity "
-            f"WHERE datname = $1 AND pid <> pg_backend_pid() AND {where}",
+            "SELECT query FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()"
+            " AND state LIKE $2 AND query LIKE $3",
             db.name,
+            *match,
         )
     finally:
         await admin.close()
     return [row["query"] for row in rows]
 
 
-async def _until_none(db: PostgresDatabase, where: str, *, within: float) -> list[str]:
-    """Poll the server until no session matches `where`; return what still matched at `within`."""
+async def _until_none(db: PostgresDatabase, match: tuple[str, str], *, within: float) -> list[str]:
+    """Poll the server until no session matches; return what still matched after `within` s."""
     deadline = time.monotonic() + within
-    while (left := await _server_sessions(db, where)) and time.monotonic() < deadline:
+    # Polling the server's view: there is no event to wait on.
+    while (left := await _server_sessions(db, match)) and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     return left
 
@@ -87,10 +93,7 @@ async def test_statement_past_the_timeout_is_cancelled_on_the_server(
     try:
         with pytest.raises(Timeout):
             await db.exec(queries.query("users__sleep"), 5.0)
-        assert (
-            await _until_none(schema, "query LIKE '%pg_sleep%' AND state = 'active'", within=2)
-            == []
-        )
+        assert await _until_none(schema, SLEEPING, within=2) == []
         assert await db.one(queries.query("users__count"), row=int) == 0
     finally:
         await db.close()
@@ -108,7 +111,7 @@ async def test_statement_in_a_transaction_is_cancelled_by_the_server(
             async with db.transaction() as tx:
                 await tx.exec(queries.query("users__sleep"), 5.0)
         assert caught.value.sqlstate == "57014"
-        assert await _server_sessions(schema, "query LIKE '%pg_sleep%' AND state = 'active'") == []
+        assert await _server_sessions(schema, SLEEPING) == []
     finally:
         await db.close()
 
@@ -116,7 +119,7 @@ async def test_statement_in_a_transaction_is_cancelled_by_the_server(
 async def test_role_default_lets_the_server_cancel_single_statements(
     schema, queries: Queries
 ) -> None:
-    """With the role default docs/postgres.md describes (`ALTER ROLE ... IN DATABASE ... SET
+    """With the role default docs/pgbouncer.md describes (`ALTER ROLE ... IN DATABASE ... SET
     statement_timeout`), the server itself cancels a statement outside a transaction (57014),
     before the client's cancel would."""
     admin = await asyncpg.connect(schema.dsn)
@@ -139,13 +142,17 @@ async def test_idle_transaction_is_ended_by_the_server(schema, queries: Queries)
     """A transaction left idle past idle_in_transaction_session_timeout is ended by the server:
     no server session stays idle in transaction, and the service recovers (PG-5, PG-12)."""
     db = await Database.connect(schema.settings(idle_in_transaction_session_timeout=0.2))
+
+    async def idle_in_transaction() -> None:
+        async with db.transaction() as tx:
+            await tx.one(queries.query("users__count"), row=int)
+            await asyncio.sleep(1.0)  # e.g. a network call inside the transaction: PG-12
+            await tx.one(queries.query("users__count"), row=int)
+
     try:
         with pytest.raises(TemporarilyUnavailable):
-            async with db.transaction() as tx:
-                await tx.one(queries.query("users__count"), row=int)
-                await asyncio.sleep(1.0)  # e.g. a network call inside the transaction: PG-12
-                await tx.one(queries.query("users__count"), row=int)
-        assert await _server_sessions(schema, "state LIKE 'idle in transaction%'") == []
+            await idle_in_transaction()
+        assert await _server_sessions(schema, IDLE_IN_TRANSACTION) == []
         assert await db.one(queries.query("users__count"), row=int) == 0
     finally:
         await db.close()
@@ -192,7 +199,9 @@ async def test_migrate_cli_through_pgbouncer_exits_with_the_reason(
     """`svcinfra migrate up` pointed at pgbouncer exits non-zero naming the pooler, applying
     nothing."""
     env = {
-        "GOOSE_DBSTRING": f"host=127.0.0.1 port={PGBOUNCER_PORT} user=postgres dbname={postgres_db.name}",
+        "GOOSE_DBSTRING": (
+            f"host=127.0.0.1 port={PGBOUNCER_PORT} user=postgres dbname={postgres_db.name}"
+        ),
         "GOOSE_MIGRATION_DIR": str(GOOSE_STYLE),
         "SVCINFRA_TEST_USERS_COMMENT": "from the cli",
     }

@@ -132,7 +132,7 @@ class PostgresSettings(Section):
         Env(shared=True),
         Field(
             description="What sits between the service and the server: none, or a "
-            "transaction pooler (pgbouncer pool_mode=transaction; see docs/postgres.md).",
+            "transaction pooler (pgbouncer pool_mode=transaction; see docs/pgbouncer.md).",
         ),
     ] = "none"
     pool_min_size: Annotated[int, Field(ge=0, le=1000, description="Connections kept open.")] = 1

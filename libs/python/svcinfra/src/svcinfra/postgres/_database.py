@@ -395,7 +395,7 @@ def _session_timeouts(settings: PostgresSettings) -> tuple[dict[str, str], float
     it, whichever server session ran it); a statement outside a transaction is cancelled at
     `statement_timeout` (plus `CANCEL_MARGIN`) by the client: asyncpg sends a cancel request,
     which pgbouncer forwards to the server session running it. The role defaults that
-    provisioning writes (docs/postgres.md) make the server cancel it first, with its own 57014.
+    provisioning writes (docs/pgbouncer.md) make the server cancel it first, with its own 57014.
 
     Returns:
         The startup parameters, the client's command timeout, and the `SET LOCAL` statements
@@ -425,6 +425,6 @@ def _hint(exc: BaseException) -> str:
     if "unsupported startup parameter" in str(exc):
         return (
             f": {exc}; behind pgbouncer in transaction mode set POSTGRES_POOLER=transaction "
-            "(docs/postgres.md)"
+            "(docs/pgbouncer.md)"
         )
     return ""

@@ -59,7 +59,7 @@ class PostgresDatabase:
         """The libpq URL of the database on the server itself (trust auth: no password).
 
         Direct whatever the route: schema set-up, migrations and admin checks never go through
-        the pooler (see `svcinfra migrate` behind one, docs/postgres.md).
+        the pooler (see `svcinfra migrate` behind one, docs/pgbouncer.md).
         """
         return f"postgresql://{self.user}@{self.host}:{self.port}/{self.name}"
 

@@ -100,7 +100,7 @@ class PoolerError(MigrateError):
 
     The lock (and the migration's own session) must live on one server session for the whole
     run; a transaction pooler (pgbouncer pool_mode=transaction) hands each transaction to any
-    server session. Migrations run on a direct connection to the server (docs/postgres.md).
+    server session. Migrations run on a direct connection to the server (docs/pgbouncer.md).
     """
 
 
