@@ -10,9 +10,16 @@ client does not own, and migrations, whose session lock a transaction pooler can
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -22,6 +29,9 @@ from svcinfra.__main__ import main
 from svcinfra.postgres import Database, Queries, TemporarilyUnavailable, Timeout
 from svcinfra.postgres.migrate import Migrator, PoolerError, load_migrations
 from svcinfra.testing.pytest_plugin import PGBOUNCER_PORT, PostgresDatabase
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = [
     pytest.mark.postgres,
@@ -46,6 +56,13 @@ async def _schema(postgres_db: PostgresDatabase) -> PostgresDatabase:
     return postgres_db
 
 
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    statement_timeout: str
+    idle_in_transaction_session_timeout: str
+
+
+NO_TIMEOUTS = Timeouts("0", "0")
 SLEEPING = ("active", "%pg_sleep%")
 IDLE_IN_TRANSACTION = ("idle in transaction%", "%")
 
@@ -82,6 +99,92 @@ async def test_startup_timeouts_are_refused_without_the_pooler_setting(schema) -
     message = str(caught.value)
     assert "unsupported startup parameter: statement_timeout" in message
     assert "POSTGRES_POOLER=transaction" in message
+
+
+PRIVATE_PORTS = range(16200, 16300)  # this suite's range for servers it starts itself
+
+
+def _free_port() -> int:
+    for port in PRIVATE_PORTS:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.fail(f"no free port in {PRIVATE_PORTS}")
+
+
+@pytest.fixture
+def lenient_pgbouncer() -> Iterator[int]:
+    """A private pgbouncer that ignores the timeout startup parameters (a common set-up), on a
+    port of this suite's range; stopped and removed afterwards."""
+    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    if not os.access(binary, os.X_OK):
+        pytest.fail("pgbouncer is not installed; `scripts/infra.sh up` as root installs it")
+    root = Path(tempfile.mkdtemp(prefix="svcinfra-pgbouncer-"))
+    port = _free_port()
+    (root / "users.txt").write_text('"postgres" ""\n')
+    (root / "pgbouncer.ini").write_text(
+        f"[databases]\n* = host=127.0.0.1 port=5432\n[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {root}/users.txt\npool_mode = transaction\n"
+        f"default_pool_size = 2\nlogfile = {root}/pgbouncer.log\n"
+        "ignore_startup_parameters = statement_timeout,idle_in_transaction_session_timeout\n"
+    )
+    command = [binary, "-q", str(root / "pgbouncer.ini")]
+    if os.geteuid() == 0:  # pgbouncer refuses to run as root
+        root.chmod(0o755)
+        shutil.chown(root, "postgres")
+        command[1:1] = ["-u", "postgres"]
+    process = subprocess.Popen(command)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log = (
+                        (root / "pgbouncer.log").read_text()
+                        if (root / "pgbouncer.log").exists()
+                        else ""
+                    )
+                    pytest.fail(f"private pgbouncer did not start: {log}")
+                time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_ignored_startup_timeouts_apply_only_with_the_pooler_setting(
+    schema, queries: Queries, lenient_pgbouncer: int
+) -> None:
+    """The other half of the reproduction: a pgbouncer that ignores the startup parameters lets
+    the service start with POSTGRES_POOLER=none, but no timeout applies (a pg_sleep runs on);
+    with POSTGRES_POOLER=transaction the same pgbouncer enforces them."""
+    silent = await Database.connect(
+        schema.settings(port=lenient_pgbouncer, pooler="none", statement_cache_size=0)
+    )
+    try:
+        async with silent.transaction() as tx:
+            assert await tx.one(queries.query("session__timeouts"), row=Timeouts) == NO_TIMEOUTS
+    finally:
+        await silent.close()
+    enforced = await Database.connect(
+        schema.settings(port=lenient_pgbouncer, statement_timeout=0.3, command_timeout=30)
+    )
+    try:
+        async with enforced.transaction() as tx:
+            timeouts = await tx.one(queries.query("session__timeouts"), row=Timeouts)
+        assert timeouts == Timeouts("300ms", "30s")
+        with pytest.raises(Timeout):
+            await enforced.exec(queries.query("users__sleep"), 5.0)
+    finally:
+        await enforced.close()
 
 
 async def test_statement_past_the_timeout_is_cancelled_on_the_server(
