@@ -1,8 +1,11 @@
 """Benchmark: `Database.one` (named query, strict mapping, metrics, spans) against raw asyncpg.
 
 Runs every path alternately in one process, several rounds each, against PostgreSQL on
-127.0.0.1:5432 (a scratch database, dropped afterwards). 50 tasks share a pool of 10. A last,
-shorter comparison runs the select with 8 tasks, fewer than connections: nobody waits there.
+127.0.0.1:5432 (a scratch database, dropped afterwards). 50 tasks share a pool of 10. A
+shorter comparison runs the select with 8 tasks, fewer than connections: nobody waits there. A
+last section runs the same statements and a short transaction through pgbouncer on 127.0.0.1:6432
+(`scripts/infra.sh up` starts it): ours with `pooler="transaction"` against raw asyncpg with the
+settings pgbouncer needs (see `pgbouncer_rows`).
 
     .venv/bin/python bench/postgres_bench.py [--quick]
 
@@ -235,7 +238,7 @@ async def main(*, quick: bool) -> None:  # noqa: C901, PLR0915  (one linear scri
         min_size=POOL,
         max_size=POOL,
         command_timeout=settings.command_timeout,
-        statement_cache_size=settings.statement_cache_size,
+        statement_cache_size=settings.statement_cache(),
         server_settings={
             "statement_timeout": str(round(settings.statement_timeout * 1000)),
             "idle_in_transaction_session_timeout": str(
@@ -350,6 +353,7 @@ async def main(*, quick: bool) -> None:  # noqa: C901, PLR0915  (one linear scri
         mix = await dirty_mix(
             raw_default, ours, get, queries.query("users__login"), rounds=rounds, seconds=seconds
         )
+        pgbouncer = await pgbouncer_rows(settings, get, create, seconds=seconds, rounds=rounds)
     finally:
         await raw_default.close()
         await raw_same.close()
@@ -420,6 +424,7 @@ async def main(*, quick: bool) -> None:  # noqa: C901, PLR0915  (one linear scri
         f" ({quiet_cpu[0] / quiet_cpu[1]:.2f} cpu)"
     )
     print_dirty_mix(mix)
+    print_pgbouncer(pgbouncer)
 
 
 async def dirty_mix(
@@ -476,6 +481,110 @@ def print_dirty_mix(results: dict[str, list[Result]]) -> None:
         a.rate / b.rate for a, b in zip(results["ours"], results["raw default"], strict=True)
     )
     print(f"  ours / raw default (dirty mix): {paired:.2f}  target >= 1.0")
+
+
+# --- through pgbouncer (issue 14) -------------------------------------------------------------
+# The same statements through the pgbouncer scripts/infra.sh starts (1.18, transaction pooling,
+# default_pool_size 8 server sessions for all paths at once), plus a short transaction (BEGIN,
+# the select, COMMIT), where ours sets the PG-5 timeouts with SET LOCAL in BEGIN's round trip.
+# Raw asyncpg runs with what pgbouncer 1.18 needs: no startup parameters, statement_cache_size=0
+# ("raw pgb default": otherwise as create_pool makes it; "raw pgb same": our command timeout and
+# no reset of a connection that did nothing). Ours: `pooler="transaction"`.
+
+PGBOUNCER_PORT = 6432
+PGB_PATHS = ("raw pgb default", "raw pgb same", "ours pgb")
+
+
+async def pgbouncer_rows(
+    direct: PostgresSettings, get: Query, create: Query, *, seconds: float, rounds: int
+) -> dict[tuple[str, str], list[Result]]:
+    """Run select, insert and a short transaction through pgbouncer on every path, alternately."""
+    settings = direct.model_copy(update={"port": PGBOUNCER_PORT, "pooler": "transaction"})
+    dsn = f"postgresql://postgres@{HOST}:{PGBOUNCER_PORT}/{settings.db}"
+    raw_default = await asyncpg.create_pool(
+        dsn, min_size=POOL, max_size=POOL, statement_cache_size=0
+    )
+    raw_same = await asyncpg.create_pool(
+        dsn,
+        min_size=POOL,
+        max_size=POOL,
+        statement_cache_size=0,
+        command_timeout=settings.command_timeout,
+        reset=no_reset,
+    )
+    ours = await Database.connect(settings, tracer_provider=TracerProvider(sampler=ALWAYS_OFF))
+    tag = iter(range(10**9))
+
+    def raw(pool: Any) -> dict[str, Callable[[int], Awaitable[Any]]]:  # noqa: ANN401  (driver)
+        async def select(n: int) -> User:
+            return User(*await pool.fetchrow(get.sql, n % ROWS + 1))
+
+        async def insert(_n: int) -> User:
+            return User(*await pool.fetchrow(create.sql, f"p{next(tag)}", "p@x"))
+
+        async def transaction(n: int) -> User:
+            async with pool.acquire() as con, con.transaction():
+                return User(*await con.fetchrow(get.sql, n % ROWS + 1))
+
+        return {"select by id": select, "insert returning": insert, "transaction": transaction}
+
+    async def transaction_ours(n: int) -> User:
+        async with ours.transaction() as tx:
+            return await tx.one(get, n % ROWS + 1, row=User)
+
+    ops = {
+        "raw pgb default": raw(raw_default),
+        "raw pgb same": raw(raw_same),
+        "ours pgb": {
+            "select by id": lambda n: ours.one(get, n % ROWS + 1, row=User),
+            "insert returning": lambda _n: ours.one(create, f"q{next(tag)}", "q@x", row=User),
+            "transaction": transaction_ours,
+        },
+    }
+    results: dict[tuple[str, str], list[Result]] = {}
+    try:
+        for workload in ("select by id", "insert returning", "transaction"):
+            for path in PGB_PATHS:
+                await run(ops[path][workload], 0.2)
+            for round_ in range(rounds):
+                shift = round_ % len(PGB_PATHS)
+                for path in (*PGB_PATHS[shift:], *PGB_PATHS[:shift]):
+                    result = await run(ops[path][workload], seconds)
+                    results.setdefault((workload, path), []).append(result)
+    finally:
+        await raw_default.close()
+        await raw_same.close()
+        await ours.close()
+    return results
+
+
+def print_pgbouncer(results: dict[tuple[str, str], list[Result]]) -> None:
+    """Print the pgbouncer rows and the ours / raw ratios (target: ours / raw same >= 0.95)."""
+    print()
+    print(f"through pgbouncer {PGBOUNCER_PORT} (transaction pooling), {TASKS} tasks, pool {POOL}")
+    header = f"{'workload':<17}{'path':<16}{'ops/s':>9}{'cpu us/op':>11}{'p50 ms':>9}{'p99 ms':>9}"
+    print(header)
+    print("-" * len(header))
+    for (workload, path), runs in results.items():
+        rate = statistics.median(r.rate for r in runs)
+        cpu = sum(r.cpu for r in runs) / sum(r.ops for r in runs) * 1e6
+        p50 = statistics.median(percentile(r.latencies, 0.50) for r in runs) * 1000
+        p99 = statistics.median(percentile(r.latencies, 0.99) for r in runs) * 1000
+        print(f"{workload:<17}{path:<16}{rate:>9.0f}{cpu:>11.1f}{p50:>9.2f}{p99:>9.2f}")
+    workloads = list(dict.fromkeys(w for w, _ in results))
+    print(f"{'ratio (paired, median)':<34}{''.join(f'{w:>18}' for w in workloads)}  target")
+    for label, bottom, target in (
+        ("ours pgb / raw pgb same", "raw pgb same", ">= 0.95"),
+        ("ours pgb / raw pgb default", "raw pgb default", ""),
+    ):
+        cells = [
+            statistics.median(
+                a.rate / b.rate
+                for a, b in zip(results[w, "ours pgb"], results[w, bottom], strict=True)
+            )
+            for w in workloads
+        ]
+        print(f"{label:<34}{''.join(f'{c:>18.2f}' for c in cells)}  {target}")
 
 
 def ceiling(workload: str, cpus: dict[tuple[str, str], float], floors: dict[str, float]) -> float:

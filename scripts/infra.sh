@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the servers the tests and the reference services need are reachable on loopback:
 # PostgreSQL 15 (127.0.0.1:5432, trust auth, database "test"), Redis 7 (127.0.0.1:6379) and
-# RabbitMQ 3.10 (127.0.0.1:5672, guest/guest).
+# RabbitMQ 3.10 (127.0.0.1:5672, guest/guest), and pgbouncer (127.0.0.1:6432, transaction pooling,
+# every database of the local PostgreSQL) for the tests that run through a pooler.
 #
 #   scripts/infra.sh up       start what is installed but stopped; as root, apt-install what is missing
 #   scripts/infra.sh status   say what is reachable; exit 1 when something is not
@@ -120,9 +121,68 @@ rabbitmq_up() {
   wait_for rabbitmq reachable 127.0.0.1 "$AMQP_PORT"
 }
 
+# --- pgbouncer (issue 14) ---------------------------------------------------------------------
+# Transaction pooling in front of the local PostgreSQL, as Kubernetes set-ups put it: a `*`
+# wildcard database, so each test run's own database is reachable through it too. Trust auth (the
+# users must be listed in the auth file: postgres and root). Its config, log and pid live in
+# PGBOUNCER_DIR, which this script owns and rewrites. pgbouncer refuses to run as root: as root it
+# runs as the postgres user. No ignore_startup_parameters: it rejects what it does not track.
+
+PGBOUNCER_PORT=${PGBOUNCER_PORT:-6432}
+if is_root; then
+  PGBOUNCER_DIR=${PGBOUNCER_DIR:-/var/lib/svcinfra-pgbouncer}
+else
+  PGBOUNCER_DIR=${PGBOUNCER_DIR:-${TMPDIR:-/tmp}/svcinfra-pgbouncer-$(id -u)}
+fi
+
+pgbouncer_write_config() {
+  mkdir -p "$PGBOUNCER_DIR"
+  printf '"postgres" ""\n"root" ""\n' >"$PGBOUNCER_DIR/userlist.txt"
+  cat >"$PGBOUNCER_DIR/pgbouncer.ini" <<EOF
+[databases]
+* = host=127.0.0.1 port=$PG_PORT
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGBOUNCER_PORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $PGBOUNCER_DIR/userlist.txt
+admin_users = postgres
+pool_mode = transaction
+max_client_conn = 400
+default_pool_size = 8
+max_user_connections = 24
+server_idle_timeout = 30
+autodb_idle_timeout = 60
+logfile = $PGBOUNCER_DIR/pgbouncer.log
+pidfile = $PGBOUNCER_DIR/pgbouncer.pid
+EOF
+  if is_root && id postgres >/dev/null 2>&1; then chown -R postgres: "$PGBOUNCER_DIR"; fi
+}
+
+pgbouncer_up() {
+  if reachable 127.0.0.1 "$PGBOUNCER_PORT"; then
+    log "pgbouncer is reachable on 127.0.0.1:$PGBOUNCER_PORT"
+    return 0
+  fi
+  local bin=/usr/sbin/pgbouncer
+  command -v pgbouncer >/dev/null && bin=$(command -v pgbouncer)
+  [ -x "$bin" ] || apt_install pgbouncer || return 1
+  pgbouncer_write_config
+  log "starting $("$bin" --version | head -n1) with $PGBOUNCER_DIR/pgbouncer.ini"
+  if is_root; then
+    "$bin" -d -u postgres "$PGBOUNCER_DIR/pgbouncer.ini"
+  else
+    "$bin" -d "$PGBOUNCER_DIR/pgbouncer.ini"
+  fi
+  wait_for pgbouncer reachable 127.0.0.1 "$PGBOUNCER_PORT"
+}
+
 status() {
   local rc=0
-  for svc in "postgresql $PG_PORT" "redis $REDIS_PORT" "rabbitmq $AMQP_PORT"; do
+  for svc in "postgresql $PG_PORT" "redis $REDIS_PORT" "rabbitmq $AMQP_PORT" \
+    "pgbouncer $PGBOUNCER_PORT"; do
     set -- $svc
     if reachable 127.0.0.1 "$2"; then log "$1: up (127.0.0.1:$2)"; else log "$1: DOWN (127.0.0.1:$2)"; rc=1; fi
   done
@@ -135,6 +195,7 @@ case "${1:-up}" in
     postgres_up || rc=1
     redis_up || rc=1
     rabbitmq_up || rc=1
+    pgbouncer_up || rc=1
     if ((rc)); then
       log "some servers are missing or down; see the lines above"
       exit 1

@@ -31,7 +31,7 @@ from svcinfra.postgres import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.postgres_routes]
 
 ASSETS = Path(__file__).parents[1] / "assets" / "queries"
 sys.path.insert(0, str(ASSETS))  # the fixture service package and its kit

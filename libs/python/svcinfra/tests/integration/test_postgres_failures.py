@@ -25,7 +25,7 @@ from svcinfra.testing import FaultProxy
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.postgres_routes]
 
 ASSETS = Path(__file__).parents[1] / "assets" / "queries"
 sys.path.insert(0, str(ASSETS))  # the fixture service package and its kit
@@ -113,11 +113,14 @@ async def test_argument_of_the_wrong_type_is_an_invalid_argument(
     assert "secret-id" not in str(caught.value)
 
 
-async def test_statement_timeout_is_a_timeout(db: Database, queries: Queries) -> None:
-    """A statement running past the server's statement_timeout raises Timeout (57014)."""
+async def test_statement_timeout_is_a_timeout(
+    db: Database, queries: Queries, postgres_route: str
+) -> None:
+    """A statement running past statement_timeout raises Timeout: the server's (57014) direct;
+    behind a transaction pooler the client's cancel at the same deadline (no startup timeout)."""
     with pytest.raises(Timeout) as caught:
         await db.exec(queries.query("users__sleep"), 5.0)
-    assert caught.value.sqlstate == "57014"
+    assert caught.value.sqlstate == ("57014" if postgres_route == "direct" else None)
     await db.ping(timeout=2)
 
 
@@ -127,14 +130,21 @@ class Timeouts:
     idle_in_transaction_session_timeout: str
 
 
-async def test_server_timeouts_come_from_the_settings(schema, queries: Queries) -> None:
-    """Every pooled session runs with the configured statement and idle-in-transaction timeouts."""
+async def test_server_timeouts_come_from_the_settings(
+    schema, queries: Queries, postgres_route: str
+) -> None:
+    """Every pooled session runs with the configured statement and idle-in-transaction timeouts;
+    behind a transaction pooler every transaction does (SET LOCAL), and the server session keeps
+    its own defaults outside it."""
     db = await Database.connect(
         schema.settings(statement_timeout=1.5, idle_in_transaction_session_timeout=0.25)
     )
     try:
-        timeouts = await db.one(queries.query("session__timeouts"), row=Timeouts)
+        async with db.transaction() as tx:
+            timeouts = await tx.one(queries.query("session__timeouts"), row=Timeouts)
         assert timeouts == Timeouts("1500ms", "250ms")
+        outside = await db.one(queries.query("session__timeouts"), row=Timeouts)
+        assert outside == (timeouts if postgres_route == "direct" else Timeouts("0", "0"))
     finally:
         await db.close()
 

@@ -309,3 +309,39 @@ def test_custom_section_reads_its_own_variables() -> None:
 
     assert config.mail.base_url == "http://fake-mail:8080"
     assert config.safe_dump()["NOTIFICATIONS_MAIL_API_KEY"] == "***"
+
+
+@pytest.mark.parametrize(
+    ("env", "pooler", "cache"),
+    [
+        ({}, "none", 100),
+        ({"POSTGRES_POOLER": "transaction"}, "transaction", 0),
+        ({"USERS_POSTGRES_POOLER": "transaction", "POSTGRES_POOLER": "none"}, "transaction", 0),
+        (
+            {"POSTGRES_POOLER": "transaction", "USERS_POSTGRES_STATEMENT_CACHE_SIZE": ""},
+            "transaction",
+            0,
+        ),
+        (
+            {"POSTGRES_POOLER": "transaction", "USERS_POSTGRES_STATEMENT_CACHE_SIZE": "50"},
+            "transaction",
+            50,
+        ),
+        ({"USERS_POSTGRES_STATEMENT_CACHE_SIZE": "0"}, "none", 0),
+    ],
+    ids=["direct", "shared-pooler", "prefixed-wins", "empty-cache", "pgbouncer-1.21", "cache-off"],
+)
+def test_pooler_setting_and_its_statement_cache(
+    env: dict[str, str], pooler: str, cache: int
+) -> None:
+    """POSTGRES_POOLER is a shared setting; unset, the statement cache is 0 behind a transaction
+    pooler (pgbouncer < 1.21 has no named prepared statements) and 100 direct (issue 14)."""
+    config = load_config(UsersConfig, valid_env() | env)
+    assert config.postgres.pooler == pooler
+    assert config.postgres.statement_cache() == cache
+
+
+def test_unknown_pooler_is_a_problem_naming_the_variable() -> None:
+    """A pooler other than none or transaction (pgbouncer's session mode needs none) is refused."""
+    with pytest.raises(ConfigError, match="POSTGRES_POOLER"):
+        load_config(UsersConfig, valid_env() | {"POSTGRES_POOLER": "session"})

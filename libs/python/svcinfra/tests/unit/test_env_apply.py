@@ -36,6 +36,7 @@ OPTIONAL = {
     ("variable", "OTEL_EXPORTER_OTLP_ENDPOINT"),
     ("variable", "TRACE_SAMPLE_RATIO"),
     ("variable", "USERS_REDIS_USERNAME"),
+    ("variable", "USERS_POSTGRES_STATEMENT_CACHE_SIZE"),  # unset: by POSTGRES_POOLER (issue 14)
     ("secret", "USERS_REDIS_PASSWORD"),
 }
 EXISTING = {

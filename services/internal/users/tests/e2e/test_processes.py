@@ -31,7 +31,12 @@ if TYPE_CHECKING:
 
     from svcinfra.testing.pytest_plugin import PostgresDatabase
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.postgres_routes,  # serve and relay direct and through pgbouncer (issue 14)
+]
 
 USERS = "/api/v1/users"
 DB_PASSWORD = f"pw-{secrets.token_urlsafe(12)}"  # trust auth ignores it; the logs must too
@@ -73,6 +78,14 @@ def environment(dbname: str, **overrides: str | None) -> dict[str, str]:
         else:
             env[name] = value
     return env
+
+
+def environment_for(db: PostgresDatabase, **overrides: str | None) -> dict[str, str]:
+    """`environment` on the database's route: through pgbouncer, its port and the pooler setting."""
+    route: dict[str, str | None] = {"USERS_POSTGRES_PORT": str(db.service_port)}
+    if db.route == "pgbouncer":
+        route["USERS_POSTGRES_POOLER"] = "transaction"
+    return environment(db.name, **(route | overrides))
 
 
 @dataclass
@@ -156,6 +169,7 @@ def migrate(env: dict[str, str], *command: str) -> subprocess.CompletedProcess[s
     )  # fmt: skip
 
 
+@pytest.mark.postgres_direct_only("migrations run direct: see the test after this one")
 def test_migrate_up_status_down(postgres_db: PostgresDatabase) -> None:
     env = environment(postgres_db.name)
 
@@ -172,6 +186,20 @@ def test_migrate_up_status_down(postgres_db: PostgresDatabase) -> None:
     assert "svcinfra_outbox" in down.stdout
     assert after.stdout.count("pending") == 1
     assert DB_PASSWORD not in up.stdout + up.stderr + status.stdout + down.stdout
+
+
+@pytest.mark.parametrize("postgres_route", ["pgbouncer"], indirect=True)
+def test_migrate_behind_the_pooler_exits_naming_the_setting(postgres_db: PostgresDatabase) -> None:
+    """`users migrate up` configured for pgbouncer refuses (its advisory lock would not hold)
+    and says how to run it: direct, with POSTGRES_POOLER=none."""
+    pooled = migrate(environment_for(postgres_db), "up")
+    assert pooled.returncode != 0
+    assert "POSTGRES_POOLER=transaction" in pooled.stderr
+    assert "direct connection" in pooled.stderr
+    sneaked = migrate(environment_for(postgres_db, USERS_POSTGRES_POOLER=None), "up")
+    assert sneaked.returncode != 0
+    assert "is a connection pooler" in sneaked.stderr
+    assert migrate(environment(postgres_db.name), "status").stdout.count("pending") == 2
 
 
 @pytest.mark.parametrize("command", ["serve", "relay"])
@@ -204,8 +232,8 @@ def test_a_broken_environment_exits_78_listing_every_problem(command: str, tmp_p
 
 
 @pytest.fixture
-async def postgres_proxy() -> AsyncIterator[FaultProxy]:
-    async with FaultProxy("127.0.0.1", 5432) as proxy:
+async def postgres_proxy(postgres_db: PostgresDatabase) -> AsyncIterator[FaultProxy]:
+    async with FaultProxy("127.0.0.1", postgres_db.service_port) as proxy:
         yield proxy
 
 
@@ -221,8 +249,8 @@ async def test_serve_follows_postgres_and_recovers_without_a_restart(
     migrated_db: PostgresDatabase,
     postgres_proxy: FaultProxy,
 ) -> None:
-    env = environment(
-        migrated_db.name,
+    env = environment_for(
+        migrated_db,
         USERS_POSTGRES_PORT=str(postgres_proxy.port),
         USERS_REDIS_PORT=str(free_port()),  # nothing listens there: the cache fails open
     )
@@ -264,7 +292,7 @@ async def test_sigterm_drains_the_request_in_flight(
     postgres_proxy: FaultProxy,
 ) -> None:
     serve = start(
-        "serve", env=environment(migrated_db.name, USERS_POSTGRES_PORT=str(postgres_proxy.port))
+        "serve", env=environment_for(migrated_db, USERS_POSTGRES_PORT=str(postgres_proxy.port))
     )
     await serve.wait_ready()
     limits = httpx.Limits(max_connections=1)  # one keep-alive connection, open before the stall
@@ -304,7 +332,7 @@ def vhost(amqp_server: str, amqp_names: str) -> Iterator[str]:
 async def test_relay_publishes_what_serve_committed(
     start: Callable[..., Process], migrated_db: PostgresDatabase, vhost: str
 ) -> None:
-    env = environment(migrated_db.name, USERS_RABBITMQ_VHOST=vhost)
+    env = environment_for(migrated_db, USERS_RABBITMQ_VHOST=vhost)
     relay = start("relay", env=env | {"TECH_PORT": str(free_port())})
     await relay.wait_ready()
     connection = await aio_pika.connect(f"amqp://guest:guest@127.0.0.1:5672/{vhost}")

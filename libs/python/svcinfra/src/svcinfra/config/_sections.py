@@ -127,6 +127,14 @@ class PostgresSettings(Section):
         Env(shared=True),
         Field(description="libpq sslmode."),
     ] = "prefer"
+    pooler: Annotated[
+        Literal["none", "transaction"],
+        Env(shared=True),
+        Field(
+            description="What sits between the service and the server: none, or a "
+            "transaction pooler (pgbouncer pool_mode=transaction; see docs/pgbouncer.md).",
+        ),
+    ] = "none"
     pool_min_size: Annotated[int, Field(ge=0, le=1000, description="Connections kept open.")] = 1
     pool_max_size: Annotated[int, Field(ge=1, le=1000, description="Most connections open.")] = 10
     connect_timeout: Annotated[Seconds, Field(description="Seconds to connect.")] = 5.0
@@ -144,20 +152,33 @@ class PostgresSettings(Section):
         Field(description="Seconds a query waits for a free pooled connection (PG-5)."),
     ] = 2.0
     statement_cache_size: Annotated[
-        int,
+        int | None,
         Field(
             ge=0,
             le=10_000,
-            description="Prepared statements cached per connection; 0 behind "
-            "pgbouncer in transaction mode.",
+            description="Prepared statements cached per connection; unset: 100, or 0 behind "
+            "a transaction pooler (more there only with pgbouncer >= 1.21 "
+            "max_prepared_statements).",
         ),
-    ] = 100
+    ] = None
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> Self:
         if self.pool_min_size > self.pool_max_size:
             raise SettingError("pool_min_size", "must not exceed POOL_MAX_SIZE")
         return self
+
+    def statement_cache(self) -> int:
+        """Prepared statements asyncpg may cache per connection: the setting, or its default.
+
+        Behind a transaction pooler each statement may run on another server session, so a
+        named prepared statement is only usable when the pooler tracks them (pgbouncer >= 1.21
+        with max_prepared_statements > 0; set the size there). Unset, it is 0 behind a pooler
+        (asyncpg's unnamed statements, which every pgbouncer accepts) and 100 direct.
+        """
+        if self.statement_cache_size is not None:
+            return self.statement_cache_size
+        return 0 if self.pooler == "transaction" else 100
 
     def dsn(self) -> SecretStr:
         """Return the libpq URL with the password, wrapped so that it is not logged by mistake."""

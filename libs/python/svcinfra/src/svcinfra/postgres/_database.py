@@ -45,6 +45,11 @@ _log = structlog.get_logger("svcinfra.postgres")
 # on release (max_queries, expired connections) still run.
 MAX_STREAK = 100
 
+# Behind a transaction pooler the client cancels a statement this long after statement_timeout,
+# so that the server's own timeout (SET LOCAL in a transaction, the role's default outside one)
+# fires first where it is set and reports 57014.
+CANCEL_MARGIN = 0.25
+
 
 class Database(Runner):
     """Named queries over one asyncpg pool: the only way services reach PostgreSQL (PG-5, PG-10).
@@ -67,6 +72,7 @@ class Database(Runner):
         "_pool",
         "_probes",
         "_session",
+        "_set_local",
         "_tracer",
         "namespace",
         "stats_name",
@@ -99,6 +105,8 @@ class Database(Runner):
             "db.namespace": namespace,
         }
         self._pool: Any = None
+        # Behind a transaction pooler: what every transaction runs right after BEGIN.
+        self._set_local: str | None = None
 
     @classmethod
     async def connect(
@@ -119,12 +127,7 @@ class Database(Runner):
             max_size=settings.pool_max_size,
             tracer_provider=tracer_provider,
         )
-        server_settings = {
-            "statement_timeout": str(round(settings.statement_timeout * 1000)),
-            "idle_in_transaction_session_timeout": str(
-                round(settings.idle_in_transaction_session_timeout * 1000)
-            ),
-        }
+        server_settings, command_timeout, db._set_local = _session_timeouts(settings)
         if application_name:
             server_settings["application_name"] = application_name
         try:
@@ -133,14 +136,14 @@ class Database(Runner):
                 min_size=settings.pool_min_size,
                 max_size=settings.pool_max_size,
                 timeout=settings.connect_timeout,
-                command_timeout=settings.command_timeout,
-                statement_cache_size=settings.statement_cache_size,
+                command_timeout=command_timeout,
+                statement_cache_size=settings.statement_cache(),
                 server_settings=server_settings,
                 reset=db._session.reset,
             )
         except Exception as exc:
             raise TemporarilyUnavailable(
-                f"cannot open the pool of {settings.db} ({type(exc).__name__})"
+                f"cannot open the pool of {settings.db} ({type(exc).__name__}){_hint(exc)}"
             ) from exc
         watch_pool(db)
         return db
@@ -379,3 +382,49 @@ class Database(Runner):
     def _probe(self, query: Query) -> Probe:
         probe = self._probes[query] = Probe(query, self._base_attributes)
         return probe
+
+
+def _session_timeouts(settings: PostgresSettings) -> tuple[dict[str, str], float, str | None]:
+    """How the PG-5 timeouts reach the server: startup parameters, or SET LOCAL in transactions.
+
+    Direct to the server, every session starts with `statement_timeout` and
+    `idle_in_transaction_session_timeout` as startup parameters. A transaction pooler
+    (pgbouncer) refuses a startup parameter it does not track, and a server session outlives the
+    client's, so behind one (`pooler = "transaction"`) no timeout is sent at start-up. Instead:
+    every transaction sets both with `SET LOCAL` in the round trip of its `BEGIN` (they end with
+    it, whichever server session ran it); a statement outside a transaction is cancelled at
+    `statement_timeout` (plus `CANCEL_MARGIN`) by the client: asyncpg sends a cancel request,
+    which pgbouncer forwards to the server session running it. The role defaults that
+    provisioning writes (docs/pgbouncer.md) make the server cancel it first, with its own 57014.
+
+    Returns:
+        The startup parameters, the client's command timeout, and the `SET LOCAL` statements
+        (None when the startup parameters carry the timeouts).
+    """
+    statement_ms = max(1, round(settings.statement_timeout * 1000))
+    idle_ms = max(1, round(settings.idle_in_transaction_session_timeout * 1000))
+    if settings.pooler == "none":
+        return (
+            {
+                "statement_timeout": str(statement_ms),
+                "idle_in_transaction_session_timeout": str(idle_ms),
+            },
+            settings.command_timeout,
+            None,
+        )
+    set_local = (
+        f"SET LOCAL statement_timeout = {statement_ms}; "
+        f"SET LOCAL idle_in_transaction_session_timeout = {idle_ms}"
+    )
+    deadline = settings.statement_timeout + CANCEL_MARGIN
+    return {}, min(settings.command_timeout, deadline), set_local
+
+
+def _hint(exc: BaseException) -> str:
+    """Name the setting when a pooler refused the startup parameters that carry the timeouts."""
+    if "unsupported startup parameter" in str(exc):
+        return (
+            f": {exc}; behind pgbouncer in transaction mode set POSTGRES_POOLER=transaction "
+            "(docs/pgbouncer.md)"
+        )
+    return ""

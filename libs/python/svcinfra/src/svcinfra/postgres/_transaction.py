@@ -78,9 +78,13 @@ class TransactionContext:
         db = self._db
         con = await db._acquire(None)  # noqa: SLF001  (the context is the database's own part)
         try:
-            xact = con.transaction(
-                isolation=self._isolation, readonly=self._readonly, deferrable=self._deferrable
-            )
+            set_local = db._set_local  # noqa: SLF001  (same)
+            if set_local is None:
+                xact: Any = con.transaction(
+                    isolation=self._isolation, readonly=self._readonly, deferrable=self._deferrable
+                )
+            else:
+                xact = PooledTransaction(con, self._begin(set_local))
             await xact.start()
         except BaseException as exc:
             await db._release(con)  # noqa: SLF001  (same)
@@ -90,6 +94,15 @@ class TransactionContext:
         self._con, self._xact = con, xact
         self._tx = Transaction(db, con)
         return self._tx
+
+    def _begin(self, set_local: str) -> str:
+        """BEGIN with this transaction's modes, then the PG-5 timeouts as SET LOCAL."""
+        begin = "BEGIN ISOLATION LEVEL " + self._isolation.replace("_", " ").upper()
+        if self._readonly:
+            begin += " READ ONLY"
+        if self._deferrable:
+            begin += " DEFERRABLE"
+        return f"{begin}; {set_local}"
 
     async def __aexit__(
         self,
@@ -114,3 +127,30 @@ class TransactionContext:
                     await self._xact.rollback()
         finally:
             await db._release(self._con)  # noqa: SLF001  (same)
+
+
+class PooledTransaction:
+    """A transaction behind a transaction pooler: its timeouts are set in its BEGIN's round trip.
+
+    The statements go as one simple query (`BEGIN ...; SET LOCAL ...; SET LOCAL ...`), so the
+    PG-5 timeouts cost no extra round trip, and they end with the transaction whichever server
+    session the pooler gave it.
+    """
+
+    __slots__ = ("_begin", "_con")
+
+    def __init__(self, con: Any, begin: str) -> None:  # noqa: ANN401  (the driver's connection)
+        self._con = con
+        self._begin = begin
+
+    async def start(self) -> None:
+        """Open the transaction and set its timeouts."""
+        await self._con.execute(self._begin)
+
+    async def commit(self) -> None:
+        """Commit it."""
+        await self._con.execute("COMMIT")
+
+    async def rollback(self) -> None:
+        """Roll it back."""
+        await self._con.execute("ROLLBACK")

@@ -52,17 +52,37 @@ class PostgresDatabase:
     host: str = PG_HOST
     port: int = PG_PORT
     user: str = "postgres"
+    route: str = "direct"
 
     @property
     def dsn(self) -> str:
-        """The libpq URL of the database (trust auth: no password)."""
+        """The libpq URL of the database on the server itself (trust auth: no password).
+
+        Direct whatever the route: schema set-up, migrations and admin checks never go through
+        the pooler (see `svcinfra migrate` behind one, docs/pgbouncer.md).
+        """
         return f"postgresql://{self.user}@{self.host}:{self.port}/{self.name}"
 
+    @property
+    def service_port(self) -> int:
+        """The port a service reaches the database on: the server's, or pgbouncer's."""
+        return PGBOUNCER_PORT if self.route == "pgbouncer" else self.port
+
+    @property
+    def service_dsn(self) -> str:
+        """The libpq URL a service uses on this route (pgbouncer's port for "pgbouncer")."""
+        return f"postgresql://{self.user}@{self.host}:{self.service_port}/{self.name}"
+
     def settings(self, **overrides: object) -> PostgresSettings:
-        """`PostgresSettings` for this database: a small pool, short connect timeout, no TLS."""
+        """`PostgresSettings` for this database on its route: a small pool, no TLS.
+
+        Through pgbouncer they say `pooler="transaction"` (no startup parameters, timeouts set
+        per transaction, no named prepared statements: pgbouncer 1.18).
+        """
         values: dict[str, object] = {
             "host": self.host,
-            "port": self.port,
+            "port": self.service_port,
+            "pooler": "transaction" if self.route == "pgbouncer" else "none",
             "user": self.user,
             "password": SecretStr(""),  # trust auth on the loopback server
             "db": self.name,
@@ -81,9 +101,56 @@ def postgres_server() -> str:
     return f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
 
 
+# --- the route to PostgreSQL: direct, or through pgbouncer (issue 14) ---------------------------
+# Modules marked `postgres_routes` run each test that uses `postgres_db` twice: straight to the
+# server, and through the pgbouncer `scripts/infra.sh` starts (transaction pooling, a `*`
+# wildcard database, so each test's own database is reachable through it). A test marked
+# `postgres_direct_only(reason)` there runs direct only, with its reason in the source; one that
+# parametrizes `postgres_route` itself (indirect) keeps its own choice.
+
+PGBOUNCER_HOST, PGBOUNCER_PORT = "127.0.0.1", 6432
+POSTGRES_ROUTES = ("direct", "pgbouncer")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the route markers (the suites run with --strict-markers)."""
+    config.addinivalue_line(
+        "markers", "postgres_routes: run postgres_db tests direct and through pgbouncer"
+    )
+    config.addinivalue_line(
+        "markers", "postgres_direct_only(reason): in a postgres_routes module, run direct only"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize `postgres_route` over both routes in modules marked `postgres_routes`."""
+    definition = metafunc.definition
+    chosen = any(
+        "postgres_route" in str(marker.args[0]) for marker in definition.iter_markers("parametrize")
+    )
+    if (
+        "postgres_route" in metafunc.fixturenames
+        and not chosen
+        and definition.get_closest_marker("postgres_routes") is not None
+        and definition.get_closest_marker("postgres_direct_only") is None
+    ):
+        metafunc.parametrize("postgres_route", POSTGRES_ROUTES, indirect=True, ids=POSTGRES_ROUTES)
+
+
 @pytest.fixture
-async def postgres_db(postgres_server: str, run_id: str) -> AsyncIterator[PostgresDatabase]:
-    """A fresh, empty database for this test, dropped (with its connections) afterwards."""
+def postgres_route(request: pytest.FixtureRequest) -> str:
+    """How the test's service reaches PostgreSQL: "direct", or "pgbouncer" when parametrized."""
+    route: str = getattr(request, "param", "direct")
+    if route == "pgbouncer":
+        _require_server("pgbouncer", PGBOUNCER_HOST, PGBOUNCER_PORT)
+    return route
+
+
+@pytest.fixture
+async def postgres_db(
+    postgres_server: str, run_id: str, postgres_route: str
+) -> AsyncIterator[PostgresDatabase]:
+    """A fresh, empty database for this test on its route, dropped (with its connections) after."""
     import asyncpg  # noqa: PLC0415  (postgres is an optional extra)
 
     name = f"svcinfra_{run_id}_{secrets.token_hex(4)}"
@@ -92,7 +159,7 @@ async def postgres_db(postgres_server: str, run_id: str) -> AsyncIterator[Postgr
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    yield PostgresDatabase(name)
+    yield PostgresDatabase(name, route=postgres_route)
     admin = await asyncpg.connect(postgres_server)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

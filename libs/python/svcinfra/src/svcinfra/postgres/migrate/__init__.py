@@ -22,6 +22,7 @@ from ._errors import (
     MigrationStateError,
     MissingMigrationsError,
     NoMigrationError,
+    PoolerError,
     VersionTableError,
 )
 from ._migrator import MigrationResult, MigrationStatus, Migrator
@@ -56,6 +57,7 @@ __all__ = [
     "MissingMigrationsError",
     "NoMigrationError",
     "ParsedSQL",
+    "PoolerError",
     "Statement",
     "VersionTable",
     "VersionTableError",

@@ -23,7 +23,7 @@ import structlog
 
 from svcinfra.config import mask_url_credentials
 
-from ._errors import DatabaseUnavailableError, LockTimeoutError
+from ._errors import DatabaseUnavailableError, LockTimeoutError, PoolerError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -76,10 +76,14 @@ def _where(dsn: str) -> str:
 
 
 async def connect(dsn: str, *, connect_timeout: float) -> asyncpg.Connection:
-    """Open the run's connection, turning every failure into `DatabaseUnavailableError`."""
+    """Open the run's connection, turning every failure into `DatabaseUnavailableError`.
+
+    Raises:
+        PoolerError: the connection goes through a connection pooler (see `refuse_pooler`).
+    """
     url = normalize_dsn(dsn)
     try:
-        return await asyncpg.connect(
+        conn = await asyncpg.connect(
             url,
             timeout=connect_timeout,
             server_settings={"application_name": "svcinfra-migrate"},
@@ -90,6 +94,38 @@ async def connect(dsn: str, *, connect_timeout: float) -> asyncpg.Connection:
         ) from exc
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise DatabaseUnavailableError(f"cannot connect to {_where(url)}: {exc}") from exc
+    try:
+        await refuse_pooler(conn, _where(url))
+    except BaseException:
+        await _close(conn, connect_timeout)
+        raise
+    return conn
+
+
+async def refuse_pooler(conn: asyncpg.Connection, where: str) -> None:
+    """Refuse a connection that goes through a pooler: goose's session lock would not hold.
+
+    A pooler (pgbouncer, in any pool mode; odyssey, pgcat) cannot give its client the process id
+    of one server session, so the id it announces at start-up (BackendKeyData, which a plain TCP
+    proxy passes through) differs from `pg_backend_pid()` of the session that answers. Session
+    pooling would keep the lock, but the two modes look alike from here: migrations run direct.
+
+    Raises:
+        PoolerError: the two ids differ.
+        DatabaseUnavailableError: the check itself failed.
+    """
+    try:
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise DatabaseUnavailableError(f"connection lost at {where}: {exc}") from exc
+    if backend != conn.get_server_pid():
+        raise PoolerError(
+            f"{where} is a connection pooler, not the server (the session that answers is "
+            f"not the one announced at start-up): goose's advisory lock {GOOSE_LOCK_ID} and "
+            "the migration's session do not survive transaction pooling; run migrations with "
+            "a direct connection to the server (--dsn / GOOSE_DBSTRING, or POSTGRES_HOST and "
+            "POSTGRES_PORT of the server with POSTGRES_POOLER=none in the migration job)",
+        )
 
 
 async def acquire_lock(

@@ -12,6 +12,7 @@ parameter value. The tree:
     │   ├── NoMigrationError          nothing to roll back / no next version for up-by-one
     │   └── VersionTableError         the version table is malformed (no version-0 row, bad name)
     ├── MigrationFailedError          a statement failed; its transaction was rolled back
+    ├── PoolerError                   the database is reached through a connection pooler
     └── DatabaseUnavailableError      cannot connect, connection lost mid-run, timeout
         └── LockTimeoutError          another runner held the advisory lock for too long
 """
@@ -92,6 +93,15 @@ class MigrationFailedError(MigrateError):
             else "its transaction was rolled back and no version row was written"
         )
         super().__init__(f"{source}:{line}: {reason}{state}; {outcome}")
+
+
+class PoolerError(MigrateError):
+    """The connection goes through a pooler, where goose's session advisory lock does not hold.
+
+    The lock (and the migration's own session) must live on one server session for the whole
+    run; a transaction pooler (pgbouncer pool_mode=transaction) hands each transaction to any
+    server session. Migrations run on a direct connection to the server (docs/pgbouncer.md).
+    """
 
 
 class DatabaseUnavailableError(MigrateError):

@@ -25,6 +25,7 @@ from ._errors import (
     MigrationFailedError,
     MissingMigrationsError,
     NoMigrationError,
+    PoolerError,
     VersionTableError,
 )
 from ._store import DEFAULT_TABLE, DatabaseState, VersionTable
@@ -99,7 +100,18 @@ class Migrator:
         settings: PostgresSettings,
         **options: object,
     ) -> Migrator:
-        """Build a migrator for a service's own database from its `PostgresSettings` (CF-4)."""
+        """Build a migrator for a service's own database from its `PostgresSettings` (CF-4).
+
+        Raises:
+            PoolerError: the settings say the server is behind a transaction pooler.
+        """
+        if settings.pooler != "none":
+            raise PoolerError(
+                f"POSTGRES_POOLER={settings.pooler}: migrations need a direct connection to "
+                "the server (goose's session advisory lock does not survive a transaction "
+                "pooler); run them with the server's POSTGRES_HOST and POSTGRES_PORT and "
+                "POSTGRES_POOLER=none, or --dsn / GOOSE_DBSTRING",
+            )
         options.setdefault("connect_timeout", settings.connect_timeout)
         return cls(migrations, settings.dsn(), **options)  # type: ignore[arg-type]
 
