@@ -39,16 +39,21 @@ def test_validate_reports_file_and_line_and_exits_1(runner: CliRunner, tmp_path:
     (tmp_path / "3_bad.sql").write_text("-- +goose Up\n-- +goose Up\n", encoding="utf-8")
     result = runner.invoke(main, ["migrate", "--dir", str(tmp_path), "validate"])
     assert result.exit_code == 1
-    assert "migrate: 3_bad.sql:2: duplicate '-- +goose Up'" in result.stderr
+    assert (
+        "goose validate: ERROR 3_bad.sql: failed to parse SQL migration file: "
+        "3_bad.sql:2: duplicate '-- +goose Up'"
+    ) in result.stderr
 
 
 def test_create_writes_a_skeleton_into_dir(runner: CliRunner, tmp_path: Path) -> None:
-    """`create NAME` writes one timestamped file into --dir and prints its path."""
-    result = runner.invoke(main, ["migrate", "--dir", str(tmp_path), "create", "AddUsers"])
+    """`create NAME` names the file as goose v3.21.1 did (observed: `_addthings.sql`)."""
+    result = runner.invoke(main, ["migrate", "-dir", str(tmp_path), "create", "AddThings", "sql"])
     assert result.exit_code == 0, result.output
     (created,) = tmp_path.iterdir()
-    assert created.name.endswith("_add_users.sql")
+    assert created.name.endswith("_addthings.sql")
     assert len(created.name.split("_", 1)[0]) == 14
+    assert f"Created new file: {created}" in result.stderr
+    assert result.stdout == ""
 
 
 def test_a_command_needing_the_database_without_a_dsn_is_a_usage_error(
@@ -58,7 +63,7 @@ def test_a_command_needing_the_database_without_a_dsn_is_a_usage_error(
     """Without --dsn or GOOSE_DBSTRING, `up` exits 2 and says how to give one."""
     result = runner.invoke(main, ["migrate", "--dir", str(tmp_path), "up"])
     assert result.exit_code == 2
-    assert "pass --dsn or set GOOSE_DBSTRING" in result.stderr
+    assert "pass DRIVER DBSTRING, --dsn or set GOOSE_DBSTRING" in result.stderr
 
 
 def test_bad_table_name_is_refused_before_connecting(runner: CliRunner, tmp_path: Path) -> None:

@@ -225,8 +225,8 @@ def say(message: str) -> None:
     click.echo(f"{stamp} {mask_url_credentials(message)}", err=True)
 
 
-def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    say(f"goose run: {message}")
+def _fail(message: str, code: int = EXIT_FAILED, *, prefix: str = "goose run") -> NoReturn:
+    say(f"{prefix}: {message}")
     sys.exit(code)
 
 
@@ -286,11 +286,14 @@ class _Options:
             "lock_timeout": self.lock_timeout,
         }
         dsn, settings = self.dsn_value()
-        if dsn is not None:
-            migrator = Migrator(migrations, dsn, **options)
-        else:
-            assert settings is not None  # noqa: S101  (dsn_value returns one of the two)
-            migrator = Migrator.from_settings(migrations, settings, **options)
+        try:
+            if dsn is not None:
+                migrator = Migrator(migrations, dsn, **options)
+            else:
+                assert settings is not None  # noqa: S101  (dsn_value returns one of the two)
+                migrator = Migrator.from_settings(migrations, settings, **options)
+        except MigrateError as exc:
+            _fail(goose_error(exc))
         migrator.on_result = _report
         return migrator
 
@@ -610,7 +613,7 @@ def _add_commands(group: click.Group) -> None:  # noqa: C901, PLR0915  (one func
             for migration in migrations:
                 migration.parse()
         except MigrateError as exc:
-            _fail(goose_error(exc))
+            _fail(goose_error(exc), prefix="goose validate")
         say(f"{len(migrations)} migration(s) valid in {migrations.location}")
 
 
