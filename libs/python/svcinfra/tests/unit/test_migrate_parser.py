@@ -7,7 +7,7 @@ import pytest
 from svcinfra.postgres.migrate import MigrationParseError, ends_with_semicolon, parse_sql
 from svcinfra.postgres.migrate._envsub import EnvsubError, substitute
 
-# --- goose's TestSemicolons table, and the quoted "--" lines of goose issue #699 -------------------
+# --- goose's TestSemicolons table, and the quoted "--" lines of goose issue #699 ---------------
 # goose v3.21 (and every release since) does not track quotes in endsWithSemicolon: the scan stops
 # at the first word starting with "--", wherever it stands, so a quoted "--" hides the ";".
 SEMICOLONS = [
@@ -324,13 +324,19 @@ def test_envsub_sections_match_goose_golden_files() -> None:
     """ENVSUB ON/OFF substitute per line exactly as goose's test02 golden files show."""
     up = [s.sql for s in parse_sql(ENVSUB_FILE, env=ENV).up]
     assert up == [
-        f"CREATE TABLE post (\n{_COLUMNS}\tfoo text,\n\tfootitle3 text,\n"
-        "\tdefaulttitle4 text,\n\ttitle5 text,\n);",
-        f"CREATE TABLE post (\n{_COLUMNS}\t$GOOSE_ENV_NAME text,\n"
-        "\t${GOOSE_ENV_NAME}title3 text,\n\t${ANOTHER_VAR:-default}title4 text,\n"
-        "\t${GOOSE_ENV_SET_BUT_EMPTY_VALUE-default}title5 text,\n);",
-        "CREATE OR REPLACE FUNCTION test_func()\nRETURNS void AS $$\nBEGIN\n"
-        "\tRAISE NOTICE 'foo $GOOSE_ENV_NAME $GOOSE_ENV_NAME';\nEND;\n$$ LANGUAGE plpgsql;",
+        (
+            f"CREATE TABLE post (\n{_COLUMNS}\tfoo text,\n\tfootitle3 text,\n"
+            "\tdefaulttitle4 text,\n\ttitle5 text,\n);"
+        ),
+        (
+            f"CREATE TABLE post (\n{_COLUMNS}\t$GOOSE_ENV_NAME text,\n"
+            "\t${GOOSE_ENV_NAME}title3 text,\n\t${ANOTHER_VAR:-default}title4 text,\n"
+            "\t${GOOSE_ENV_SET_BUT_EMPTY_VALUE-default}title5 text,\n);"
+        ),
+        (
+            "CREATE OR REPLACE FUNCTION test_func()\nRETURNS void AS $$\nBEGIN\n"
+            "\tRAISE NOTICE 'foo $GOOSE_ENV_NAME $GOOSE_ENV_NAME';\nEND;\n$$ LANGUAGE plpgsql;"
+        ),
     ]
 
 

@@ -230,15 +230,16 @@ def _fail(message: str, code: int = EXIT_FAILED, *, prefix: str = "goose run") -
     sys.exit(code)
 
 
-def goose_error(exc: MigrateError) -> str:
+def goose_error(exc: MigrateError, directory: object = None) -> str:
     """Our error in goose's wording: goose's fixed prefix, then our message (file and line)."""
     if isinstance(exc, MigrationParseError):
         return f"ERROR {exc.source}: failed to parse SQL migration file: {exc}"
     if isinstance(exc, MigrationFailedError):
         return f"ERROR {exc.source}: failed to run SQL migration: {exc}"
     if isinstance(exc, MissingMigrationsError):
+        where = "" if directory is None else f"{directory}/"
         lines = "\n\t".join(
-            f"version {v}: {f}" for v, f in zip(exc.versions, exc.files, strict=True)
+            f"version {v}: {where}{f}" for v, f in zip(exc.versions, exc.files, strict=True)
         )
         return (
             f"error: found {len(exc.files)} missing migrations before current version "
@@ -319,7 +320,7 @@ class _Options:
         except TimeoutError:
             _fail(f"context deadline exceeded (-timeout {self.timeout:g}s)")
         except MigrateError as exc:
-            _fail(goose_error(exc))
+            _fail(goose_error(exc, self.directory))
 
 
 def _report(result: MigrationResult) -> None:
@@ -354,6 +355,13 @@ class _GooseGroup(click.Group):
             exc.ctx = ctx
             raise
         return super().parse_args(ctx, translated)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+            _fail(f'"{args[0]}": no such command')  # goose's words and exit status
+        return super().resolve_command(ctx, args)
 
 
 def migrate_group(

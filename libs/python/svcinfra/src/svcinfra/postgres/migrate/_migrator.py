@@ -337,7 +337,8 @@ class Migrator:
     ) -> int:
         for index, statement in enumerate(statements):
             try:
-                await conn.execute(statement.sql)
+                if statement.sql:  # goose's empty Begin/End pair; asyncpg fails on ""
+                    await conn.execute(statement.sql)
             except (OSError, asyncpg.InterfaceError, asyncpg.PostgresError) as exc:
                 raise _StatementError(exc, statement, index) from exc
         line = statements[-1].line if statements else 1

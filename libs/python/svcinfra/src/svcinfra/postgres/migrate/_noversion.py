@@ -10,6 +10,7 @@ in one transaction unless it says NO TRANSACTION, and every file of a run is par
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING, Literal
 
@@ -107,14 +108,10 @@ class NoVersioning:
         started = time.perf_counter()
         done = 0
         try:
-            if m.use_tx:
-                async with conn.transaction():
-                    for statement in statements:
-                        await conn.execute(statement.sql)
-                        done += 1
-            else:
+            async with conn.transaction() if m.use_tx else contextlib.nullcontext():
                 for statement in statements:
-                    await conn.execute(statement.sql)
+                    if statement.sql:  # goose's empty Begin/End pair; asyncpg fails on ""
+                        await conn.execute(statement.sql)
                     done += 1
         except (OSError, asyncpg.InterfaceError) as exc:
             raise DatabaseUnavailableError(
