@@ -52,6 +52,7 @@ DETAILS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"contains leading whitespace"), "must start at column 1"),
     (re.compile(r'"(?P<m>[^"]*)" not supported: invalid annotation'), "unknown annotation '{m}'"),
     (re.compile(r"unexpected state 0 on line"), "SQL before '-- +goose Up'"),
+    (re.compile(r"timeout: context deadline exceeded"), "timeout: context deadline exceeded"),
 ]
 
 
@@ -854,6 +855,50 @@ CASES = [
         ],
         versions=None,
         rows=[("a", "b"), ("c", "d")],
+    ),
+    GooseCase(
+        "table_flag",
+        files={"1_a.sql": "-- +goose Up\nINSERT INTO t VALUES ('a', 'b');\n"},
+        runs=[
+            Run(
+                ["-table=custom_versions", "up"],
+                0,
+                ["OK   1_a.sql (T)", "goose: successfully migrated database to version: 1"],
+            ),
+            Run(["-table=custom_versions", "version"], 0, ["goose: version 1"]),
+            Run(["version"], 0, ["goose: version 0"]),
+        ],
+        versions=[0],
+        rows=[("a", "b")],
+    ),
+    GooseCase(
+        "timeout_flag",
+        files={
+            "1_a.sql": "-- +goose Up\nINSERT INTO t VALUES ('a', 'b');\n",
+            "2_b.sql": "-- +goose Up\nSELECT pg_sleep(3);\n",
+        },
+        runs=[
+            Run(
+                ["-timeout=1s", "up"],
+                1,
+                [
+                    "OK   1_a.sql (T)",
+                    'goose run: ERROR 2_b.sql: failed to run SQL migration: failed to execute SQL query "SELECT pg_sleep(3);": timeout: context deadline exceeded',
+                ],
+            ),
+            Run(
+                ["status"],
+                0,
+                [
+                    "    Applied At                  Migration",
+                    "    =======================================",
+                    "    <ANSIC> -- 1_a.sql",
+                    "    Pending                  -- 2_b.sql",
+                ],
+            ),
+        ],
+        versions=[0, 1],
+        rows=[("a", "b")],
     ),
 ]
 

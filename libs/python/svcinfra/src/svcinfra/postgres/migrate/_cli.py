@@ -308,7 +308,7 @@ class _Options:
             )
         return NoVersioning(migrations, dsn, report=_report, say=say)
 
-    def run(self, work: Coroutine[object, object, _T]) -> _T:
+    def run(self, work: Coroutine[object, object, _T], migrator: Migrator | None = None) -> _T:
         async def bounded() -> _T:
             if self.timeout:
                 async with asyncio.timeout(self.timeout):
@@ -318,7 +318,9 @@ class _Options:
         try:
             return asyncio.run(bounded())
         except TimeoutError:
-            _fail(f"context deadline exceeded (-timeout {self.timeout:g}s)")
+            running = migrator.running if migrator is not None else None
+            where = f"ERROR {running}: failed to run SQL migration: {running}: " if running else ""
+            _fail(f"{where}timeout: context deadline exceeded (-timeout {self.timeout:g}s)")
         except MigrateError as exc:
             _fail(goose_error(exc, self.directory))
 
@@ -476,7 +478,7 @@ def _add_commands(group: click.Group) -> None:  # noqa: C901, PLR0915  (one func
             options.run(options.unversioned().up(None))
             return
         migrator = options.migrator()
-        options.run(_up(migrator, None))
+        options.run(_up(migrator, None), migrator)
 
     @group.command("up-to")
     @click.argument("version", required=False)
@@ -488,7 +490,7 @@ def _add_commands(group: click.Group) -> None:  # noqa: C901, PLR0915  (one func
             options.run(options.unversioned().up(target))
             return
         migrator = options.migrator()
-        options.run(_up(migrator, target))
+        options.run(_up(migrator, target), migrator)
 
     @group.command("up-by-one")
     @pass_options
@@ -506,7 +508,7 @@ def _add_commands(group: click.Group) -> None:  # noqa: C901, PLR0915  (one func
                 say(f"goose: no migrations to run. current version: {await migrator.version()}")
                 _fail("no next version found")
 
-        options.run(work())
+        options.run(work(), migrator)
 
     @group.command()
     @pass_options
@@ -523,7 +525,7 @@ def _add_commands(group: click.Group) -> None:  # noqa: C901, PLR0915  (one func
             except NoMigrationError:
                 _fail(f"migration {await migrator.version()}: no current version found")
 
-        options.run(work())
+        options.run(work(), migrator)
 
     @group.command("down-to")
     @click.argument("version", required=False)
@@ -540,7 +542,7 @@ def _add_commands(group: click.Group) -> None:  # noqa: C901, PLR0915  (one func
             await migrator.down_to(target)
             say(f"goose: no migrations to run. current version: {await migrator.version()}")
 
-        options.run(work())
+        options.run(work(), migrator)
 
     @group.command()
     @pass_options
@@ -557,7 +559,7 @@ def _add_commands(group: click.Group) -> None:  # noqa: C901, PLR0915  (one func
             except NoMigrationError:
                 _fail("no current version found")
 
-        options.run(work())
+        options.run(work(), migrator)
 
     @group.command()
     @pass_options
@@ -567,7 +569,7 @@ def _add_commands(group: click.Group) -> None:  # noqa: C901, PLR0915  (one func
             options.run(options.unversioned().down(0))
             return
         migrator = options.migrator()
-        options.run(migrator.reset())
+        options.run(migrator.reset(), migrator)
 
     @group.command()
     @pass_options

@@ -92,6 +92,8 @@ class Migrator:
         self.lock_id = lock_id
         self.on_result: Callable[[MigrationResult], None] | None = None
         """Called after each migration of a run, as it finishes (the CLI prints goose's line)."""
+        self.running: str | None = None
+        """The file being applied or rolled back, while it runs."""
 
     @classmethod
     def from_settings(
@@ -239,7 +241,7 @@ class Migrator:
         if not plan:
             _log.info("migrate.up_to_date", version=state.current)
         _parse_first(plan)
-        return [await self._done(self._apply(conn, m, up=True)) for m in plan]
+        return [await self._done(m, self._apply(conn, m, up=True)) for m in plan]
 
     async def _down(
         self,
@@ -260,7 +262,7 @@ class Migrator:
             versions = versions[:1]
         plan = [self._file(v) for v in versions]
         _parse_first(plan)
-        return [await self._done(self._apply(conn, m, up=False)) for m in plan]
+        return [await self._done(m, self._apply(conn, m, up=False)) for m in plan]
 
     async def _redo(
         self,
@@ -272,12 +274,14 @@ class Migrator:
         migration = self._file(state.current)
         _parse_first([migration])
         return [
-            await self._done(self._apply(conn, migration, up=False)),
-            await self._done(self._apply(conn, migration, up=True)),
+            await self._done(migration, self._apply(conn, migration, up=False)),
+            await self._done(migration, self._apply(conn, migration, up=True)),
         ]
 
-    async def _done(self, applying: Awaitable[MigrationResult]) -> MigrationResult:
+    async def _done(self, m: Migration, applying: Awaitable[MigrationResult]) -> MigrationResult:
+        self.running = m.name
         result = await applying
+        self.running = None
         if self.on_result is not None:
             self.on_result(result)
         return result
