@@ -23,27 +23,48 @@ def _runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 
 def test_validate_parses_every_file_without_a_database(runner: CliRunner) -> None:
-    """`validate` parses the whole set and exits 0 with no database configured."""
+    """`validate` parses the whole set and exits 0 with no database configured, silently."""
     result = runner.invoke(main, ["migrate", "--dir", str(GOOSE_STYLE), "validate"])
     assert result.exit_code == 0, result.output
-    assert "4 migration(s) valid" in result.output
+    assert result.output == ""
+
+
+def test_validate_verbose_prints_goose_table_on_stdout(runner: CliRunner, tmp_path: Path) -> None:
+    """`-v validate` prints goose v3.21.1's table on stdout, byte for byte (observed)."""
+    (tmp_path / "00001_a.sql").write_text(
+        "-- +goose Up\nSELECT 1;\nSELECT 2;\n-- +goose Down\nSELECT 3;\n", encoding="utf-8"
+    )
+    (tmp_path / "00002_longer_name.sql").write_text(
+        "-- +goose Up\n-- +goose NO TRANSACTION\nCREATE INDEX CONCURRENTLY i ON t (a);\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(main, ["migrate", "-dir", str(tmp_path), "-v", "validate"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "Type   Txn   Up   Down   Name                    \n"
+        "────   ───   ──   ────   ────                    \n"
+        "sql    ✔     2    1      00001_a.sql             \n"
+        "sql    ✘     1    0      00002_longer_name.sql   \n"
+    )
+    assert result.stderr == ""
 
 
 def test_validate_reads_goose_migration_dir(runner: CliRunner) -> None:
     """GOOSE_MIGRATION_DIR is honoured when --dir is not given."""
     result = runner.invoke(
-        main, ["migrate", "validate"], env={"GOOSE_MIGRATION_DIR": str(GOOSE_STYLE)}
+        main, ["migrate", "-v", "validate"], env={"GOOSE_MIGRATION_DIR": str(GOOSE_STYLE)}
     )
     assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 2 + 4  # header, rule, the four files
 
 
 def test_validate_reports_file_and_line_and_exits_1(runner: CliRunner, tmp_path: Path) -> None:
-    """A grammar error exits 1 with `file:line: reason` on stderr."""
+    """A grammar error exits 1 with goose's words, then `file:line: reason`, on stderr."""
     (tmp_path / "3_bad.sql").write_text("-- +goose Up\n-- +goose Up\n", encoding="utf-8")
     result = runner.invoke(main, ["migrate", "--dir", str(tmp_path), "validate"])
     assert result.exit_code == 1
     assert (
-        "goose validate: ERROR 3_bad.sql: failed to parse SQL migration file: "
+        f'goose validate: failed to parse file "{tmp_path}/3_bad.sql": '
         "3_bad.sql:2: duplicate '-- +goose Up'"
     ) in result.stderr
 

@@ -617,14 +617,38 @@ def _add_commands(group: click.Group) -> None:  # noqa: C901, PLR0915  (one func
     @group.command()
     @pass_options
     def validate(options: _Options) -> None:
-        """Parse every migration file, both directions; no database needed."""
+        """Parse every migration file, both directions; no database needed.
+
+        As goose's `validate`: silent on success, the table of files on stdout with `-v`.
+        """
         migrations = options.load()
-        try:
-            for migration in migrations:
-                migration.parse()
-        except MigrateError as exc:
-            _fail(goose_error(exc), prefix="goose validate")
-        say(f"{len(migrations)} migration(s) valid in {migrations.location}")
+        rows: list[tuple[str, ...]] = [
+            ("Type", "Txn", "Up", "Down", "Name"),
+            ("────", "───", "──", "────", "────"),
+        ]
+        for migration in migrations:
+            try:
+                parsed = migration.parse()
+            except MigrationParseError as exc:
+                where = f"{migrations.location}/{migration.name}"
+                _fail(f'failed to parse file "{where}": {exc}', prefix="goose validate")
+            rows.append(
+                (
+                    "sql",
+                    "✔" if parsed.use_tx else "✘",
+                    str(len(parsed.up)),
+                    str(len(parsed.down)),
+                    migration.name,
+                ),
+            )
+        if options.verbose:
+            click.echo(tabwriter(rows))
+
+
+def tabwriter(rows: list[tuple[str, ...]]) -> str:
+    """Go's `tabwriter.NewWriter(w, 0, 0, 3, ' ', TabIndent)` of tab-terminated cells."""
+    widths = [max(len(row[i]) for row in rows) + 3 for i in range(len(rows[0]))]
+    return "\n".join("".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
 
 
 migrate = migrate_group()
