@@ -132,7 +132,7 @@ def ends_with_semicolon(line: str) -> bool:
     """Tell whether a line ends a statement, as goose's `endsWithSemicolon` does.
 
     The last word (Go `bufio.ScanWords`) before the first word starting with `--` ends in `;`.
-    Quotes are not tracked: `SELECT '-- x';` does not end a statement (goose issue #699).
+    Quotes are not tracked: `SELECT 'a -- b';` does not end a statement (goose issue #699).
     """
     previous = ""
     for word in _WORDS.findall(line):
