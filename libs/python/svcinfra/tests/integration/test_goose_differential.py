@@ -39,7 +39,11 @@ pytestmark = pytest.mark.postgres
 _PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d ")
 _ANSIC = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}")
 _DURATION = re.compile(r"\(\d+(\.\d+)?(ns|µs|ms|s|m[\d.]+s|h[\d.m]+s)\)")
-_DETAIL = ("failed to parse SQL migration file: ", "failed to run SQL migration: ")
+_DETAIL = (
+    "failed to parse SQL migration file: ",
+    "failed to run SQL migration: ",
+    "could not parse SQL migration file",
+)
 # goose's detail after _DETAIL -> what ours must say instead (same fact, with file and line)
 DETAILS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"ERROR: (?P<m>.*) \(SQLSTATE (?P<c>\w+)\)$"), "{m} [SQLSTATE {c}]"),
@@ -53,6 +57,10 @@ DETAILS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r'"(?P<m>[^"]*)" not supported: invalid annotation'), "unknown annotation '{m}'"),
     (re.compile(r"unexpected state 0 on line"), "SQL before '-- +goose Up'"),
     (re.compile(r"timeout: context deadline exceeded"), "timeout: context deadline exceeded"),
+    (re.compile(r'/(?P<f>[^"/]+)": '), "{f}"),
+    (re.compile(r"stateMachine=4"), "duplicate '-- +goose Down'"),
+    (re.compile(r"stateMachine=2"), "inside the StatementBegin"),
+    (re.compile(r"StatementEnd' must be defined after"), "without a StatementBegin"),
 ]
 
 
@@ -899,6 +907,105 @@ CASES = [
         ],
         versions=[0, 1],
         rows=[("a", "b")],
+    ),
+    GooseCase(
+        "bad_file_name",
+        files={"1_a.sql": "-- +goose Up\nSELECT 1;\n", "abc_x.sql": "-- +goose Up\nSELECT 1;\n"},
+        runs=[
+            Run(
+                ["status"],
+                1,
+                [
+                    'goose run: failed to collect migrations: could not parse SQL migration file "{dir}/abc_x.sql": failed to parse version from migration file: abc_x.sql: strconv.ParseInt: parsing "abc": invalid syntax'
+                ],
+            ),
+            Run(
+                ["up"],
+                1,
+                [
+                    'goose run: could not parse SQL migration file "{dir}/abc_x.sql": failed to parse version from migration file: abc_x.sql: strconv.ParseInt: parsing "abc": invalid syntax'
+                ],
+            ),
+        ],
+        versions=None,
+        rows=[],
+    ),
+    GooseCase(
+        "version_zero",
+        files={"0_a.sql": "-- +goose Up\nSELECT 1;\n"},
+        runs=[
+            Run(
+                ["status"],
+                1,
+                [
+                    'goose run: failed to collect migrations: could not parse SQL migration file "{dir}/0_a.sql": migration version must be greater than zero'
+                ],
+            ),
+        ],
+        versions=None,
+        rows=[],
+    ),
+    GooseCase(
+        "no_files",
+        files={"README.md": "x"},
+        runs=[
+            Run(
+                ["status"], 1, ["goose run: failed to collect migrations: no migration files found"]
+            ),
+            Run(["up"], 1, ["goose run: no migration files found"]),
+            Run(["version"], 0, ["goose: version 0"]),
+        ],
+        versions=[0],
+        rows=[],
+    ),
+    GooseCase(
+        "duplicate_down",
+        files={
+            "1_a.sql": "-- +goose Up\nSELECT 1;\n-- +goose Down\nSELECT 2;\n-- +goose Down\nSELECT 3;\n"
+        },
+        runs=[
+            Run(
+                ["up"],
+                1,
+                [
+                    "goose run: ERROR 1_a.sql: failed to parse SQL migration file: must start with '-- +goose Up' annotation, stateMachine=4, see https://github.com/pressly/goose#sql-migrations"
+                ],
+            ),
+        ],
+        versions=[0],
+        rows=[],
+    ),
+    GooseCase(
+        "statement_end_without_begin",
+        files={"1_a.sql": "-- +goose Up\nSELECT 1;\n-- +goose StatementEnd\n"},
+        runs=[
+            Run(
+                ["up"],
+                1,
+                [
+                    "goose run: ERROR 1_a.sql: failed to parse SQL migration file: '-- +goose StatementEnd' must be defined after '-- +goose StatementBegin', see https://github.com/pressly/goose#sql-migrations"
+                ],
+            ),
+        ],
+        versions=[0],
+        rows=[],
+    ),
+    GooseCase(
+        "down_inside_statement_block",
+        files={
+            "1_a.sql": "-- +goose Up\n-- +goose StatementBegin\nSELECT 1;\n-- +goose Down\nSELECT 2;\n-- +goose StatementEnd\n"
+        },
+        runs=[
+            Run(
+                ["up"],
+                1,
+                [
+                    "goose run: ERROR 1_a.sql: failed to parse SQL migration file: must start with '-- +goose Up' annotation, stateMachine=2, see https://github.com/pressly/goose#sql-migrations"
+                ],
+            ),
+        ],
+        versions=[0],
+        rows=[],
     ),
 ]
 

@@ -99,7 +99,7 @@ async def test_out_of_order_on_cli_needs_allow_missing(postgres_db, tmp_path: Pa
     assert "goose run: error: found 1 missing migrations before current version 3:" in (
         refused.stderr
     )
-    assert "\tversion 2: 2_x.sql" in refused.stderr
+    assert f"\tversion 2: {tmp_path}/2_x.sql" in refused.stderr  # goose prints dir/file
     allowed = await invoke(main, [*base, "-allow-missing", "up"], {})
     assert allowed.exit_code == 0, allowed.output
     assert "OK   2_x.sql" in allowed.stderr

@@ -85,6 +85,7 @@ def test_a_command_needing_the_database_without_a_dsn_is_a_usage_error(
     tmp_path: Path,
 ) -> None:
     """Without --dsn or GOOSE_DBSTRING, `up` exits 2 and says how to give one."""
+    (tmp_path / "1_a.sql").write_text("-- +goose Up\nSELECT 1;\n", encoding="utf-8")
     result = runner.invoke(main, ["migrate", "--dir", str(tmp_path), "up"])
     assert result.exit_code == 2
     assert "pass DRIVER DBSTRING, --dsn or set GOOSE_DBSTRING" in result.stderr
@@ -92,6 +93,7 @@ def test_a_command_needing_the_database_without_a_dsn_is_a_usage_error(
 
 def test_bad_table_name_is_refused_before_connecting(runner: CliRunner, tmp_path: Path) -> None:
     """An injectable GOOSE_TABLE fails with exit 1 before any connection is tried."""
+    (tmp_path / "1_a.sql").write_text("-- +goose Up\nSELECT 1;\n", encoding="utf-8")
     result = runner.invoke(
         main,
         ["migrate", "--dir", str(tmp_path), "status"],

@@ -43,6 +43,7 @@ from svcinfra.config import ConfigError, mask_url_credentials
 from ._errors import (
     MigrateError,
     MigrationFailedError,
+    MigrationFileError,
     MigrationParseError,
     MissingMigrationsError,
     NoMigrationError,
@@ -261,13 +262,23 @@ class _Options:
     lock_timeout: float
     settings: Callable[[], PostgresSettings] | None
 
-    def load(self) -> MigrationSet:
+    def load(self, collect: str = "") -> MigrationSet:
+        """Collect the files as goose does: every name must parse, and there must be one.
+
+        `collect` is the context goose puts before a collection error (`status`, `reset`:
+        "failed to collect migrations: ").
+        """
         if self.directory is None:
             _fail("no migration directory: pass -dir or set GOOSE_MIGRATION_DIR", EXIT_USAGE)
         try:
-            return load_migrations(self.directory, parse=False)
+            migrations = load_migrations(self.directory, parse=False)
+        except MigrationFileError as exc:
+            _fail(f"{collect}could not parse SQL migration file: {exc}")
         except MigrateError as exc:
-            _fail(goose_error(exc))
+            _fail(f"{collect}{goose_error(exc)}")
+        if not len(migrations):
+            _fail(f"{collect}no migration files found")
+        return migrations
 
     def dsn_value(self) -> tuple[str | None, PostgresSettings | None]:
         if self.dsn:
@@ -279,8 +290,12 @@ class _Options:
         except ConfigError as exc:
             _fail(str(exc), EXIT_CONFIG)
 
-    def migrator(self) -> Migrator:
-        migrations = self.load()
+    def migrator(self, collect: str | None = "") -> Migrator:
+        """The migrator for a command; `collect=None`: the command reads no file (`version`)."""
+        if collect is None:
+            migrations = MigrationSet(location=str(self.directory), migrations=())
+        else:
+            migrations = self.load(collect)
         options: dict[str, Any] = {
             "table": self.table,
             "allow_missing": self.allow_missing,
@@ -568,7 +583,7 @@ def _add_commands(group: click.Group) -> None:  # noqa: C901, PLR0915  (one func
         if options.no_versioning:
             options.run(options.unversioned().down(0))
             return
-        migrator = options.migrator()
+        migrator = options.migrator(collect="failed to collect migrations: ")
         options.run(migrator.reset(), migrator)
 
     @group.command()
@@ -579,7 +594,7 @@ def _add_commands(group: click.Group) -> None:  # noqa: C901, PLR0915  (one func
             for line in options.unversioned().status():
                 say(line)
             return
-        migrator = options.migrator()
+        migrator = options.migrator(collect="failed to collect migrations: ")
         for line in render_status(options.run(migrator.status())).split("\n"):
             say(line)
 
@@ -590,7 +605,7 @@ def _add_commands(group: click.Group) -> None:  # noqa: C901, PLR0915  (one func
         if options.no_versioning:
             say(f"goose: file version {options.unversioned().file_version()}")
             return
-        migrator = options.migrator()
+        migrator = options.migrator(collect=None)
         say(f"goose: version {options.run(migrator.version())}")
 
     @group.command()
