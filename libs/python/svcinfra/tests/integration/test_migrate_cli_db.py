@@ -29,7 +29,10 @@ async def invoke(command: click.Command, args: list[str], env: dict[str, str | N
 
 
 async def test_goose_cli_session_with_goose_environment(postgres_db) -> None:
-    """up, status, version, down, redo, reset through GOOSE_DBSTRING/DIR/TABLE; exit 0 each."""
+    """up, status, version, down, redo, reset through GOOSE_DBSTRING/DIR/TABLE; exit 0 each.
+
+    Every line is goose v3.21.1's (issue 15), on stderr; stdout has only our log events.
+    """
     env: dict[str, str | None] = {
         "GOOSE_DBSTRING": f"host=127.0.0.1 port=5432 user=postgres dbname={postgres_db.name}",
         "GOOSE_MIGRATION_DIR": str(GOOSE_STYLE),
@@ -38,30 +41,34 @@ async def test_goose_cli_session_with_goose_environment(postgres_db) -> None:
     }
     up = await invoke(main, ["migrate", "up"], env)
     assert up.exit_code == 0, up.output
-    assert "OK   up   20260101000003_users_email_index.sql" in up.output
-    assert "applied 4 migration(s)" in up.output
+    assert " OK   20260101000003_users_email_index.sql (" in up.stderr
+    assert "goose: successfully migrated database to version: 20260101000004" in up.stderr
+    assert "OK" not in up.stdout
 
     status = await invoke(main, ["migrate", "status"], env)
     assert status.exit_code == 0, status.output
-    lines = status.output.splitlines()
-    assert lines[0].split() == ["VERSION", "FILE", "APPLIED", "AT"]
-    assert len(lines) == 5
-    assert "pending" not in status.output
+    lines = [line[20:] for line in status.stderr.splitlines()]  # after "YYYY/MM/DD HH:MM:SS "
+    assert lines[:2] == [
+        "    Applied At                  Migration",
+        "    =======================================",
+    ]
+    assert len(lines) == 6
+    assert "Pending" not in status.stderr
 
     for args, expected in [
-        (["version"], "version 20260101000004"),
-        (["down"], "OK   down 20260101000004_envsub_comment.sql"),
-        (["redo"], "OK   up   20260101000003_users_email_index.sql"),
-        (["up-to", "20260101000004"], "OK   up   20260101000004_envsub_comment.sql"),
-        (["down-to", "20260101000002"], "OK   down 20260101000003_users_email_index.sql"),
-        (["up-by-one"], "OK   up   20260101000003_users_email_index.sql"),
-        (["reset"], "OK   down 20260101000001_create_users.sql"),
-        (["up"], "applied 4 migration(s)"),
-        (["up"], "no migrations to run"),
+        (["version"], "goose: version 20260101000004"),
+        (["down"], "OK   20260101000004_envsub_comment.sql"),
+        (["redo"], "OK   20260101000003_users_email_index.sql"),
+        (["up-to", "20260101000004"], "OK   20260101000004_envsub_comment.sql"),
+        (["down-to", "20260101000002"], "OK   20260101000003_users_email_index.sql"),
+        (["up-by-one"], "OK   20260101000003_users_email_index.sql"),
+        (["reset"], "OK   20260101000001_create_users.sql"),
+        (["up"], "goose: successfully migrated database to version: 20260101000004"),
+        (["up"], "goose: no migrations to run. current version: 20260101000004"),
     ]:
         result = await invoke(main, ["migrate", *args], env)
         assert result.exit_code == 0, (args, result.output)
-        assert expected in result.output, (args, result.output)
+        assert expected in result.stderr, (args, result.output)
 
 
 async def test_cli_failure_exits_1_with_file_and_line(postgres_db, tmp_path: Path) -> None:
@@ -73,7 +80,10 @@ async def test_cli_failure_exits_1_with_file_and_line(postgres_db, tmp_path: Pat
         {"GOOSE_DBSTRING": None},
     )
     assert result.exit_code == 1
-    assert 'migrate: 1_bad.sql:3: syntax error at or near "SELEC" [SQLSTATE 42601]' in result.stderr
+    assert (
+        "goose run: ERROR 1_bad.sql: failed to run SQL migration: "
+        '1_bad.sql:3: syntax error at or near "SELEC" [SQLSTATE 42601]'
+    ) in result.stderr
 
 
 async def test_out_of_order_on_cli_needs_allow_missing(postgres_db, tmp_path: Path) -> None:
@@ -86,11 +96,13 @@ async def test_out_of_order_on_cli_needs_allow_missing(postgres_db, tmp_path: Pa
 
     refused = await invoke(main, [*base, "up"], {})
     assert refused.exit_code == 1
-    assert "missing (out-of-order) migration lower than" in refused.stderr
-    assert "2_x.sql" in refused.stderr
-    allowed = await invoke(main, [*base, "--allow-missing", "up"], {})
+    assert "goose run: error: found 1 missing migrations before current version 3:" in (
+        refused.stderr
+    )
+    assert f"\tversion 2: {tmp_path}/2_x.sql" in refused.stderr  # goose prints dir/file
+    allowed = await invoke(main, [*base, "-allow-missing", "up"], {})
     assert allowed.exit_code == 0, allowed.output
-    assert "OK   up   2_x.sql" in allowed.output
+    assert "OK   2_x.sql" in allowed.stderr
 
 
 async def test_server_down_on_cli_exits_1_without_password(tmp_path: Path) -> None:
@@ -138,7 +150,7 @@ async def test_service_cli_runs_its_embedded_migrations(
         service_cli, ["migrate", "up"], {"GOOSE_DBSTRING": None, "GOOSE_MIGRATION_DIR": None}
     )
     assert result.exit_code == 0, result.output
-    assert "applied 2 migration(s)" in result.output
+    assert "goose: successfully migrated database to version: 20260202000000" in result.stderr
     conn = await asyncpg.connect(postgres_db.dsn)
     try:
         assert (

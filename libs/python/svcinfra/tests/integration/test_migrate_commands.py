@@ -289,4 +289,6 @@ async def test_down_of_a_version_without_file_is_refused(postgres_db, tmp_path: 
     with pytest.raises(NoMigrationError, match="version 2 is applied but has no file"):
         await migrator.reset()
     assert [v for _, v, _ in await rows(postgres_db.dsn)] == [0, 1, 2]
-    assert [(s.version, s.name) for s in await migrator.status()] == [(1, "1_t1.sql"), (2, None)]
+    # goose's status lists files only (observed, goose v3.21.1); version still reports 2
+    assert [(s.version, s.name) for s in await migrator.status()] == [(1, "1_t1.sql")]
+    assert await migrator.version() == 2

@@ -313,3 +313,16 @@ def test_unparseable_python_is_reported(tmp_path: Path) -> None:
     repo = sample(tmp_path)
     (repo / P / "broken.py").write_text("def (:\n")
     assert ("CHK-3", "unreadable-file", "P/broken.py", 1) in found(repo, select=["PG-10"])
+
+
+def test_goose_quirks_are_warned_at_their_lines(tmp_path: Path) -> None:
+    """PG-3 warns where goose reads a file otherwise than its author likely meant (issue 15)."""
+    report = run_check(sample(tmp_path, "goose-quirks"), select=["migration-files"])
+    quirks = [f for f in report.findings if f.path.endswith("_goose_quirks.sql")]
+    assert {(f.line, f.severity) for f in quirks} == {
+        (2, Severity.WARNING),  # `--` inside a string literal (goose #699)
+        (5, Severity.WARNING),  # multi-line string closed before a trailing comment
+        (7, Severity.WARNING),  # ${VAR?message} under ENVSUB ON
+        (9, Severity.WARNING),  # $$ under ENVSUB ON
+    }
+    assert all(f.rule == "PG-3" for f in quirks)

@@ -7,7 +7,9 @@ import pytest
 from svcinfra.postgres.migrate import MigrationParseError, ends_with_semicolon, parse_sql
 from svcinfra.postgres.migrate._envsub import EnvsubError, substitute
 
-# --- goose's TestSemicolons table (including the #699 quoted "--" cases) ---------------------
+# --- goose's TestSemicolons table, and the quoted "--" lines of goose issue #699 ---------------
+# goose v3.21 (and every release since) does not track quotes in endsWithSemicolon: the scan stops
+# at the first word starting with "--", wherever it stands, so a quoted "--" hides the ";".
 SEMICOLONS = [
     ("END;", True),
     ("END; -- comment", True),
@@ -15,17 +17,26 @@ SEMICOLONS = [
     ("END -- comment", False),
     ("END -- comment ;", False),
     ('END " ; " -- comment', False),
-    ("COMMENT='Look at this cool arrow -->';", True),
-    ("COMMENT='Look at this cool arrow -->'; -- trailing", True),
+    ("END;--comment", False),  # one word, ending in "t" (observed: "missing semicolon?")
+    ("END; --comment ;", True),
+    ("END;-- comment", False),
+    # goose issue #699: "--" inside a literal still ends the scan when a word starts with it
+    ("COMMENT='Look at this cool arrow -->';", False),
+    ("COMMENT='Look at this cool arrow -->'; -- trailing", False),
+    ('COMMENT="arrow -->";', False),
+    ("COMMENT=`arrow -->`;", False),
+    ("VALUES ('a -- b');", False),
+    # ...but a word that only contains "--" is not a comment start
     ("SELECT '-- not a comment';", True),
-    ('COMMENT="arrow -->";', True),
-    ("COMMENT=`arrow -->`;", True),
+    ("SELECT 'a--b';", True),
+    # a line closing a multi-line string, then a trailing comment: the ";" counts
+    ("line', 'x'); -- trailing note", True),
 ]
 
 
 @pytest.mark.parametrize(("line", "expected"), SEMICOLONS, ids=[s[0] for s in SEMICOLONS])
 def test_statement_end_detection_matches_goose(line: str, *, expected: bool) -> None:
-    """A line ends a statement exactly when goose's endsWithSemicolon says so."""
+    """A line ends a statement exactly when goose's endsWithSemicolon says so (issue #699)."""
     assert ends_with_semicolon(line) is expected
 
 
@@ -159,7 +170,8 @@ SPLITS = [
     ("mysql_delimiter", MYSQL_DELIMITER, 4, 0),
     ("copy_from_stdin", COPY_FROM_STDIN, 1, 0),
     ("plpgsql", PLPGSQL, 2, 2),
-    ("comment_arrow", COMMENT_ARROW, 2, 2),
+    # goose #699: the "-->" word hides the ";", so both CREATEs are one statement
+    ("comment_arrow", COMMENT_ARROW, 1, 2),
 ]
 
 
@@ -269,46 +281,75 @@ def test_empty_statement_block_swallows_the_next_line_as_goose_does() -> None:
 
 
 # --- ENVSUB: goose's testdata/envsub/test02 and mfridman/interpolate's own tests -------------
-ENVSUB_FILE = """-- +goose ENVSUB ON
+# goose's internal/sqlparser/testdata/envsub/test02/input.sql and its golden files (v3.21.1): the
+# `$$` of the function body sits outside the ENVSUB ON lines, so it survives.
+ENVSUB_FILE = """-- +goose Up
 
--- +goose Up
+-- +goose ENVSUB ON
 CREATE TABLE post (
 \tid int NOT NULL,
+\ttitle text,
 \t$GOOSE_ENV_NAME text,
 \t${GOOSE_ENV_NAME}title3 text,
 \t${ANOTHER_VAR:-default}title4 text,
-\t${GOOSE_ENV_SET_BUT_EMPTY_VALUE-default}title5 text
+\t${GOOSE_ENV_SET_BUT_EMPTY_VALUE-default}title5 text,
 );
 -- +goose ENVSUB OFF
-SELECT '${GOOSE_ENV_NAME}';
--- +goose ENVSUB ON
+
+CREATE TABLE post (
+\tid int NOT NULL,
+\ttitle text,
+\t$GOOSE_ENV_NAME text,
+\t${GOOSE_ENV_NAME}title3 text,
+\t${ANOTHER_VAR:-default}title4 text,
+\t${GOOSE_ENV_SET_BUT_EMPTY_VALUE-default}title5 text,
+);
 
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION test_func()
 RETURNS void AS $$
+-- +goose ENVSUB ON
 BEGIN
-\tRAISE NOTICE '${GOOSE_ENV_NAME}';
+\tRAISE NOTICE '${GOOSE_ENV_NAME} \\$GOOSE_ENV_NAME \\$GOOSE_ENV_NAME';
 END;
+-- +goose ENVSUB OFF
 $$ LANGUAGE plpgsql;
 -- +goose StatementEnd
 """
 ENV = {"GOOSE_ENV_REGION": "us_east_", "GOOSE_ENV_SET_BUT_EMPTY_VALUE": "", "GOOSE_ENV_NAME": "foo"}
+_COLUMNS = "\tid int NOT NULL,\n\ttitle text,\n"
 
 
 def test_envsub_sections_match_goose_golden_files() -> None:
-    """ENVSUB ON/OFF substitute per line as goose's golden files show, keeping `$$` quotes."""
+    """ENVSUB ON/OFF substitute per line exactly as goose's test02 golden files show."""
     up = [s.sql for s in parse_sql(ENVSUB_FILE, env=ENV).up]
     assert up == [
         (
-            "CREATE TABLE post (\n\tid int NOT NULL,\n\tfoo text,\n\tfootitle3 text,\n"
-            "\tdefaulttitle4 text,\n\ttitle5 text\n);"
+            f"CREATE TABLE post (\n{_COLUMNS}\tfoo text,\n\tfootitle3 text,\n"
+            "\tdefaulttitle4 text,\n\ttitle5 text,\n);"
         ),
-        "SELECT '${GOOSE_ENV_NAME}';",
+        (
+            f"CREATE TABLE post (\n{_COLUMNS}\t$GOOSE_ENV_NAME text,\n"
+            "\t${GOOSE_ENV_NAME}title3 text,\n\t${ANOTHER_VAR:-default}title4 text,\n"
+            "\t${GOOSE_ENV_SET_BUT_EMPTY_VALUE-default}title5 text,\n);"
+        ),
         (
             "CREATE OR REPLACE FUNCTION test_func()\nRETURNS void AS $$\nBEGIN\n"
-            "\tRAISE NOTICE 'foo';\nEND;\n$$ LANGUAGE plpgsql;"
+            "\tRAISE NOTICE 'foo $GOOSE_ENV_NAME $GOOSE_ENV_NAME';\nEND;\n$$ LANGUAGE plpgsql;"
         ),
     ]
+
+
+def test_envsub_turns_dollar_dollar_into_dollar() -> None:
+    """Under ENVSUB ON `$$` is interpolate's escaped `$`: a dollar-quoted body breaks (issue 15)."""
+    text = (
+        "-- +goose Up\n-- +goose ENVSUB ON\n-- +goose StatementBegin\n"
+        "CREATE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql;\n"
+        "-- +goose StatementEnd\n"
+    )
+    assert parse_sql(text, env={}).up[0].sql == (
+        "CREATE FUNCTION f() RETURNS int AS $ SELECT 1 $ LANGUAGE sql;"
+    )
 
 
 def test_envsub_required_variable_error_names_the_line() -> None:
@@ -355,7 +396,9 @@ EXPANSIONS = [
     ("${EMPTY:-127}", "127", INTERPOLATE),
     ("Do this \\$ESCAPE_PARTY", "Do this $ESCAPE_PARTY", {}),
     ("Do this \\${SUCH_ESCAPE}", "Do this ${SUCH_ESCAPE}", {}),
-    ("AS $$ body $$", "AS $$ body $$", {}),
+    ("AS $$ body $$", "AS $ body $", {}),
+    ("${SET-${ALSO?only if used}} ok", "x ok", {"SET": "x"}),
+    ("${SET:-${ALSO?only if used}}", "x", {"SET": "x"}),
     ("$(echo hello world)", "$(echo hello world)", {}),
     ("cost: 5$", "cost: 5$", {}),
     ("${BUILDKITE_COMMIT:7}", "e39f647b4b25842f107c6ed9d30a3a7c7", COMMIT),
@@ -380,14 +423,23 @@ def test_envsub_expansions_match_interpolate(text: str, expected: str, env: dict
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("$1 burgers", "start with a letter"),
+        ("$1 burgers", "Expected identifier to start with a letter, got 1"),
         ("${REQUIRED_VAR?}", "$REQUIRED_VAR: not set"),
         ("${REQUIRED_VAR?y u no set me? :-{}", "$REQUIRED_VAR: y u no set me? :-{"),
-        ("${X:?err}", "expected a number"),
-        ("${X", "expected an operator"),
-        ("${X:abc}", "expected a number"),
+        ("${X:?err}", 'Unable to parse offset: strconv.Atoi: parsing "?err"'),
+        ("${X", "Expected an operator, got EOF"),
+        ("${X:abc}", "Unable to parse offset"),
+        ("${REQUIRED_VAR?} $1", "start with a letter, got 1"),
     ],
-    ids=["digit", "required", "required-message", "colon-question", "unclosed", "bad-offset"],
+    ids=[
+        "digit",
+        "required",
+        "required-message",
+        "colon-question",
+        "unclosed",
+        "bad-offset",
+        "parsed-before-expanded",
+    ],
 )
 def test_envsub_rejects_what_interpolate_rejects(text: str, message: str) -> None:
     """Malformed expansions and unset required variables are errors, with a specific message."""

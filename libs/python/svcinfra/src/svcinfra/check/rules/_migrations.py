@@ -1,8 +1,10 @@
 """PG-2 / PG-3: goose migrations at `<pkg>/cli/migrations/`, well named, well formed, linted.
 
 The grammar is `svcinfra.postgres.migrate`'s goose parser, so a file the checker passes is a file
-the migrator runs. The Up part of every file is also linted with squawk (PyPI `squawk-cli`), in
-one run for the whole repository.
+the migrator runs. `migration-files` also warns on the constructs where goose's grammar surprises
+(and where svcinfra before issue 15 differed from goose): see `goose_quirks` and docs/goose.md.
+The Up part of every file is also linted with squawk (PyPI `squawk-cli`), in one run for the whole
+repository.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -27,8 +30,6 @@ from svcinfra.postgres.migrate import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from svcinfra.check.adapters import Repo, Service
 
 MIGRATIONS: Final = ("cli", "migrations")
@@ -38,8 +39,30 @@ _IRREVERSIBLE: Final = re.compile(
 )
 _DOWN: Final = re.compile(r"^--.*\+goose\s+down\b", re.IGNORECASE)
 _NO_TX: Final = re.compile(r"^--.*\+goose\s+no\s+transaction\b", re.IGNORECASE | re.MULTILINE)
-# empty environment: ENVSUB sections are checked for grammar, not for the values of this machine
-_NO_ENV: Final[dict[str, str]] = {}
+_ENVSUB: Final = re.compile(r"^--.*\+goose\s+envsub\s+(?P<state>on|off)\b", re.IGNORECASE)
+_WORD: Final = re.compile(r"\S+")
+
+
+class _EverySetEmpty(Mapping[str, str]):
+    """An environment where every variable is set and empty (`${VAR?message}` passes).
+
+    ENVSUB sections are checked for grammar, not for the values of this machine.
+    """
+
+    def __getitem__(self, key: str) -> str:
+        return ""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+_NO_ENV: Final = _EverySetEmpty()
 
 
 def migration_dir(service: Service) -> Path | None:
@@ -147,6 +170,8 @@ class MigrationFiles(Rule):
         text = repo.text(path)
         if text is None:
             return
+        for line, message in goose_quirks(text):
+            yield self.finding(rel, line, message, severity=Severity.WARNING)
         try:
             parsed = parse_sql(text, source=rel, env=_NO_ENV)
         except MigrationParseError as exc:
@@ -220,6 +245,59 @@ class MigrationLint(Rule):
                     )
                 )
         return self.result(findings, len(files))
+
+
+def goose_quirks(text: str) -> Iterator[tuple[int, str]]:
+    """Yield (line, message) for each construct goose reads otherwise than a reader would.
+
+    Each is a place where svcinfra's migrator and goose used to disagree (issue 15); both now
+    follow goose, so the file means the same to both tools, but likely not what its author meant.
+    """
+    envsub = False
+    open_quote = False  # a single-quoted literal left open by the statement's earlier lines
+    for number, line in enumerate(text.split("\n"), start=1):
+        stripped = line.strip()
+        if (match := _ENVSUB.match(stripped)) is not None:
+            envsub = match.group("state").lower() == "on"
+            continue
+        if not stripped or (stripped.startswith("--") and not open_quote):
+            continue
+        words = _WORD.findall(line)
+        cut = next((i for i, w in enumerate(words) if w.startswith("--")), len(words))
+        code = " ".join(words[:cut])
+        if envsub and "$$" in line:
+            yield (
+                number,
+                (
+                    "`$$` under `-- +goose ENVSUB ON`: goose turns it into `$` (a dollar-quoted "
+                    "body breaks); put `-- +goose ENVSUB OFF` around the body, or tag it: `$body$`"
+                ),
+            )
+        if envsub and re.search(r"\$\{[A-Za-z]\w*\?", line):
+            yield (
+                number,
+                (
+                    "`${VAR?message}`: when VAR is unset, goose's CLI applies the files before "
+                    "this one and stops here, svcinfra applies none of the run (docs/goose.md)"
+                ),
+            )
+        if cut < len(words) and (open_quote + code.count("'")) % 2 == 1:
+            yield (
+                number,
+                (
+                    "`--` inside a string literal: goose (issue #699) reads it as a comment, so a "
+                    "`;` after it does not end the statement; write the literal as '-' || '-'"
+                ),
+            )
+        elif cut < len(words) and open_quote:
+            yield (
+                number,
+                (
+                    "a multi-line string closes on this line before a `--` comment: goose ends the "
+                    "statement at the `;` before the comment (svcinfra before issue 15 did not)"
+                ),
+            )
+        open_quote = (open_quote + line.count("'")) % 2 == 1
 
 
 def _up_part(text: str) -> str:

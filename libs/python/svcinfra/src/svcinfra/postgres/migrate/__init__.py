@@ -26,7 +26,7 @@ from ._errors import (
     VersionTableError,
 )
 from ._migrator import MigrationResult, MigrationStatus, Migrator
-from ._parser import ParsedSQL, Statement, ends_with_semicolon, parse_sql
+from ._parser import ParsedSQL, Statement, ends_with_semicolon, parse_direction, parse_sql
 from ._source import (
     Migration,
     MigrationSet,
@@ -66,6 +66,7 @@ __all__ = [
     "load_migrations",
     "migrate",
     "migrate_group",
+    "parse_direction",
     "parse_sql",
     "parse_version",
     "render_status",

@@ -1,8 +1,10 @@
 """One dedicated connection per run, holding goose's advisory lock for the whole run (PG-2, PG-5).
 
-goose's Provider locks with `pg_try_advisory_lock(4097083626)` on one `*sql.Conn`, retrying every
-5 s up to 60 times (`pressly/goose:lock/postgres.go`). Using the same id makes a Go runner and a
-Python runner serialize against each other. The lock is session-level, so the connection is a
+goose's Provider (v3.26+, with a session locker) locks with `pg_try_advisory_lock(4097083626)` on
+one `*sql.Conn`, retrying every 5 s up to 60 times (`pressly/goose:lock/postgres.go`); before v3.26
+its id was 5887940537704921958, and goose's CLI takes no lock at all (docs/goose.md). Using the
+same id makes a Go runner and a Python runner serialize against each other. The lock is
+session-level, so the connection is a
 plain `asyncpg.connect`, never a pooled one: asyncpg's pool runs `pg_advisory_unlock_all()` when
 a connection is released.
 """

@@ -92,6 +92,10 @@ class Migrator:
         self.lock_timeout = lock_timeout
         self.lock_poll_interval = lock_poll_interval
         self.lock_id = lock_id
+        self.on_result: Callable[[MigrationResult], None] | None = None
+        """Called after each migration of a run, as it finishes (the CLI prints goose's line)."""
+        self.running: str | None = None
+        """The file being applied or rolled back, while it runs."""
 
     @classmethod
     def from_settings(
@@ -152,7 +156,7 @@ class Migrator:
         return await self._run(lambda c, s: self._down(c, s, to=0, by_one=False))
 
     async def status(self) -> list[MigrationStatus]:
-        """List every file with when it was applied, plus applied versions with no file."""
+        """List every file with when it was applied, as goose's status does (no file parsed)."""
         return await self._run(self._status)
 
     async def version(self) -> int:
@@ -206,8 +210,10 @@ class Migrator:
         _conn: asyncpg.Connection,
         state: DatabaseState,
     ) -> list[MigrationStatus]:
+        # goose's status lists the files only: an applied version whose file is gone is not
+        # shown (`version` still reports it), and no file is parsed (issue 15).
         applied = {a.version: a for a in state.applied if a.version}
-        rows = [
+        return [
             MigrationStatus(
                 version=m.version,
                 name=m.name,
@@ -216,12 +222,6 @@ class Migrator:
             )
             for m in self.migrations
         ]
-        rows.extend(
-            MigrationStatus(version=v, name=None, applied_at=a.applied_at, applied=True)
-            for v, a in applied.items()
-            if self.migrations.get(v) is None
-        )
-        return sorted(rows, key=lambda r: r.version)
 
     async def _up(
         self,
@@ -232,7 +232,12 @@ class Migrator:
         by_one: bool,
     ) -> list[MigrationResult]:
         applied, db_max = state.versions, state.max_version
-        missing = [m for m in self.migrations if m.version not in applied and m.version < db_max]
+        # goose's up-to collects only the files up to its target, missing ones included.
+        missing = [
+            m
+            for m in self.migrations
+            if m.version not in applied and m.version < db_max and m.version <= target
+        ]
         if missing and not self.allow_missing:
             raise MissingMigrationsError(
                 tuple(m.name for m in missing),
@@ -248,7 +253,8 @@ class Migrator:
             plan = plan[:1]
         if not plan:
             _log.info("migrate.up_to_date", version=state.current)
-        return [await self._apply(conn, m, up=True) for m in plan]
+        _parse_first(plan)
+        return [await self._done(m, self._apply(conn, m, up=True)) for m in plan]
 
     async def _down(
         self,
@@ -268,7 +274,8 @@ class Migrator:
                 raise NoMigrationError("no migration to roll back: the database is at version 0")
             versions = versions[:1]
         plan = [self._file(v) for v in versions]
-        return [await self._apply(conn, m, up=False) for m in plan]
+        _parse_first(plan)
+        return [await self._done(m, self._apply(conn, m, up=False)) for m in plan]
 
     async def _redo(
         self,
@@ -278,10 +285,19 @@ class Migrator:
         if not state.current:
             raise NoMigrationError("no migration to redo: the database is at version 0")
         migration = self._file(state.current)
+        _parse_first([migration])
         return [
-            await self._apply(conn, migration, up=False),
-            await self._apply(conn, migration, up=True),
+            await self._done(migration, self._apply(conn, migration, up=False)),
+            await self._done(migration, self._apply(conn, migration, up=True)),
         ]
+
+    async def _done(self, m: Migration, applying: Awaitable[MigrationResult]) -> MigrationResult:
+        self.running = m.name
+        result = await applying
+        self.running = None
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
 
     def _file(self, version: int) -> Migration:
         migration = self.migrations.get(version)
@@ -352,7 +368,8 @@ class Migrator:
     ) -> int:
         for index, statement in enumerate(statements):
             try:
-                await conn.execute(statement.sql)
+                if statement.sql:  # goose's empty Begin/End pair; asyncpg fails on ""
+                    await conn.execute(statement.sql)
             except (OSError, asyncpg.InterfaceError, asyncpg.PostgresError) as exc:
                 raise _StatementError(exc, statement, index) from exc
         line = statements[-1].line if statements else 1
@@ -406,6 +423,20 @@ class _StatementError(Exception):
             sqlstate=getattr(exc, "sqlstate", None),
             partial=not m.use_tx and self.index > 0,
         )
+
+
+def _parse_first(plan: list[Migration]) -> None:
+    """Parse every file a command will run, both directions, before running any (issue 15).
+
+    goose's Provider does this; goose's CLI parses a file only when it reaches it, so it applies
+    the files before a broken one and stops there. A run here applies all of its plan or none
+    of it; files outside the plan (above an up-to target) are never parsed, as in goose.
+
+    Raises:
+        MigrationParseError: a planned file breaks goose's grammar.
+    """
+    for migration in plan:
+        migration.parse()
 
 
 def _is_lost(exc: BaseException) -> bool:

@@ -7,12 +7,23 @@ so a file splits into exactly the statements goose executes, quirks included:
   column 1; the words after `+goose` (case-insensitive) are one of Up, Down, StatementBegin,
   StatementEnd, NO TRANSACTION, ENVSUB ON, ENVSUB OFF;
 * `-- +goose Up` comes first (blank lines and comments may precede it), then `Down` at most once;
-* outside StatementBegin/End a statement ends on a line whose last word before an unquoted
-  `--` word ends with `;` (a `;` ending a line inside a multi-line string ends the statement too);
+* outside StatementBegin/End a statement ends on a line whose last word before the first word
+  starting with `--` ends with `;`. Quotes are not tracked (goose issue #699, open): `--` inside
+  a string literal (`VALUES ('a -- b');`) hides the `;`, so the statement runs on into the next
+  one, or, last before `-- +goose Down` or the end of the file, is rejected as unfinished
+  ("missing semicolon?"); a multi-line string closed on a line with a trailing comment
+  (`line', 'x'); -- note`) ends the statement; a `;` ending a line inside a multi-line string
+  ends it too (PostgreSQL then rejects the cut statement);
 * comments and empty lines before a statement are dropped, those inside it are kept, and each
   statement is trimmed; StatementBegin ... StatementEnd is one statement whatever its semicolons;
 * `NO TRANSACTION` anywhere applies to both directions; `ENVSUB ON/OFF` switches per-line
-  substitution (see `_envsub`).
+  substitution (see `_envsub`) of the lines a statement is made of: comment lines before a
+  statement are dropped unsubstituted, those inside one are substituted (`$1` there fails);
+* an empty StatementBegin/StatementEnd pair leaves the parser in its StatementEnd state, so the
+  next line is dropped and an empty statement is emitted (goose does the same).
+
+goose's CLI parses one direction of a file when it runs it; goose's Provider parses both before
+running any pending file. `parse_sql` parses both, `parse_direction` one.
 
 Unlike goose, every error and every statement carries its 1-based line number.
 """
@@ -34,7 +45,6 @@ if TYPE_CHECKING:
 # Go's unicode.IsSpace, which strings.TrimSpace and bufio.ScanWords use; str.strip() differs.
 _GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"  # noqa: E501  (one character class)
 _WORDS = re.compile(f"[^{_GO_SPACE}]+")
-_QUOTES = "'\"`"
 
 ANNOTATIONS = (
     "Up",
@@ -101,19 +111,34 @@ def parse_sql(
     return ParsedSQL(up=up, down=down, use_tx=use_tx)
 
 
+def parse_direction(
+    text: str,
+    *,
+    up: bool,
+    source: str = "<string>",
+    env: Mapping[str, str] | None = None,
+) -> tuple[tuple[Statement, ...], bool]:
+    """Split one direction of a goose SQL migration, as goose's CLI does when it runs it.
+
+    Returns the statements and whether they run in a transaction.
+
+    Raises:
+        MigrationParseError: the file breaks the grammar for this direction.
+    """
+    return _parse(text, up=up, source=source, env=os.environ if env is None else env)
+
+
 def ends_with_semicolon(line: str) -> bool:
-    """Tell whether a line ends a statement: its last word before an unquoted `--` ends in `;`."""
-    quote = ""
+    """Tell whether a line ends a statement, as goose's `endsWithSemicolon` does.
+
+    The last word (Go `bufio.ScanWords`) before the first word starting with `--` ends in `;`.
+    Quotes are not tracked: `SELECT 'a -- b';` does not end a statement (goose issue #699).
+    """
     previous = ""
     for word in _WORDS.findall(line):
-        if not quote and word.startswith("--"):
+        if word.startswith("--"):
             break
         previous = word
-        for char in word:
-            if not quote and char in _QUOTES:
-                quote = char
-            elif char == quote:
-                quote = ""
     return previous.endswith(";")
 
 
@@ -269,7 +294,7 @@ def _parse(  # noqa: C901, PLR0912, PLR0915  (one state machine, kept whole to m
                     raise MigrationParseError(
                         source,
                         number,
-                        f"ENVSUB substitution failed: {exc}",
+                        f"variable substitution failed: {exc}",
                     ) from exc
             buffer.add(line, number)
         if state in _UP_STATES:

@@ -2,14 +2,16 @@
 
 A migration is `<version>_<name>.sql` where the version is the text before the first `_`, a
 base-10 integer >= 1 (goose `NumericComponent`). Files are ordered by version, numerically.
-Loading is all-or-nothing: every file is read and parsed before anything touches a database, so
-a broken file later in the set cannot leave a half-applied run behind.
+Names and versions are checked for every file when loading, as goose's `CollectMigrations` does.
+Parsing is per file and cached: `load_migrations` parses every file at once by default (a service
+applying its own set wants all-or-nothing), and with `parse=False` a file is parsed when it is
+first run, so `status`, `version` and `up-to` below a broken file work as in goose (issue 15).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,19 +27,54 @@ _VERSION = re.compile(r"[+-]?[0-9]+")
 _MAX_VERSION = 2**63 - 1  # goose parses versions as int64
 _TIMESTAMP = "%Y%m%d%H%M%S"  # goose's timestampFormat "20060102150405", always UTC since v3.17
 
-TEMPLATE = "-- +goose Up\nSELECT 'up SQL query';\n\n-- +goose Down\nSELECT 'down SQL query';\n"
-"""What `create` writes: goose v3.27's SQL template."""
+TEMPLATE = """-- +goose Up
+-- +goose StatementBegin
+SELECT 'up SQL query';
+-- +goose StatementEnd
+
+-- +goose Down
+-- +goose StatementBegin
+SELECT 'down SQL query';
+-- +goose StatementEnd
+"""
+"""What `create` writes: goose v3.21's SQL template (`create.go`, `sqlMigrationTemplate`)."""
+_SEQUENTIAL = "{:05d}"  # goose's seqVersionTemplate "%05v"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Migration:
-    """One parsed migration file."""
+    """One migration file; its SQL is parsed (both directions) on first use and cached."""
 
     version: int
     name: str
-    up: tuple[Statement, ...]
-    down: tuple[Statement, ...]
-    use_tx: bool
+    text: str = field(repr=False)
+    env: Mapping[str, str] | None = field(default=None, repr=False)
+    _parsed: list[ParsedSQL] = field(default_factory=list, repr=False)
+
+    def parse(self) -> ParsedSQL:
+        """Parse both directions, as goose's Provider does before running a file.
+
+        Raises:
+            MigrationParseError: the file breaks goose's grammar (file and line in the message).
+        """
+        if not self._parsed:
+            self._parsed.append(parse_sql(self.text, source=self.name, env=self.env))
+        return self._parsed[0]
+
+    @property
+    def up(self) -> tuple[Statement, ...]:
+        """The Up statements (parses the file)."""
+        return self.parse().up
+
+    @property
+    def down(self) -> tuple[Statement, ...]:
+        """The Down statements (parses the file)."""
+        return self.parse().down
+
+    @property
+    def use_tx(self) -> bool:
+        """False when the file says `-- +goose NO TRANSACTION` (parses the file)."""
+        return self.parse().use_tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +120,18 @@ def parse_version(filename: str) -> int:
     return version
 
 
-def load_migrations(
+def load_migrations(  # noqa: C901  (goose's collect rules, one loop)
     location: Path | Traversable | str,
     *,
     env: Mapping[str, str] | None = None,
+    parse: bool = True,
 ) -> MigrationSet:
     """Read and parse every `*.sql` migration of a folder or of a package-data directory.
 
     `location` is a path, or a `Traversable` such as
     `importlib.resources.files("users.cli") / "migrations"` (the embedded set a service ships in
     its wheel). Files that are not `.sql` are ignored, except goose's `.go` migrations, which
-    cannot run here and are reported.
+    cannot run here and are reported. With `parse=False` the SQL is parsed when first used.
 
     Raises:
         MigrationFileError: the folder is missing, a name is wrong or a version repeats.
@@ -121,36 +159,85 @@ def load_migrations(
                 f"{entry.name}: version {version} is also {by_version[version].name}",
             )
             continue
-        parsed = _parse_file(entry, env)
         by_version[version] = Migration(
             version=version,
             name=entry.name,
-            up=parsed.up,
-            down=parsed.down,
-            use_tx=parsed.use_tx,
+            text=_read(entry),
+            env=env,
         )
     if problems:
         raise MigrationFileError(f"{root}: " + "; ".join(problems) + " (PG-3)")
     migrations = tuple(by_version[v] for v in sorted(by_version))
+    if parse:
+        for migration in migrations:
+            migration.parse()
     return MigrationSet(location=str(root), migrations=migrations)
 
 
-def _parse_file(entry: Path | Traversable, env: Mapping[str, str] | None) -> ParsedSQL:
+def _read(entry: Path | Traversable) -> str:
     try:
-        text = entry.read_text(encoding="utf-8")
+        return entry.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise MigrationFileError(f"{entry.name}: cannot read: {exc}") from exc
-    return parse_sql(text, source=entry.name, env=env)
 
 
 def snake_case(name: str) -> str:
-    """Turn a migration name into goose's file-name form: `AddUsers`, `add users` -> `add_users`."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name.strip())
-    return re.sub(r"[^0-9A-Za-z]+", "_", spaced).strip("_").lower()
+    """Turn a migration name into goose's file-name form, as goose's `snakeCase` does.
+
+    Runs of letters and digits are lowercased, each run of other characters becomes one `_`, and
+    case changes are not word breaks: `AddThings` -> `addthings`, `add users` -> `add_users`,
+    `HTTPServer ID` -> `httpserver_id`. Quirk kept: one trailing separator stays (`a-` -> `a_`),
+    two or more are dropped (`a--` -> `a`).
+    """
+    out: list[str] = []
+    state = "idle"
+    for char in name:
+        alnum = char.isalpha() or char.isnumeric()
+        if state in {"idle", "delimiter"}:
+            state = "first" if alnum else "idle"
+        elif state == "first":
+            state = "alnum" if alnum else "delimiter"
+        elif not alnum:
+            state = "delimiter"
+        if state in {"first", "alnum"}:
+            out.append(char.lower())
+        elif state == "delimiter":
+            out.append("_")
+    slug = "".join(out)
+    return slug.removesuffix("_") if state == "idle" else slug
 
 
-def create_migration(directory: Path, name: str, *, now: datetime | None = None) -> Path:
-    """Write `<UTC YYYYMMDDhhmmss>_<name>.sql` with goose's Up/Down skeleton; return its path.
+def _next_sequential(directory: Path) -> str:
+    """The version `-s` gives: one above the highest non-timestamp version, from 00001."""
+    highest = 0
+    for entry in directory.iterdir():
+        if not entry.name.endswith((".sql", ".go")):
+            continue
+        try:
+            version = parse_version(entry.name)
+        except MigrationFileError:
+            continue
+        try:
+            datetime.strptime(str(version), _TIMESTAMP)  # noqa: DTZ007  (only: is it a date?)
+        except ValueError:
+            highest = max(highest, version)
+        else:
+            if len(str(version)) != 14:  # noqa: PLR2004  (goose's layout is 14 digits)
+                highest = max(highest, version)
+    return _SEQUENTIAL.format(highest + 1)
+
+
+def create_migration(
+    directory: Path,
+    name: str,
+    *,
+    now: datetime | None = None,
+    sequential: bool = False,
+) -> Path:
+    """Write `<UTC YYYYMMDDhhmmss>_<name>.sql` with goose's template; return its path.
+
+    The name is goose's `snakeCase` of `name` (`AddThings` -> `addthings`); `sequential` numbers
+    the file `00001`, `00002`, ... as goose's `-s` does.
 
     Raises:
         MigrationFileError: empty name, missing directory, or the file already exists.
@@ -160,7 +247,10 @@ def create_migration(directory: Path, name: str, *, now: datetime | None = None)
         raise MigrationFileError(f"{name!r}: a migration name needs letters or digits")
     if not directory.is_dir():
         raise MigrationFileError(f"{directory}: migration directory not found")
-    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime(_TIMESTAMP)
+    if sequential:
+        stamp = _next_sequential(directory)
+    else:
+        stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime(_TIMESTAMP)
     path = directory / f"{stamp}_{slug}.sql"
     try:
         with path.open("x", encoding="utf-8") as file:
