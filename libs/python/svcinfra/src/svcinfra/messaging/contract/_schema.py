@@ -11,6 +11,8 @@ from jsonschema import Draft7Validator
 
 from svcinfra.messaging._errors import ContractProblem
 
+from ._formats import ASYNCAPI_FORMATS
+
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
@@ -21,11 +23,37 @@ ASYNCAPI_VERSION = "3.0.0"
 _MESSAGE_LIMIT = 200
 
 
+# Definitions whose `format`s the official parser does not check: it drops `uri-reference` from
+# the Reference Object (a JSON pointer like `#/a/[0]` is no RFC 3986 URI) and replaces the
+# vendored draft-07 meta-schema with ajv's own, which checks no formats inside payload schemas.
+_UNCHECKED_FORMATS = (
+    "http://asyncapi.com/definitions/3.0.0/ReferenceObject.json",
+    "http://json-schema.org/draft-07/schema",
+)
+
+
 @cache
 def asyncapi_validator() -> Draft7Validator:
-    """Return the validator of the vendored schema (`@asyncapi/specs` 6.11.1), built once."""
+    """Return the validator of the vendored schema (`@asyncapi/specs` 6.11.1), built once.
+
+    String formats (`email`, `uri`, ...) are checked as the official parser checks them.
+    """
     text = (files(__package__) / "schemas" / SCHEMA_RESOURCE).read_text(encoding="utf-8")
-    return Draft7Validator(json.loads(text))
+    schema = json.loads(text)
+    for name in _UNCHECKED_FORMATS:
+        _drop_formats(schema["definitions"][name])
+    return Draft7Validator(schema, format_checker=ASYNCAPI_FORMATS)
+
+
+def _drop_formats(node: object) -> None:
+    if isinstance(node, dict):
+        if isinstance(node.get("format"), str):
+            del node["format"]
+        for value in node.values():
+            _drop_formats(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_formats(value)
 
 
 def schema_problems(document: Mapping[str, Any]) -> list[ContractProblem]:
