@@ -126,6 +126,18 @@ def _renamed_payload(key: str, ref: str) -> Callable[[Doc], None]:
     return change
 
 
+def _renamed_channel(key: str) -> Callable[[Doc], None]:
+    """Rename the sent channel's key to `key`, and its operation's references with it."""
+
+    def change(document: Doc) -> None:
+        document["channels"][key] = document["channels"].pop("notificationSentV1")
+        operation = document["operations"]["publishNotificationSentV1"]
+        operation["channel"] = {"$ref": f"#/channels/{key}"}
+        operation["messages"] = [{"$ref": f"#/channels/{key}/messages/notificationSentV1"}]
+
+    return change
+
+
 def variants() -> list[Variant]:  # noqa: PLR0915  (one line per variant reads best)
     """Every variant of the base contract, each one change away from it."""
     out = [Variant("unchanged", _base_text())]
@@ -231,7 +243,56 @@ def variants() -> list[Variant]:  # noqa: PLR0915  (one line per variant reads b
         "prod": {"host": "{host}:5672", "protocol": "amqp"}})))  # fmt: skip
     add(_edited("amqp binding exchange type unknown", _set(
         f"{SENT}.bindings.amqp.exchange.type", "fan")))  # fmt: skip
+    # References to the wrong kind of thing, and extensions of the wrong shape: a problem each
+    add(_edited("channel message $ref to a string", _set(
+        f"{SENT}.messages.notificationSentV1", {"$ref": "#/info/title"})))  # fmt: skip
+    add(_edited("operation channel $ref to a message", _set(
+        f"{PUBLISH}.channel", {"$ref": "#/components/messages/NotificationSentV1"})))  # fmt: skip
+    add(_edited("payload $ref to a string", _set(f"{SENT_MESSAGE}.payload", {"$ref": "#/info/title"})))
+    add(_edited("payload $ref to the whole document", _set(f"{SENT_MESSAGE}.payload", {"$ref": "#"})))
+    add(_edited("$ref with a bad percent escape", _set(
+        f"{SENT_MESSAGE}.payload", {"$ref": "#/components/schemas/%ZZ"})))  # fmt: skip
+    add(_edited("$ref with an unencoded space", _renamed_payload(
+        "Sent Payload", "#/components/schemas/Sent Payload")))  # fmt: skip
+    add(_edited("channel key with a query", _renamed_channel("sent?V1")))
+    add(_edited("channel key with a fragment", _renamed_channel("sent#V1")))
+    add(_edited("channel key with a space", _renamed_channel("sent V1")))
+    add(_edited("channel parameters matching the address", _all(
+        _set(f"{SENT}.address", "notification.{kind}.v1"),
+        _set(f"{SENT}.parameters", {"kind": {"enum": ["sent"]}}))))  # fmt: skip
+    add(_edited("channel parameters empty, address with one", _all(
+        _set(f"{SENT}.address", "notification.{kind}.v1"), _set(f"{SENT}.parameters", {}))))  # fmt: skip
+    add(_replaced("null key under components.schemas", "  schemas:\n",
+                  "  schemas:\n    ~: {type: string}\n"))  # fmt: skip
+    add(_replaced("an alias inside its own anchor", "  description: Sends",
+                  "  x-loop: &loop [*loop]\n  description: Sends", "MQ-1"))  # fmt: skip
+    add(_replaced("a merge key", "  schemas:\n",
+                  "  schemas:\n    Base: &base {type: string}\n    Merged: {<<: *base, minLength: 1}\n"))  # fmt: skip
+    add(_replaced("two YAML documents", "asyncapi: 3.0.0\n", "asyncapi: 3.0.0\n---\nasyncapi: 3.0.0\n"))
+    add(Variant("JSON with a duplicate key", '{"asyncapi": "3.0.0", "asyncapi": "3.0.0"}'))
+    add(_replaced("a tab for indentation", "  title: notifications service\n",
+                  "\ttitle: notifications service\n"))  # fmt: skip
+    add(_replaced("durable: no (a string in YAML 1.2)", "name: notifications.user-registered, durable: true",
+                  "name: notifications.user-registered, durable: no"))  # fmt: skip
+    add(_edited("components.operations message of another channel", _set(
+        "components.operations", {"op": {"action": "send", "channel": {"$ref": "#/channels/notificationSentV1"},
+        "messages": [{"$ref": "#/channels/userRegisteredV1/messages/userRegisteredV1"}]}})))  # fmt: skip
     # Project rules: the official parser accepts these, svcinfra refuses them on purpose.
+    add(_edited("x-retry not a mapping", _set(f"{CONSUME}.x-retry", 3), "MQ-9"))
+    add(_edited("x-dead-letter not a reference", _set(f"{CONSUME}.x-dead-letter", "dlq"), "MQ-10"))
+    add(_edited("x-amqp-bindings not a list", _set(f"{QUEUE}.x-amqp-bindings", "users.events"), "MQ-1"))
+    add(_edited("x-amqp-queue-arguments a list", _set(f"{QUEUE}.x-amqp-queue-arguments", ["a"]), "MQ-1"))
+    add(_replaced("x-publisher-confirms: off (a string in YAML 1.2)", "x-publisher-confirms: true",
+                  "x-publisher-confirms: off", "MQ-5"))  # fmt: skip
+    add(_edited("operation with no messages", _set(f"{PUBLISH}.messages", []), "MQ-1"))
+    add(_edited("default content type XML", _set("defaultContentType", "application/xml")))
+    add(_edited("message without a payload", _delete(f"{SENT_MESSAGE}.payload"), "MQ-2"))
+    add(_edited("exchange channel without an address", _set(f"{SENT}.address", None), "MQ-1"))
+    add(_edited("queue address not the queue name", _set(f"{QUEUE}.address", "other"), "MQ-1"))
+    add(_edited("binding routing key matching nothing", _set(
+        f"{QUEUE}.x-amqp-bindings", [{"exchange": "users.events", "routingKey": "x.v1"}]), "MQ-1"))  # fmt: skip
+    add(_edited("DLQ is the consumed queue", _set(
+        f"{CONSUME}.x-dead-letter", {"$ref": "#/channels/userRegisteredQueue"}), "MQ-10"))  # fmt: skip
     add(_edited("message name without a version", _set(f"{SENT_MESSAGE}.name", "notification.sent"), "MQ-2"))
     add(_edited("message content type XML", _set(f"{SENT_MESSAGE}.contentType", "application/xml"), "MQ-2"))
     add(_edited("routing key without the version", _set(f"{SENT}.address", "notification.sent"), "MQ-2"))

@@ -281,7 +281,15 @@ class _Builder(OperationRules):
             return
         if channel.get("address") not in {None, name}:
             self.problem(json_path(*path, "address"), f"must equal the queue name {name!r}", "MQ-1")
-        arguments = dict(channel.get("x-amqp-queue-arguments", {}))
+        raw_arguments = channel.get("x-amqp-queue-arguments", {})
+        if not isinstance(raw_arguments, Mapping):
+            self.problem(
+                json_path(*path, "x-amqp-queue-arguments"),
+                "must be a mapping of queue arguments ({x-queue-type: quorum})",
+                "MQ-1",
+            )
+            raw_arguments = {}
+        arguments = dict(raw_arguments)
         for argument in sorted(DERIVED_ARGUMENTS & arguments.keys()):
             self.problem(
                 json_path(*path, "x-amqp-queue-arguments", argument),

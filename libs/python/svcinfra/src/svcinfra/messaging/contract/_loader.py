@@ -11,7 +11,7 @@ from svcinfra.messaging._errors import ContractError, ContractProblem
 
 from ._asyncapi3 import asyncapi3_problems
 from ._build import build_contract, reference_problems
-from ._schema import schema_problems
+from ._schema import resolved_problems, schema_problems
 from ._yaml import load_yaml
 
 if TYPE_CHECKING:
@@ -45,10 +45,11 @@ def check_document(
     those are all that is reported: fix them, then run the check again. The official parser's
     `asyncapi3-*` rules come next, then svcinfra's own (MQ-1, MQ-2, MQ-5, MQ-9, MQ-10).
     """
-    problems = schema_problems(document) or [
-        *reference_problems(document),
-        *asyncapi3_problems(document),
-    ]
+    problems = (
+        schema_problems(document)
+        or reference_problems(document)
+        or [*resolved_problems(document), *asyncapi3_problems(document)]
+    )
     if problems:
         return None, problems
     return build_contract(document, source)
