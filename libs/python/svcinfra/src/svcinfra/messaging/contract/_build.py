@@ -181,14 +181,18 @@ class _Builder(OperationRules):
                 pending.append((resolve(self.doc, ref), parts))  # type: ignore[arg-type]
             written = [((*where, "pattern"), node.get("pattern"))]
             if isinstance(node.get("patternProperties"), Mapping):
-                written += [((*where, "patternProperties", k), k) for k in node["patternProperties"]]
+                written += [
+                    ((*where, "patternProperties", k), k) for k in node["patternProperties"]
+                ]
             for at, pattern in written:
                 if isinstance(pattern, str):
                     try:
                         re.compile(pattern)
                     except re.error as exc:
                         self.problem(
-                            json_path(*at), f"{pattern!r} is not a regular expression: {exc}", "MQ-2"
+                            json_path(*at),
+                            f"{pattern!r} is not a regular expression: {exc}",
+                            "MQ-2",
                         )
             pending += [
                 (value, (*where, str(key)))

@@ -39,7 +39,7 @@ def pointer_parts(ref: str) -> tuple[str, ...] | None:
 
 
 def pointer_ref(parts: tuple[str, ...]) -> str:
-    """Return the local `$ref` of `parts`, escaped and percent-encoded (`pointer_parts`'s inverse)."""
+    """Return the local `$ref` of `parts`, escaped and percent-encoded (`pointer_parts` undone)."""
     escaped = (part.replace("~", "~0").replace("/", "~1") for part in parts)
     return "#" + "".join("/" + quote(part, safe="~!$&'()*+,;=:@") for part in escaped)
 

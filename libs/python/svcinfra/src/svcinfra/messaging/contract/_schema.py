@@ -71,6 +71,8 @@ def resolved_problems(document: Mapping[str, Any]) -> list[ContractProblem]:
     Call it on a document whose references all resolve (`reference_problems` is empty).
     """
     view = _resolved(document, document, ())
+    if not isinstance(view, Mapping):  # the root is a mapping the schema accepted
+        return []
     return _problems(asyncapi_validator(resolved=True), view, skip_refs=True)
 
 

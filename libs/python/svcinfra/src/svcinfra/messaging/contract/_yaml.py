@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -32,6 +31,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from svcinfra.messaging._errors import ContractProblem
 
 from ._paths import json_path
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
 
 _PLAIN = "tag:svcinfra:plain"  # an untagged plain scalar, resolved here by the core schema
 _CORE = "tag:yaml.org,2002:"
@@ -54,7 +56,7 @@ class _Composer(yaml.SafeLoader):
     def resolve(self, kind: type[Node], value: Any, implicit: Any) -> str:  # noqa: ANN401
         if kind is ScalarNode and implicit[0]:
             return _PLAIN
-        return str(super().resolve(kind, value, implicit))
+        return str(super().resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
 
 
 class YamlProblem(Exception):  # noqa: N818  (carried out of the recursion, then reported)
@@ -73,7 +75,7 @@ class YamlProblem(Exception):  # noqa: N818  (carried out of the recursion, then
 def load_yaml(text: str) -> tuple[Any, list[ContractProblem]]:
     """Return the JSON value of a YAML 1.2 (or JSON) document, or None and the problems."""
     try:
-        node = yaml.compose(text, Loader=_Composer)  # noqa: S506  (a SafeLoader; builds no objects)
+        node = yaml.compose(text, Loader=_Composer)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -100,6 +102,7 @@ class _Builder:
             return self.built[key]
         if key in self.open:
             raise YamlProblem(path, node, "an alias refers to a collection that contains it")
+        value: Any
         if isinstance(node, ScalarNode):
             value = _scalar(node, path)
         else:
@@ -164,7 +167,7 @@ def _key(node: Node, path: Path) -> str:
     return value
 
 
-def _scalar(node: Node, path: Path) -> Hashable:  # noqa: C901, PLR0911  (one branch per tag)
+def _scalar(node: Node, path: Path) -> Hashable:
     text: str = node.value
     tag = node.tag
     if tag == _PLAIN:
@@ -186,7 +189,7 @@ def _scalar(node: Node, path: Path) -> Hashable:  # noqa: C901, PLR0911  (one br
     raise YamlProblem(path, node, f"tag {tag!r} is not supported (YAML 1.2 core schema only)")
 
 
-def _plain(text: str) -> Hashable:
+def _plain(text: str) -> Hashable:  # noqa: PLR0911  (one return per scalar kind)
     """The value of an untagged plain scalar under the YAML 1.2 core schema."""
     if text in _NULLS:
         return None
@@ -197,9 +200,9 @@ def _plain(text: str) -> Hashable:
     if _INT10.match(text):
         return int(text, 10)
     if _INT8.match(text):
-        return int(text[2:], 8)
+        return int(text, 0)  # 0o17
     if _INT16.match(text):
-        return int(text[2:], 16)
+        return int(text, 0)  # 0x1F
     if text in _NANS:
         return math.nan
     infinity = _INF.match(text)
