@@ -41,7 +41,10 @@ BROKEN = {
         "MQ-10",
     ),
     "dangling-channel": ("$.operations.consumeUserRegisteredV1.channel['$ref']", "MQ-1"),
-    "message-not-in-channel": ("$.operations.consumeUserRegisteredV1.messages[0]", "MQ-1"),
+    "message-not-in-channel": (
+        "$.operations.consumeUserRegisteredV1.messages[0]",
+        "asyncapi",
+    ),  # asyncapi3-operation-messages-from-referred-channel
     "routing-key-version": ("$.channels.userRegisteredV1.address", "MQ-2"),
     "binding-unknown-exchange": (
         "$.channels.notificationsUserEvents['x-amqp-bindings'][0].exchange",

@@ -12,22 +12,20 @@ import copy
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from svcinfra.messaging.contract import Contract, contract_from_document
+from svcinfra.messaging.contract import Contract, contract_from_document, read_document
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 CONSUMER_NAME = "notifications"
 _RESOURCE = ("api", "server", "asyncapi.yaml")
+_SOURCE = "notifications:api/server/asyncapi.yaml"
 
 
 def contract_document() -> dict[str, Any]:
-    """The contract as shipped, parsed."""
+    """The contract as shipped, read as every contract is read (YAML 1.2, MQ-1)."""
     text = files("notifications").joinpath(*_RESOURCE).read_text(encoding="utf-8")
-    document: dict[str, Any] = yaml.safe_load(text)
-    return document
+    return read_document(text, source=_SOURCE)
 
 
 def load_service_contract(
@@ -47,7 +45,7 @@ def load_service_contract(
         document = _prefixed(document, prefix)
     if backoff:
         document = _with_backoff(document, backoff)
-    return contract_from_document(document, source="notifications:api/server/asyncapi.yaml")
+    return contract_from_document(document, source=_SOURCE)
 
 
 def _prefixed(document: dict[str, Any], prefix: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from ._loader import (
     load_contract,
     load_package_contract,
     parse_contract,
+    read_document,
 )
 from ._model import (
     Consumption,
@@ -62,5 +63,6 @@ __all__ = [
     "load_package_contract",
     "parse_contract",
     "parse_duration",
+    "read_document",
     "topic_matches",
 ]

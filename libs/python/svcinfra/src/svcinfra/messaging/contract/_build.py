@@ -11,6 +11,7 @@ already passed the schema. The `x-` extensions read here (see `svcinfra.messagin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,7 +32,7 @@ from ._model import (
 )
 from ._names import MessageName, topic_matches, version_suffix
 from ._operations import OperationRules
-from ._paths import deref, iter_refs, json_path, pointer_parts, resolve
+from ._paths import deref, iter_refs, json_path, pointer_parts, pointer_ref, resolve
 
 CONTRACT_URI = "urn:svcinfra:asyncapi-contract"
 JSON_CONTENT_TYPES = frozenset({"application/json"})
@@ -51,11 +52,12 @@ class _Builder(OperationRules):
         self.source = source
         self.problems: list[ContractProblem] = []
         self.messages: dict[str, MessageSpec] = {}
-        self.message_at: dict[str, str] = {}  # message pointer -> name
+        self.message_at: dict[tuple[str, ...], str] = {}  # message pointer's keys -> name
         self.exchanges: dict[str, ExchangeSpec] = {}
         self.exchange_channels: dict[str, tuple[ExchangeSpec, str]] = {}  # channel -> (ex, key)
         self.queues: dict[str, QueueSpec] = {}
         self.queue_channels: dict[str, QueueSpec] = {}
+        self.patterns_seen: set[tuple[str, ...]] = set()  # `$ref` targets checked for patterns
 
     def problem(self, path: str, message: str, rule: str) -> None:
         self.problems.append(ContractProblem(path, message, rule))
@@ -87,12 +89,7 @@ class _Builder(OperationRules):
 
     def check_refs(self) -> None:
         """Every `$ref` is local and points at something (MQ-1)."""
-        for path, ref in iter_refs(self.doc):
-            where = json_path(*path)
-            if pointer_parts(ref) is None:
-                self.problem(where, f"{ref!r} is not a local reference ('#/...')", "MQ-1")
-            elif resolve(self.doc, ref) is None:
-                self.problem(where, f"{ref!r} points at nothing in this document", "MQ-1")
+        self.problems += reference_problems(self.doc)
 
     def read_messages(self) -> None:
         """Every message has a versioned name, a JSON content type and a payload (MQ-2)."""
@@ -107,6 +104,9 @@ class _Builder(OperationRules):
     def read_message(self, raw: Json, path: tuple[str, ...], key: str) -> None:
         message = deref(self.doc, raw)
         where = json_path(*path)
+        if not isinstance(message, Mapping):
+            self.problem(where, "is not a message object", "MQ-1")
+            return
         name_text = message.get("name")
         if not isinstance(name_text, str):
             self.problem(
@@ -156,17 +156,60 @@ class _Builder(OperationRules):
         self.messages[name_text] = MessageSpec(
             name=name_text, base=name.base, version=name.version, component=key, payload=payload
         )
-        self.message_at["#/" + "/".join(path)] = name_text
+        self.message_at[path] = name_text
+        self.check_patterns(payload, (*path, "payload"))
+
+    def check_patterns(self, schema: object, path: tuple[str | int, ...]) -> None:
+        """Every `pattern` of a payload schema compiles: payloads are validated with it (MQ-2).
+
+        The official parser does not check them; a pattern Python cannot compile would fail
+        every publish of the message, so the contract is refused here instead. Local `$ref`s
+        are followed (each target once); the problem is reported where the pattern is written.
+        """
+        pending: list[tuple[object, tuple[str | int, ...]]] = [(schema, path)]
+        while pending:
+            node, where = pending.pop()
+            if isinstance(node, list):
+                pending += [(value, (*where, index)) for index, value in enumerate(node)]
+                continue
+            if not isinstance(node, Mapping):
+                continue
+            ref = node.get("$ref")
+            parts = pointer_parts(ref) if isinstance(ref, str) else None
+            if parts is not None and parts not in self.patterns_seen:
+                self.patterns_seen.add(parts)
+                pending.append((resolve(self.doc, ref), parts))  # type: ignore[arg-type]
+            written = [((*where, "pattern"), node.get("pattern"))]
+            if isinstance(node.get("patternProperties"), Mapping):
+                written += [
+                    ((*where, "patternProperties", k), k) for k in node["patternProperties"]
+                ]
+            for at, pattern in written:
+                if isinstance(pattern, str):
+                    try:
+                        re.compile(pattern)
+                    except re.error as exc:
+                        self.problem(
+                            json_path(*at),
+                            f"{pattern!r} is not a regular expression: {exc}",
+                            "MQ-2",
+                        )
+            pending += [
+                (value, (*where, str(key)))
+                for key, value in node.items()
+                if key not in {"$ref", "enum", "const", "default", "examples"}
+            ]
 
     def message_name(self, raw: Json) -> str | None:
         """Return the name of a channel's message entry (a `$ref` or inline)."""
         ref = raw.get("$ref")
-        target = ref if isinstance(ref, str) else None
+        target = pointer_parts(ref) if isinstance(ref, str) else None
         for _ in range(32):
             if target is None or target in self.message_at:
                 break
-            nxt = resolve(self.doc, target)
-            target = nxt.get("$ref") if isinstance(nxt, Mapping) else None
+            nxt = resolve(self.doc, pointer_ref(target))
+            ref = nxt.get("$ref") if isinstance(nxt, Mapping) else None
+            target = pointer_parts(ref) if isinstance(ref, str) else None
         if target is not None and target in self.message_at:
             return self.message_at[target]
         name = raw.get("name")
@@ -242,7 +285,15 @@ class _Builder(OperationRules):
             return
         if channel.get("address") not in {None, name}:
             self.problem(json_path(*path, "address"), f"must equal the queue name {name!r}", "MQ-1")
-        arguments = dict(channel.get("x-amqp-queue-arguments", {}))
+        raw_arguments = channel.get("x-amqp-queue-arguments", {})
+        if not isinstance(raw_arguments, Mapping):
+            self.problem(
+                json_path(*path, "x-amqp-queue-arguments"),
+                "must be a mapping of queue arguments ({x-queue-type: quorum})",
+                "MQ-1",
+            )
+            raw_arguments = {}
+        arguments = dict(raw_arguments)
         for argument in sorted(DERIVED_ARGUMENTS & arguments.keys()):
             self.problem(
                 json_path(*path, "x-amqp-queue-arguments", argument),
@@ -332,13 +383,30 @@ class _Builder(OperationRules):
             CONTRACT_URI, Resource.from_contents(dict(self.doc), default_specification=DRAFT7)
         )
         validators = {}
-        for pointer, name in self.message_at.items():
-            schema = {"$ref": f"{CONTRACT_URI}{pointer}/payload"}
+        for parts, name in self.message_at.items():
+            pointer = pointer_ref((*parts, "payload"))
+            schema = {"$ref": f"{CONTRACT_URI}{pointer}"}
             validator = Draft7Validator(schema, registry=registry, format_checker=_FORMATS)
-            payload = resolve(self.doc, f"{pointer}/payload")
+            payload = resolve(self.doc, pointer)
             fast = compile_check(payload, self.doc, _FORMATS.conforms)
             validators[name] = PayloadValidator(name, validator, fast)
         return validators
+
+
+def reference_problems(document: Json) -> list[ContractProblem]:
+    """Every `$ref` is local (`#/...`, RFC 6901, percent-decoded) and points at something (MQ-1)."""
+    problems = []
+    for path, ref in iter_refs(document):
+        where = json_path(*path)
+        if pointer_parts(ref) is None:
+            problems.append(
+                ContractProblem(where, f"{ref!r} is not a local reference ('#/...')", "MQ-1")
+            )
+        elif resolve(document, ref) is None:
+            problems.append(
+                ContractProblem(where, f"{ref!r} points at nothing in this document", "MQ-1")
+            )
+    return problems
 
 
 def _routes(exchange_type: str, pattern: str, routing_key: str) -> bool:

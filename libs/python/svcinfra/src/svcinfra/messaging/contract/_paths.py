@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import quote, unquote
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -23,10 +24,24 @@ def json_path(*parts: str | int) -> str:
 
 
 def pointer_parts(ref: str) -> tuple[str, ...] | None:
-    """Return the keys of a local `$ref` (`#/a/b` -> `("a", "b")`), or None if it is not local."""
+    """Return the keys of a local `$ref` (`#/a/b` -> `("a", "b")`), or None if it is not local.
+
+    The fragment of a URI is percent-decoded first, then read as a JSON pointer (RFC 6901,
+    section 6): `#/components/schemas/Sent%20Payload` names the key `Sent Payload`, `~1` a `/`
+    and `~0` a `~`. `#` alone is the whole document.
+    """
+    if ref == "#":
+        return ()
     if not ref.startswith("#/"):
         return None
-    return tuple(part.replace("~1", "/").replace("~0", "~") for part in ref[2:].split("/"))
+    pointer = unquote(ref[1:], errors="replace")
+    return tuple(part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/"))
+
+
+def pointer_ref(parts: tuple[str, ...]) -> str:
+    """Return the local `$ref` of `parts`, escaped and percent-encoded (`pointer_parts` undone)."""
+    escaped = (part.replace("~", "~0").replace("/", "~1") for part in parts)
+    return "#" + "".join("/" + quote(part, safe="~!$&'()*+,;=:@") for part in escaped)
 
 
 def resolve(document: Mapping[str, Any], ref: str) -> Any | None:  # noqa: ANN401  (any JSON)

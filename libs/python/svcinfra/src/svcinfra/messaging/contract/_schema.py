@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import cache
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
@@ -11,8 +12,11 @@ from jsonschema import Draft7Validator
 
 from svcinfra.messaging._errors import ContractProblem
 
+from ._formats import ASYNCAPI_FORMATS
+from ._paths import resolve
+
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator
 
     from jsonschema.exceptions import ValidationError
 
@@ -21,11 +25,66 @@ ASYNCAPI_VERSION = "3.0.0"
 _MESSAGE_LIMIT = 200
 
 
+# Definitions whose `format`s the official parser does not check: it drops `uri-reference` from
+# the Reference Object (a JSON pointer like `#/a/[0]` is no RFC 3986 URI) and replaces the
+# vendored draft-07 meta-schema with ajv's own, which checks no formats inside payload schemas.
+_UNCHECKED_FORMATS = (
+    "http://asyncapi.com/definitions/3.0.0/ReferenceObject.json",
+    "http://json-schema.org/draft-07/schema",
+)
+
+
+_DEFINITIONS = "http://asyncapi.com/definitions/3.0.0/"
+_MAX_HOPS = 32
+
+
 @cache
-def asyncapi_validator() -> Draft7Validator:
-    """Return the validator of the vendored schema (`@asyncapi/specs` 6.11.1), built once."""
+def asyncapi_validator(*, resolved: bool = False) -> Draft7Validator:
+    """Return the validator of the vendored schema (`@asyncapi/specs` 6.11.1), built once.
+
+    String formats (`email`, `uri`, ...) are checked as the official parser checks them. The
+    `resolved` one validates a document whose `$ref`s were replaced by their targets: where the
+    schema demands a Reference (an operation's channel and messages, a channel's servers) it
+    demands the object referenced instead, as the official parser's `prepareV3ResolvedSchema`.
+    """
     text = (files(__package__) / "schemas" / SCHEMA_RESOURCE).read_text(encoding="utf-8")
-    return Draft7Validator(json.loads(text))
+    schema = json.loads(text)
+    definitions = schema["definitions"]
+    for name in _UNCHECKED_FORMATS:
+        _drop_formats(definitions[name])
+    if resolved:
+        channel = definitions[f"{_DEFINITIONS}channel.json"]["properties"]
+        channel["servers"]["items"] = {"$ref": f"{_DEFINITIONS}server.json"}
+        for name in ("operation.json", "operationReply.json"):
+            properties = definitions[f"{_DEFINITIONS}{name}"]["properties"]
+            properties["channel"] = {"$ref": f"{_DEFINITIONS}channel.json"}
+            properties["messages"]["items"] = {"$ref": f"{_DEFINITIONS}messageObject.json"}
+    return Draft7Validator(schema, format_checker=ASYNCAPI_FORMATS)
+
+
+def resolved_problems(document: Mapping[str, Any]) -> list[ContractProblem]:
+    """Return where `document`, its local `$ref`s replaced by their targets, breaks the schema.
+
+    The official parser validates the document twice, as written and resolved; a `$ref` to the
+    wrong kind of object (a payload pointing at a string, a channel at a message) only shows
+    resolved. Problems are reported at the path of the `$ref` that brought the wrong object.
+    Call it on a document whose references all resolve (`reference_problems` is empty).
+    """
+    view = _resolved(document, document, ())
+    if not isinstance(view, Mapping):  # the root is a mapping the schema accepted
+        return []
+    return _problems(asyncapi_validator(resolved=True), view, skip_refs=True)
+
+
+def _drop_formats(node: object) -> None:
+    if isinstance(node, dict):
+        if isinstance(node.get("format"), str):
+            del node["format"]
+        for value in node.values():
+            _drop_formats(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_formats(value)
 
 
 def schema_problems(document: Mapping[str, Any]) -> list[ContractProblem]:
@@ -45,15 +104,41 @@ def schema_problems(document: Mapping[str, Any]) -> list[ContractProblem]:
                 "MQ-1",
             ),
         ]
+    return _problems(asyncapi_validator(), document, skip_refs=False)
+
+
+def _problems(
+    validator: Draft7Validator, document: Mapping[str, Any], *, skip_refs: bool
+) -> list[ContractProblem]:
     seen: set[tuple[str, str]] = set()
     problems = []
-    for error in asyncapi_validator().iter_errors(document):
+    for error in validator.iter_errors(document):
         for leaf in _leaves(error):
+            if skip_refs and isinstance(leaf.instance, Mapping) and "$ref" in leaf.instance:
+                continue  # a reference left in place (a cycle): checked as written
             key = (leaf.json_path, leaf.message)
             if key not in seen:
                 seen.add(key)
                 problems.append(ContractProblem(leaf.json_path, _short(leaf), "asyncapi"))
     return sorted(problems, key=lambda problem: problem.path)
+
+
+def _resolved(
+    document: Mapping[str, Any],
+    node: object,
+    following: tuple[str, ...],
+) -> object:
+    """`node` with every local `$ref` replaced by its target; a cycle's `$ref` stays as it is."""
+    if isinstance(node, list):
+        return [_resolved(document, item, following) for item in node]
+    if not isinstance(node, Mapping):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref not in following and len(following) < _MAX_HOPS:
+        target = resolve(document, ref)
+        if target is not None:
+            return _resolved(document, target, (*following, ref))
+    return {key: _resolved(document, value, following) for key, value in node.items()}
 
 
 def _leaves(error: ValidationError) -> Iterator[ValidationError]:
