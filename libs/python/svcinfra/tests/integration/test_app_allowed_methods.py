@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -29,13 +29,15 @@ async def ok(_: Request) -> PlainTextResponse:
 
 
 def fastapi_app() -> FastAPI:
+    """Routes of an included router (as the users service has them) and of the app itself."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    router = APIRouter(prefix="/users")
 
-    @app.get("/users/{user_id}")
+    @router.get("/{user_id}")
     async def get_user(user_id: str) -> str:
         return user_id
 
-    @app.patch("/users/{user_id}")
+    @router.patch("/{user_id}")
     async def patch_user(user_id: str) -> str:
         return user_id
 
@@ -43,10 +45,11 @@ def fastapi_app() -> FastAPI:
     async def delete_user(user_id: str) -> str:
         return user_id
 
-    @app.post("/users")
+    @router.post("")
     async def create_user() -> str:
         return "created"
 
+    app.include_router(router)
     return app
 
 

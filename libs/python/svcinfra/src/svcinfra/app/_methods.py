@@ -25,19 +25,29 @@ if TYPE_CHECKING:
 
 _METHOD_NOT_ALLOWED: Final = 405
 _NO_CONTENT: Final = 204
+# The methods asked about (OPTIONS is answered here): RFC 9110's, and PATCH (RFC 5789).
+_METHODS: Final = ("CONNECT", "DELETE", "GET", "HEAD", "PATCH", "POST", "PUT", "TRACE")
 
 
 def allowed_methods(routes: Iterable[object], scope: Scope) -> set[str]:
-    """Every method a route of `routes` (and of the routers mounted there) takes for the path."""
+    """Every method a route of `routes` (and of the routers mounted there) takes for the path.
+
+    Each method of RFC 9110 (and PATCH) is offered to the routes' `matches`, the one call every
+    Starlette route answers (FastAPI's included routers too, whose inner routes are private): a
+    method is allowed when a route matches the path and that method fully. A Mount matches by
+    path alone, so the routes mounted under it are asked in turn.
+    """
     methods: set[str] = set()
     for route in routes:
-        match, child = route.matches(scope) if hasattr(route, "matches") else (Match.NONE, {})
-        if match is Match.NONE:
+        matches = getattr(route, "matches", None)
+        if matches is None:
             continue
         if isinstance(route, Mount):
-            methods |= allowed_methods(route.routes, {**scope, **child})
-        else:
-            methods |= set(getattr(route, "methods", None) or ())
+            match, child = matches(scope)
+            if match is not Match.NONE:
+                methods |= allowed_methods(route.routes, {**scope, **child})
+            continue
+        methods |= {m for m in _METHODS if matches({**scope, "method": m})[0] is Match.FULL}
     return methods
 
 
