@@ -51,8 +51,8 @@ async def _request_invalid(_: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors()
     if errors and all(error.get("type") == "json_invalid" for error in errors):
         # FastAPI reports JSON it cannot parse as a validation error at ("body", <offset>).
-        (error, *_) = errors
-        reason = f"{error.get('ctx', {}).get('error', 'not JSON')} at offset {error['loc'][-1]}"
+        first = errors[0]
+        reason = f"{first.get('ctx', {}).get('error', 'not JSON')} at offset {first['loc'][-1]}"
         return _malformed_body(reason)
     problems = [
         FieldProblem(field=_field_of(error.get("loc", ())), reason=str(error.get("msg", "")))
