@@ -8,6 +8,7 @@ from svcinfra.app import run
 
 from .app import setup
 from .config import FakeMailConfig
+from .transport.http import openapi_yaml
 
 
 @click.group()
@@ -19,6 +20,12 @@ def main() -> None:
 def serve() -> None:
     """Serve the API on API_PORT and livez / readyz / metrics on TECH_PORT until a signal."""
     run(FakeMailConfig, setup)
+
+
+@main.command()
+def openapi() -> None:
+    """Print the OpenAPI document of the API (fake_mail/api/server/api.yaml holds it)."""
+    click.echo(openapi_yaml(), nl=False)
 
 
 if __name__ == "__main__":

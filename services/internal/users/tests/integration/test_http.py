@@ -73,6 +73,9 @@ async def test_the_life_of_a_user(api: httpx.AsyncClient) -> None:
         ("POST", USERS, ADA | {"admin": True}, "admin"),
         ("PATCH", f"{USERS}/{uuid.UUID(int=1)}", {}, "body"),
         ("PATCH", f"{USERS}/{uuid.UUID(int=1)}", {"username": "x"}, "username"),
+        ("PATCH", f"{USERS}/{uuid.UUID(int=1)}", {"email": None}, "email"),
+        ("PATCH", f"{USERS}/{uuid.UUID(int=1)}", {"username": "abc", "email": None}, "email"),
+        ("GET", f"{USERS}?email=not-an-address", None, "email"),
         ("GET", f"{USERS}/not-a-uuid", None, "user_id"),
         ("DELETE", f"{USERS}/42", None, "user_id"),
         ("GET", f"{USERS}?limit=0", None, "limit"),
@@ -94,13 +97,21 @@ async def test_invalid_input_is_422_naming_the_field(
     assert field in problem_fields(response)
 
 
-async def test_malformed_json_is_422(api: httpx.AsyncClient) -> None:
-    response = await api.post(
-        USERS, content=b'{"email": ', headers={"content-type": "application/json"}
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+@pytest.mark.parametrize("body", [b'{"email": ', b'{"email": "\x80"}'], ids=["syntax", "not-utf8"])
+async def test_a_body_that_is_not_json_is_422_naming_the_body(
+    api: httpx.AsyncClient, method: str, body: bytes
+) -> None:
+    """Not JSON, or not UTF-8 (FastAPI's own 400): one answer, the document's (#15)."""
+    path = USERS if method == "POST" else f"{USERS}/{uuid.UUID(int=1)}"
+
+    response = await api.request(
+        method, path, content=body, headers={"content-type": "application/json"}
     )
 
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "validation_failed"
+    assert problem_fields(response) == ["body"]
 
 
 @pytest.mark.parametrize(

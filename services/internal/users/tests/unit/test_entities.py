@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import sys
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 from users.domain.entity import Cursor, NewUser, SortOrder, User, UserChanges, parse_search
+from users.domain.entity.user import CONTROL_CHARACTERS
 from users.domain.errors import InvalidField
 
 
@@ -151,3 +155,13 @@ def test_search_filters_are_normalized_like_stored_values() -> None:
     assert (query.username_prefix, query.email) == ("ada", "ada@example.com")
     assert query.order.key.value == "username"
     assert query.order.descending
+
+
+def test_the_documented_control_character_class_is_unicode_category_cc() -> None:
+    """The OpenAPI document's display name and email patterns use it for the domain's rule."""
+    documented = re.compile(f"[{CONTROL_CHARACTERS}]")
+    for code_point in range(sys.maxunicode + 1):
+        char = chr(code_point)
+        assert bool(documented.fullmatch(char)) is (unicodedata.category(char) == "Cc"), hex(
+            code_point
+        )

@@ -14,11 +14,13 @@
 and raises the collector's generation-0 threshold (`_gc.tune_gc`: a busy server otherwise spends
 ~90 us a request in collections that find nothing), starts the tasks, and on SIGINT, SIGTERM,
 SIGQUIT or SIGHUP turns readiness to 503, stops the tasks and closes the resources in reverse
-order within the shutdown timeout. A second signal exits at once with status 2.
+order within the shutdown timeout. A second signal exits at once with status 2. `AsgiServer`
+serves an app inside `AllowedMethods`, so OPTIONS and 405 answers carry the path's real `Allow`.
 """
 
 from ._asgi import AsgiServer
 from ._lifecycle import CheckResult, Lifecycle, LifecycleState, Readiness, ShutdownReport
+from ._methods import AllowedMethods
 from ._runner import EXIT_CONFIG, EXIT_FAILURE, EXIT_FORCED, EXIT_OK, SIGNALS, main, run
 from ._tech import TechServer, build_tech_app
 
@@ -28,6 +30,7 @@ __all__ = [
     "EXIT_FORCED",
     "EXIT_OK",
     "SIGNALS",
+    "AllowedMethods",
     "AsgiServer",
     "CheckResult",
     "Lifecycle",

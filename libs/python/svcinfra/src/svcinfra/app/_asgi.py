@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Self
 
 import uvicorn
 
+from ._methods import AllowedMethods
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from types import TracebackType
@@ -39,6 +41,9 @@ class AsgiServer:
 
     Or as an async context manager (`start` / `aclose`), which is how `TechServer` uses it.
 
+    The app is served inside `AllowedMethods`: a 405 of its router, and an OPTIONS it has no
+    route for, name every method of the path in `Allow` (Starlette names only the first route's).
+
     Args:
         app: the ASGI application.
         host: the address to listen on.
@@ -56,7 +61,7 @@ class AsgiServer:
         access_log: bool = False,
         drain_timeout: int = 5,
     ) -> None:
-        self._app = app
+        self._app = AllowedMethods(app)
         self._host = host
         self._port = port
         self._access_log = access_log

@@ -1,10 +1,14 @@
-"""The wire format of the API: request bodies validated strictly, responses rendered as JSON."""
+"""The wire format of the API: request bodies validated strictly, responses rendered as JSON.
+
+The models are also what the OpenAPI document (fake_mail/api/server/api.yaml) says of the bodies,
+so they state every rule the domain enforces (the error statuses, a script step's either-or).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from fake_mail.domain import Faults, ScriptStep
 
@@ -12,7 +16,11 @@ if TYPE_CHECKING:
     from fake_mail.domain import Message
 
 EMAIL_PATTERN: Final = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# 1..255 printable ASCII characters, neither first nor last a space: HTTP strips a header value's
+# surrounding spaces, so a key that began or ended with one would arrive as another key.
+IDEMPOTENCY_KEY_PATTERN: Final = r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$"
 Ratio = Annotated[float, Field(ge=0, le=1)]
+ErrorStatus = Literal[500, 502, 503]  # fake_mail.domain.faults.ERROR_STATUSES
 
 
 class MessageIn(BaseModel):
@@ -27,11 +35,34 @@ class MessageIn(BaseModel):
 
 
 class ScriptStepIn(BaseModel):
-    """One step of `script` in PUT /v1/faults."""
+    """One step of `script` in PUT /v1/faults: a status, or a crash after accepting."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        # ScriptStep's rule: a status and no crash, or a crash and no status.
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["status"],
+                    "properties": {
+                        "status": {"type": "integer"},
+                        "crash_after_accept": {"const": False},
+                    },
+                },
+                {
+                    "required": ["crash_after_accept"],
+                    "properties": {
+                        "status": {"type": "null"},
+                        "crash_after_accept": {"const": True},
+                    },
+                },
+            ]
+        },
+    )
 
-    status: int | None = None
+    status: Literal[429, 500, 502, 503] | None = None
     retry_after: Annotated[int, Field(ge=0, le=3600)] | None = None
     crash_after_accept: bool = False
 
@@ -43,7 +74,7 @@ class FaultsIn(BaseModel):
 
     latency_ms: Annotated[int, Field(ge=0, le=60_000)] = 0
     error_ratio: Ratio = 0.0
-    error_status: int = 503
+    error_status: ErrorStatus = 503
     rate_limit_ratio: Ratio = 0.0
     retry_after: Annotated[int, Field(ge=0, le=3600)] = 1
     reject: list[Annotated[str, Field(min_length=2, max_length=254)]] = Field(default_factory=list)
@@ -76,6 +107,48 @@ class FaultsIn(BaseModel):
             script=script,
             seed=self.seed,
         )
+
+
+def _optional(schema: dict[str, Any]) -> None:
+    """A field a response may leave out: no default to state."""
+    schema.pop("default", None)
+
+
+class ErrorOut(BaseModel):
+    """The body of every error answer."""
+
+    error: str = Field(
+        description="unauthorized, invalid_request, idempotency_key_in_use, "
+        "idempotency_key_reused, address_rejected, rate_limited, unavailable, or the HTTP "
+        "reason of a routing error"
+    )
+    detail: str = Field(default="", json_schema_extra=_optional, description="What and why.")
+
+
+class AcceptedOut(BaseModel):
+    """The body of 202 / 200 of POST /v1/messages."""
+
+    id: str = Field(json_schema_extra={"format": "uuid"})
+    to: str
+    accepted_at: AwareDatetime
+
+
+class RecordEntryOut(BaseModel):
+    """One message of GET /v1/messages."""
+
+    id: str = Field(json_schema_extra={"format": "uuid"})
+    to: str
+    subject: str
+    text: str
+    tags: dict[str, str]
+    idempotency_key: str
+    accepted_at: AwareDatetime
+
+
+class RecordOut(BaseModel):
+    """The body of GET /v1/messages, in acceptance order."""
+
+    messages: list[RecordEntryOut]
 
 
 def describe(error: ValidationError) -> str:

@@ -22,12 +22,15 @@ USERNAME_MAX: Final = 32
 DISPLAY_NAME_MAX: Final = 100
 EMAIL_MAX: Final = 254
 USERNAME_PATTERN: Final = re.compile(r"[a-z0-9_]{3,32}")
+# The control characters (Unicode category Cc, exactly these 65 code points), as a regex class
+# body: neither an address nor a display name may hold one.
+CONTROL_CHARACTERS: Final = r"\x00-\x1f\x7f-\x9f"
 # One @, a non-empty local part, a dotted domain; no whitespace and no control character (a NUL
 # would otherwise reach PostgreSQL, which refuses it in text, and an ESC would be stored).
 # Deliverability is the mail provider's call: the domain only refuses what can never be an
 # address.
 EMAIL_PATTERN: Final = re.compile(
-    r"[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s.\x00-\x1f\x7f-\x9f]+(\.[^@\s.\x00-\x1f\x7f-\x9f]+)+"
+    rf"[^@\s{CONTROL_CHARACTERS}]+@[^@\s.{CONTROL_CHARACTERS}]+(\.[^@\s.{CONTROL_CHARACTERS}]+)+"
 )
 
 

@@ -7,12 +7,13 @@ test fails when the committed file drifts.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Final
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from users.domain.entity.user import (
+    CONTROL_CHARACTERS,
     DISPLAY_NAME_MAX,
     EMAIL_MAX,
     EMAIL_PATTERN,
@@ -25,12 +26,13 @@ if TYPE_CHECKING:
 
 # The limits are the domain's (users.domain.entity.user), so the OpenAPI document states the very
 # rules the use cases enforce; the domain checks them again after normalizing (lowercase).
+EMAIL_REGEX: Final = f"^(?:{EMAIL_PATTERN.pattern})$"
 Email = Annotated[
     str,
     Field(
         min_length=3,
         max_length=EMAIL_MAX,
-        pattern=f"^(?:{EMAIL_PATTERN.pattern})$",
+        pattern=EMAIL_REGEX,
         description="An address; stored in lowercase, unique.",
         examples=["ada@example.com"],
     ),
@@ -48,6 +50,7 @@ DisplayName = Annotated[
     Field(
         min_length=1,
         max_length=DISPLAY_NAME_MAX,
+        pattern=f"^[^{CONTROL_CHARACTERS}]*$",
         description="1-100 characters, no control characters.",
         examples=["Ada Lovelace"],
     ),
@@ -64,14 +67,30 @@ class CreateUser(BaseModel):
     display_name: DisplayName
 
 
+def _present_only(schema: dict[str, Any]) -> None:
+    """The schema of a field that may be left out but is never null: its string branch only."""
+    (present,) = [branch for branch in schema.pop("anyOf") if branch.get("type") != "null"]
+    schema.pop("default", None)
+    schema.update(present)
+
+
 class UpdateUser(BaseModel):
     """A partial update: the fields given change, the others stay; at least one is needed."""
 
-    model_config = ConfigDict(extra="forbid")
+    # minProperties: the use case refuses a change of nothing (UserChanges.parse).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
-    email: Email | None = None
-    username: Username | None = None
-    display_name: DisplayName | None = None
+    # None is "left out" (the default); an explicit null is refused, as the document says.
+    email: Email | None = Field(default=None, json_schema_extra=_present_only)
+    username: Username | None = Field(default=None, json_schema_extra=_present_only)
+    display_name: DisplayName | None = Field(default=None, json_schema_extra=_present_only)
+
+    @field_validator("email", "username", "display_name", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("must be a string; leave the field out to keep its value")
+        return value
 
 
 class UserOut(BaseModel):

@@ -1,8 +1,11 @@
 """The error boundary: domain errors become status codes here, and only here.
 
-validation 422 (naming the field), not found 404, conflict 409 (naming the unique field),
-temporarily unavailable 503 with Retry-After; routing errors keep their status. Anything else
-is a bug: `BoundaryMiddleware` answers 500 with a fixed body and logs it once, with the trace id.
+validation 422 (naming the field; a body that is not JSON in UTF-8 is the field `body`), not
+found 404, conflict 409 (naming the unique field), temporarily unavailable 503 with
+Retry-After; routing errors keep their status. Anything else is a bug: `BoundaryMiddleware`
+answers 500 with a fixed body and logs it once, with the trace id. The routes declare each of
+these statuses in the OpenAPI document (users/transport/http/routes.py), and schemathesis holds
+the server to it.
 """
 
 from __future__ import annotations
@@ -45,9 +48,15 @@ async def _invalid_field(_: Request, exc: Exception) -> JSONResponse:
 
 async def _request_invalid(_: Request, exc: Exception) -> JSONResponse:
     exc = cast("RequestValidationError", exc)  # registered for this type only
+    errors = exc.errors()
+    if errors and all(error.get("type") == "json_invalid" for error in errors):
+        # FastAPI reports JSON it cannot parse as a validation error at ("body", <offset>).
+        first = errors[0]
+        reason = f"{first.get('ctx', {}).get('error', 'not JSON')} at offset {first['loc'][-1]}"
+        return _malformed_body(reason)
     problems = [
         FieldProblem(field=_field_of(error.get("loc", ())), reason=str(error.get("msg", "")))
-        for error in exc.errors()
+        for error in errors
     ]
     names = ", ".join(dict.fromkeys(p.field for p in problems))
     return error_response(422, "validation_failed", f"invalid {names}", problems)
@@ -89,8 +98,17 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _malformed_body(reason: str) -> JSONResponse:
+    problem = FieldProblem(field="body", reason=reason)
+    return error_response(422, "validation_failed", "invalid body: not JSON in UTF-8", [problem])
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     exc = cast("HTTPException", exc)  # registered for this type only
+    if exc.status_code == HTTPStatus.BAD_REQUEST:
+        # FastAPI's only 400: a body it could not read as JSON (not UTF-8, for one). It is a
+        # body that breaks its rule, like JSON it can read but not parse: 422, naming `body`.
+        return _malformed_body(str(exc.detail))
     code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
     headers = dict(exc.headers) if exc.headers else None
     return error_response(exc.status_code, code, str(exc.detail), headers=headers)

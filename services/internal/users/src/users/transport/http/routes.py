@@ -10,7 +10,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from users.domain.entity.user import EMAIL_MAX, USERNAME_MAX
 from users.domain.service import UsersService
-from users.transport.http.dto import CreateUser, ErrorBody, UpdateUser, UserOut, UserPage
+from users.transport.http.dto import (
+    EMAIL_REGEX,
+    CreateUser,
+    ErrorBody,
+    UpdateUser,
+    UserOut,
+    UserPage,
+)
 
 PREFIX = "/api/v1/users"
 
@@ -21,11 +28,21 @@ def _error(description: str) -> dict[str, Any]:
 
 Responses = dict[int | str, dict[str, Any]]
 
-_INVALID: Responses = {422: _error("A field or parameter breaks its rule; `fields` names it.")}
+# Every status the error boundary (users/transport/http/errors.py, middleware.py) can answer,
+# declared on the operations that can get it, so the document lists every answer a client sees.
+_INVALID: Responses = {
+    422: _error(
+        "A field or parameter breaks its rule, or the body is not JSON in UTF-8; `fields` "
+        "names it (`body` for the latter)."
+    )
+}
 _MISSING: Responses = {404: _error("No such user.")}
 _TAKEN: Responses = {409: _error("The email or username is taken; `fields` names which.")}
 _DOWN: Responses = {503: _error("The database is unavailable; retry after `Retry-After` seconds.")}
-_TOO_LARGE: Responses = {413: _error("The request body is too large.")}
+_TOO_LARGE: Responses = {413: _error("The request body is too large (any method).")}
+_BUG: Responses = {500: _error("An unexpected error, logged with the trace id (`internal`).")}
+# What every operation can get: a bad parameter, an oversized body, the database down, a bug.
+_EVERY: Responses = _INVALID | _TOO_LARGE | _DOWN | _BUG
 
 
 async def users_service(request: Request) -> UsersService:  # async: no thread pool hop
@@ -36,13 +53,13 @@ async def users_service(request: Request) -> UsersService:  # async: no thread p
 
 Service = Annotated[UsersService, Depends(users_service)]
 
-router = APIRouter(prefix=PREFIX, tags=["users"])
+router = APIRouter(prefix=PREFIX, tags=["users"], responses=_EVERY)
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=_INVALID | _TAKEN | _DOWN | _TOO_LARGE,
+    responses=_TAKEN,
     summary="Register a user",
 )
 async def create_user(body: CreateUser, service: Service, response: Response) -> UserOut:
@@ -54,13 +71,15 @@ async def create_user(body: CreateUser, service: Service, response: Response) ->
     return UserOut.of(user)
 
 
-@router.get("", responses=_INVALID | _DOWN, summary="Search users")
+@router.get("", summary="Search users")
 async def search_users(  # noqa: PLR0917  (FastAPI passes each query parameter by name)
     service: Service,
     username_prefix: Annotated[
         str | None, Query(min_length=1, max_length=USERNAME_MAX, pattern=r"^[A-Za-z0-9_]+$")
     ] = None,
-    email: Annotated[str | None, Query(min_length=3, max_length=EMAIL_MAX)] = None,
+    email: Annotated[
+        str | None, Query(min_length=3, max_length=EMAIL_MAX, pattern=EMAIL_REGEX)
+    ] = None,
     created_after: Annotated[datetime | None, Query(description="Inclusive, with offset.")] = None,
     created_before: Annotated[datetime | None, Query(description="Exclusive, with offset.")] = None,
     sort: Annotated[
@@ -84,7 +103,7 @@ async def search_users(  # noqa: PLR0917  (FastAPI passes each query parameter b
     return UserPage.of(page)
 
 
-@router.get("/{user_id}", responses=_INVALID | _MISSING | _DOWN, summary="Get a user")
+@router.get("/{user_id}", responses=_MISSING, summary="Get a user")
 async def get_user(user_id: UUID, service: Service) -> UserOut:
     """The user, from the profile cache when it holds it."""
     return UserOut.of(await service.get(user_id))
@@ -92,7 +111,7 @@ async def get_user(user_id: UUID, service: Service) -> UserOut:
 
 @router.get(
     "/by-username/{username}",
-    responses=_INVALID | _MISSING | _DOWN,
+    responses=_MISSING,
     summary="Get a user by username",
 )
 async def get_user_by_username(
@@ -104,7 +123,7 @@ async def get_user_by_username(
 
 @router.patch(
     "/{user_id}",
-    responses=_INVALID | _MISSING | _TAKEN | _DOWN | _TOO_LARGE,
+    responses=_MISSING | _TAKEN,
     summary="Change a user",
 )
 async def update_user(user_id: UUID, body: UpdateUser, service: Service) -> UserOut:
@@ -118,7 +137,7 @@ async def update_user(user_id: UUID, body: UpdateUser, service: Service) -> User
 @router.delete(
     "/{user_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=_INVALID | _MISSING | _DOWN,
+    responses=_MISSING,
     summary="Delete a user",
 )
 async def delete_user(user_id: UUID, service: Service) -> Response:

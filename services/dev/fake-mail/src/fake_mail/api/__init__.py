@@ -1,0 +1,1 @@
+"""The service's API contract, shipped as package data."""

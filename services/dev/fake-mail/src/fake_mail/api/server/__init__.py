@@ -1,0 +1,1 @@
+"""The contract of what the service serves: api.yaml (OpenAPI)."""
