@@ -38,6 +38,14 @@ class BlockedTooLongError(TimeoutError):
         super().__init__("the broker blocks publishing (connection.blocked: a resource alarm)")
 
 
+class MissingExchangeError(Exception):
+    """A passive declare found no such exchange: nothing was published."""
+
+    def __init__(self, cause: aiormq.exceptions.ChannelNotFoundEntity) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 def refused(exc: BaseException) -> bool:
     """Whether the broker refused the connection itself: credentials, vhost, protocol.
 
@@ -67,6 +75,8 @@ def final_error(
     exc: Exception, metrics: MessageMetrics, *, attempts: int, where: Where
 ) -> PublishFailedError:
     """Translate a broker answer that retrying cannot change, and count it."""
+    if isinstance(exc, MissingExchangeError):
+        exc = exc.cause
     if isinstance(exc, aiormq.exceptions.PublishError):
         metrics.returned.inc()
         metrics.failed("returned")

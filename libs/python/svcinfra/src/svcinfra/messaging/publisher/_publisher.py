@@ -38,6 +38,7 @@ from . import _telemetry as tm
 from ._outcome import (
     TRANSIENT,
     BlockedTooLongError,
+    MissingExchangeError,
     Where,
     blamed,
     final_error,
@@ -182,6 +183,8 @@ class Publisher:
         self._generation = 0
         self._connection_generation = 0
         self._probes: dict[int, asyncio.Task[bool]] = {}
+        self._exchanges_seen: set[str] = set()
+        self._exchange_checks: dict[str, asyncio.Task[None]] = {}
         self._unblocked = asyncio.Event()
         self._unblocked.set()
         self._blocked_periods = 0
@@ -451,9 +454,7 @@ class Publisher:
             generation = self._generation
             blocked_periods = self._blocked_periods
             try:
-                if not self._unblocked.is_set():
-                    await self._wait_unblocked(deadline)
-                generation, channel = await self._ready(deadline - loop.time())
+                generation, channel = await self._channel_for(exchange_name, deadline)
                 limit = max(min(self._confirm_timeout, deadline - loop.time()), 0.001)
                 await self._publish_once(
                     channel,
@@ -463,13 +464,15 @@ class Publisher:
                     properties=properties,
                     limit_at=loop.time() + limit,
                 )
-            except aiormq.exceptions.DeliveryError as exc:
-                # A return or a nack of this very delivery tag: the same message would meet the
-                # same answer.
+            except (aiormq.exceptions.DeliveryError, MissingExchangeError) as exc:
+                # A return or a nack of this very delivery tag, or no such exchange: the same
+                # message would meet the same answer.
                 context = _where(publication, properties)
                 raise final_error(exc, metrics, attempts=attempt, where=context) from exc
             except aiormq.exceptions.ChannelClosed as exc:
                 self._invalidate_channel(generation)
+                if isinstance(exc, aiormq.exceptions.ChannelNotFoundEntity):
+                    self._exchanges_seen.clear()  # an exchange was deleted: check them again
                 if blamed(exc, exchange=exchange_name, body_size=len(body)):
                     context = _where(publication, properties)
                     raise final_error(exc, metrics, attempts=attempt, where=context) from exc
@@ -494,6 +497,58 @@ class Publisher:
             else:
                 return attempt
 
+    async def _channel_for(
+        self, exchange: str, deadline: float
+    ) -> tuple[int, aiormq.abc.AbstractChannel]:
+        """Return the channel (and its generation) of the next attempt.
+
+        Waits while the broker blocks publishing, connects if needed, and checks once that
+        `exchange` exists.
+        """
+        if not self._unblocked.is_set():
+            await self._wait_unblocked(deadline)
+        generation, channel = await self._ready(deadline - asyncio.get_running_loop().time())
+        if exchange not in self._exchanges_seen:
+            await self._check_exchange(exchange)
+        return generation, channel
+
+    async def _check_exchange(self, exchange: str) -> None:
+        """Make sure `exchange` exists before the first publish to it, off the shared channel.
+
+        A publish to a missing exchange makes the broker close its channel, and with it every
+        publish in flight; and aiormq may still write a publish on a channel the broker has
+        just closed, which the broker answers by closing the whole connection. A passive
+        declare on a channel of its own answers the question without that cost: one round trip
+        per exchange, repeated only after the broker reported some exchange missing. Publishes
+        to one exchange share one check.
+        """
+        if not exchange:
+            return  # the default exchange always exists
+        check = self._exchange_checks.get(exchange)
+        if check is None:
+            check = asyncio.get_running_loop().create_task(self._declared(exchange))
+            self._exchange_checks[exchange] = check
+            check.add_done_callback(lambda _: self._exchange_checks.pop(exchange, None))
+        await asyncio.shield(check)
+
+    async def _declared(self, exchange: str) -> None:
+        connection = self._connection
+        if connection is None or connection.is_closed:
+            raise aiormq.exceptions.ChannelInvalidStateError("the connection closed")
+        async with asyncio.timeout(self._connect_timeout):
+            try:
+                channel = await connection.channel(publisher_confirms=False)
+            except RuntimeError as exc:  # aiormq: the connection closed meanwhile
+                raise ConnectionError(f"the connection failed: {exc!r}") from exc
+            try:
+                await channel.declare_exchange(exchange, passive=True)
+            except aiormq.exceptions.ChannelNotFoundEntity as exc:
+                raise MissingExchangeError(exc) from exc
+            finally:
+                if not channel.is_closed:
+                    await channel.close()
+        self._exchanges_seen.add(exchange)
+
     async def _recover(self, exc: BaseException, generation: int, blocked_periods: int) -> None:
         """Drop what a transient failure of an attempt on `generation` showed to be broken."""
         if isinstance(exc, TimeoutError):
@@ -501,7 +556,10 @@ class Publisher:
                 # A late confirm: retry this publish; replace the connection only if it is
                 # dead, not because one confirm was slow (or the broker blocked it meanwhile).
                 await self._probe(generation)
-        elif isinstance(exc, aiormq.exceptions.ChannelInvalidStateError):
+        elif self._connection is not None and not self._connection.is_closed:
+            # The channel failed (closed by the broker for another publish, which cancels
+            # whatever waited on it), not the connection: a new channel on it is enough. If the
+            # connection is dead after all, opening that channel fails and replaces it.
             self._invalidate_channel(generation)
         else:
             self._invalidate(generation)
@@ -562,7 +620,7 @@ class Publisher:
         """After a confirm timeout: drop the connection of `generation` if it no longer answers.
 
         One probe per connection runs at a time, however many publishes timed out together: it
-        opens and closes a channel (a round trip) within the confirm timeout.
+        opens and closes a channel (two round trips) within the connect timeout.
         """
         connection = self._connection
         if generation != self._generation or connection is None or connection.is_closed:
@@ -578,10 +636,10 @@ class Publisher:
 
     async def _answers(self, connection: AbstractConnection) -> bool:
         try:
-            async with asyncio.timeout(self._confirm_timeout):
+            async with asyncio.timeout(self._connect_timeout):
                 channel = await connection.channel(publisher_confirms=False)
                 await channel.close()
-        except (*TRANSIENT, aiormq.exceptions.AMQPError):
+        except (*TRANSIENT, aiormq.exceptions.AMQPError, RuntimeError):
             alive = False
         else:
             alive = True
@@ -646,9 +704,10 @@ class Publisher:
                 # on the same connection.
                 try:
                     channel, underlay = await _confirm_channel(connection)
-                except (*TRANSIENT, aiormq.exceptions.AMQPError):
+                except (*TRANSIENT, aiormq.exceptions.AMQPError, RuntimeError) as exc:
+                    # aiormq raises RuntimeError for a connection it found closed meanwhile.
                     self._invalidate(self._generation)
-                    raise
+                    raise ConnectionError(f"the connection failed: {exc!r}") from exc
                 self._channel, self._underlay = channel, underlay
                 self._generation += 1
                 _log.info("amqp publisher channel reopened", name=self._name)
