@@ -94,3 +94,50 @@ def test_describe_lists_every_entity(topology: Topology) -> None:
     assert any(line.startswith(f"queue {WORK}.retry.10s [retry]") for line in lines)
     assert lines[-1] == f"binding users.events --user.registered.v1--> {WORK}"
     assert len(lines) == 1 + 5 + 1
+
+
+def _without_queue_type() -> Topology:
+    """The fixture contract with its `x-queue-type: classic` removed: the defaults apply."""
+    document = yaml.safe_load((GOOD / "notifications.yaml").read_text(encoding="utf-8"))
+    del document["channels"]["notificationsUserEvents"]["x-amqp-queue-arguments"]
+    return Topology.from_contract(contract_from_document(document))
+
+
+def test_queues_default_to_quorum_with_at_least_once_dead_lettering() -> None:
+    """Work, wait and DLQ are quorum; those that dead-letter do it at least once (issue 16)."""
+    queues = {q.name: dict(q.arguments) for q in _without_queue_type().queues}
+
+    at_least_once = {
+        "x-queue-type": "quorum",
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+        "x-dead-letter-exchange": "",
+    }
+    assert queues[WORK] == at_least_once | {"x-dead-letter-routing-key": DLQ}
+    assert queues[f"{WORK}.retry.10s"] == at_least_once | {
+        "x-dead-letter-routing-key": WORK,
+        "x-message-ttl": 10_000,
+    }
+    assert queues[DLQ] == {"x-queue-type": "quorum"}
+
+
+def test_a_classic_work_queue_keeps_classic_wait_queues_and_dlq(topology: Topology) -> None:
+    """`x-queue-type: classic` on the work queue: no quorum-only arguments anywhere."""
+    queues = {q.name: dict(q.arguments) for q in topology.queues}
+
+    assert {args["x-queue-type"] for args in queues.values()} == {"classic"}
+    assert not any("x-dead-letter-strategy" in args for args in queues.values())
+
+
+def test_the_contract_overrides_a_default_argument() -> None:
+    """An argument the contract states wins over the default (here: at-most-once on purpose)."""
+    document = yaml.safe_load((GOOD / "notifications.yaml").read_text(encoding="utf-8"))
+    document["channels"]["notificationsUserEvents"]["x-amqp-queue-arguments"] = {
+        "x-queue-type": "quorum",
+        "x-dead-letter-strategy": "at-most-once",
+    }
+    queues = {q.name: dict(q.arguments) for q in Topology.from_contract(
+        contract_from_document(document)).queues}  # fmt: skip
+
+    assert queues[WORK]["x-dead-letter-strategy"] == "at-most-once"
+    assert queues[f"{WORK}.retry.1s"]["x-dead-letter-strategy"] == "at-least-once"

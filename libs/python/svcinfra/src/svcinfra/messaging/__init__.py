@@ -18,6 +18,7 @@ are control-flow signals, apart from it.
 
 from . import headers
 from ._errors import (
+    BrokerBlockedError,
     BrokerUnavailableError,
     ContractError,
     ContractProblem,
@@ -41,6 +42,7 @@ from .topology import DeclareReport, Topology, declare_topology
 
 __all__ = [
     "Backoff",
+    "BrokerBlockedError",
     "BrokerUnavailableError",
     "Contract",
     "ContractError",

@@ -4,6 +4,7 @@
 MessagingError                 the root: anything the messaging layer raises on purpose
 ├── ContractError              the AsyncAPI contract breaks rules; `.problems` lists each (MQ-1)
 ├── BrokerUnavailableError     the broker could not be reached (connect refused, timed out)
+├── BrokerBlockedError         the broker blocks publishing now (a memory or disk alarm)
 ├── TopologyError              declaring exchanges, queues or bindings failed
 │   └── TopologyConflictError  an existing queue or exchange differs from the contract
 └── PublishFailedError         a message was not confirmed by the broker (MQ-4, MQ-5)
@@ -61,6 +62,14 @@ class ContractError(MessagingError):
 
 class BrokerUnavailableError(MessagingError):
     """The broker could not be reached within the connect timeout (refused, reset, timed out)."""
+
+
+class BrokerBlockedError(MessagingError):
+    """The broker blocks the publisher's connection (`connection.blocked`: a memory or disk alarm).
+
+    Raised by `Publisher.check()` (readiness) only: publishes wait for the block to end, each
+    within its own deadline.
+    """
 
 
 class TopologyError(MessagingError):

@@ -26,6 +26,12 @@ Written by the consumer when it sends a message to a retry tier or a DLQ (MQ-9, 
 * `original-exchange` / `original-routing-key`: where the message was first published;
 * `consumer`: the consumer's name (also the inbox's `consumer` column);
 * `attempts` (int): deliveries made in all, on a message sent to the DLQ.
+
+Written by a DLQ replay (`svcinfra dlq replay`), which sends the message to the queue that
+dead-lettered it only (issue 16):
+
+* `replayed-from`: the DLQ it was taken from;
+* `replayed-at`: ISO 8601 UTC time of the replay.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ ORIGINAL_EXCHANGE: Final = "original-exchange"
 ORIGINAL_ROUTING_KEY: Final = "original-routing-key"
 CONSUMER: Final = "consumer"
 ATTEMPTS: Final = "attempts"
+REPLAYED_FROM: Final = "replayed-from"
+REPLAYED_AT: Final = "replayed-at"
 
 ERROR_MESSAGE_LIMIT: Final = 512
 
@@ -62,5 +70,7 @@ RESERVED: Final = frozenset(
         ORIGINAL_ROUTING_KEY,
         CONSUMER,
         ATTEMPTS,
+        REPLAYED_FROM,
+        REPLAYED_AT,
     },
 )

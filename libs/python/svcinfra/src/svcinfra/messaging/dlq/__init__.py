@@ -2,10 +2,14 @@
 
     for queue in await list_queues(connection, contract): ...
     letters = await peek(connection, "notifications.user-events.dlq", limit=20)
-    report = await replay(connection, "notifications.user-events.dlq", message_ids={mid})
+    report = await replay(
+        connection, "notifications.user-events.dlq", to_queue="notifications.user-events"
+    )
 
-A replay republishes to the original exchange and routing key with the original message_id and
-a fresh attempt counter; consumers that processed it already drop it by their inbox (MQ-3).
+A replay republishes to the queue that dead-lettered the message, and no other (the default
+exchange, routing key = the work queue's name), with the original message_id, a fresh attempt
+counter and a `replayed-from` header; a consumer that processed it already drops it by its inbox
+(MQ-3), and other queues bound to the original routing key never see the copy.
 """
 
 from ._cli import dlq

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
     from aio_pika.abc import AbstractConnection
 
+    from svcinfra.messaging.contract import Consumption
+
 T = TypeVar("T")
 
 _url_option = click.option(
@@ -117,11 +119,14 @@ def replay_command(  # noqa: PLR0917  (click passes each option)
     url: str | None,
     config_target: str | None,
 ) -> None:
-    """Republish DLQ messages to their original routing key, with a fresh attempt counter."""
-    name = _dlq_name(contract_source, queue)
+    """Republish DLQ messages to their work queue only, with a fresh attempt counter."""
+    consumption = _consumption(contract_source, queue)
+    name, work_queue = consumption.dead_letter.name, consumption.queue.name
     report = _run(
         amqp_url(url, config_target),
-        lambda c: replay(c, name, limit=limit, message_ids=set(message_ids) or None),
+        lambda c: replay(
+            c, name, to_queue=work_queue, limit=limit, message_ids=set(message_ids) or None
+        ),
     )
     click.echo(f"{name}: replayed {len(report.replayed)}, failed {len(report.failed)}")
     for message_id in report.failed:
@@ -148,8 +153,12 @@ def purge_command(
 
 
 def _dlq_name(contract_source: str, queue: str) -> str:
+    return _consumption(contract_source, queue).dead_letter.name
+
+
+def _consumption(contract_source: str, queue: str) -> Consumption:
     try:
-        return dead_letter_queue(load_source(contract_source), queue).dead_letter.name
+        return dead_letter_queue(load_source(contract_source), queue)
     except MessagingError as exc:
         fail(str(exc), EXIT_USAGE)
 

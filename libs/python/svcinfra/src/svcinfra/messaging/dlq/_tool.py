@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import aio_pika
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 _log = structlog.get_logger("svcinfra.messaging")
 
 # What a replay drops: the failure's own headers (a fresh attempt counter) and broker-owned ones.
+# `original-exchange` / `original-routing-key` stay: the copy arrives through the default
+# exchange, and a later failure must still name where the message was first published.
 _FAILURE_HEADERS = frozenset(
     {
         hdr.RETRY_COUNT,
@@ -29,10 +32,10 @@ _FAILURE_HEADERS = frozenset(
         hdr.ERROR_TYPE,
         hdr.ERROR_MESSAGE,
         hdr.FAILED_AT,
-        hdr.ORIGINAL_EXCHANGE,
-        hdr.ORIGINAL_ROUTING_KEY,
         hdr.CONSUMER,
         hdr.ATTEMPTS,
+        hdr.REPLAYED_FROM,
+        hdr.REPLAYED_AT,
     },
 )
 
@@ -153,20 +156,28 @@ async def replay(
     connection: AbstractConnection,
     queue: str,
     *,
+    to_queue: str | None = None,
     limit: int | None = None,
     message_ids: Collection[str] | None = None,
     confirm_timeout: float = 5.0,
 ) -> ReplayReport:
-    """Republish DLQ messages to their original exchange and routing key, then remove them.
+    """Republish DLQ messages to the queue that dead-lettered them, only, then remove them.
 
-    Each copy keeps its body, message_id (consumers' inboxes recognise a message that was
-    processed after all), correlation_id and type, and loses the failure headers, so it starts
-    again at attempt 1. Only messages present when the call starts are considered, so a message
-    that fails again and returns to the DLQ is not replayed twice.
+    A copy goes through the default exchange with the work queue's name as routing key, so it
+    reaches that queue alone: other queues bound to the message's original routing key (other
+    teams' consumers) do not get it a second time (issue 16). It keeps its body, message_id
+    (consumers' inboxes recognise a message that was processed after all), correlation_id,
+    type and `original-exchange` / `original-routing-key`, loses the failure headers, so it
+    starts again at attempt 1, and gets `replayed-from` (the DLQ) and `replayed-at`. Only
+    messages present when the call starts are considered, so a message that fails again and
+    returns to the DLQ is not replayed twice.
 
     Args:
         connection: an open connection.
         queue: the DLQ.
+        to_queue: the work queue the DLQ serves (the contract knows it: `svcinfra dlq replay`
+            passes it). None: per message, the queue the broker's `x-death` names; a message
+            without one is not replayed (it stays in the DLQ and is reported failed).
         limit: replay at most this many; all when None.
         message_ids: replay only these; the others stay in the DLQ.
         confirm_timeout: seconds each republish waits for its confirm.
@@ -187,8 +198,12 @@ async def replay(
             if message_ids is not None and message.message_id not in message_ids:
                 continue  # left unacked: back in the DLQ when the channel closes
             try:
-                await _republish(confirms, message, confirm_timeout)
-            except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPError) as exc:
+                await _republish(confirms, message, queue, to_queue, confirm_timeout)
+            except (
+                aiormq.exceptions.AMQPError,
+                aio_pika.exceptions.AMQPError,
+                MessagingError,
+            ) as exc:
                 failed.append(str(message.message_id))
                 _log.error("dlq replay failed", message_id=message.message_id, error=repr(exc))
                 if confirms.is_closed:
@@ -222,13 +237,24 @@ async def purge(connection: AbstractConnection, queue: str) -> int:
 async def _republish(
     channel: aio_pika.abc.AbstractChannel,
     message: AbstractIncomingMessage,
+    dlq: str,
+    to_queue: str | None,
     confirm_timeout: float,
 ) -> None:
     headers = dict(message.headers or {})
+    target = to_queue or _dead_lettered_by(headers)
+    if target is None:
+        raise MessagingError(
+            f"message {message.message_id}: no queue to replay it to (no x-death; give to_queue)"
+        )
     exchange, routing_key = _origin(message, headers)
     kept = {
         k: v for k, v in headers.items() if k not in _FAILURE_HEADERS and not k.startswith("x-")
     }
+    kept.setdefault(hdr.ORIGINAL_EXCHANGE, exchange or "")
+    kept.setdefault(hdr.ORIGINAL_ROUTING_KEY, routing_key or "")
+    kept[hdr.REPLAYED_FROM] = dlq
+    kept[hdr.REPLAYED_AT] = datetime.now(UTC).isoformat(timespec="milliseconds")
     copy = aio_pika.Message(
         message.body,
         headers=kept,
@@ -241,10 +267,16 @@ async def _republish(
         timestamp=message.timestamp,
         app_id=message.app_id,
     )
-    target = (
-        await channel.get_exchange(exchange, ensure=False) if exchange else channel.default_exchange
-    )
-    await target.publish(copy, routing_key or "", mandatory=True, timeout=confirm_timeout)
+    # The default exchange routes by queue name: the copy reaches `target` and no other queue.
+    await channel.default_exchange.publish(copy, target, mandatory=True, timeout=confirm_timeout)
+
+
+def _dead_lettered_by(headers: Mapping[str, Any]) -> str | None:
+    """The queue that dead-lettered the message, as the broker's newest `x-death` names it."""
+    deaths = headers.get("x-death")
+    if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+        return _text(deaths[0].get("queue"))
+    return None
 
 
 def _origin(

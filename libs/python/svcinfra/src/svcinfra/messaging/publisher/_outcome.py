@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import re
 from typing import TYPE_CHECKING, TypedDict
 
 import aiormq.exceptions
@@ -28,6 +29,21 @@ TRANSIENT = (
     OSError,
     TimeoutError,
 )
+
+
+class BlockedTooLongError(TimeoutError):
+    """The broker blocked publishing (a resource alarm) until the publish's deadline."""
+
+    def __init__(self) -> None:
+        super().__init__("the broker blocks publishing (connection.blocked: a resource alarm)")
+
+
+class MissingExchangeError(Exception):
+    """A passive declare found no such exchange: nothing was published."""
+
+    def __init__(self, cause: aiormq.exceptions.ChannelNotFoundEntity) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def refused(exc: BaseException) -> bool:
@@ -59,6 +75,8 @@ def final_error(
     exc: Exception, metrics: MessageMetrics, *, attempts: int, where: Where
 ) -> PublishFailedError:
     """Translate a broker answer that retrying cannot change, and count it."""
+    if isinstance(exc, MissingExchangeError):
+        exc = exc.cause
     if isinstance(exc, aiormq.exceptions.PublishError):
         metrics.returned.inc()
         metrics.failed("returned")
@@ -81,7 +99,37 @@ def final_error(
     return PublishFailedError(f"the broker refused it: {exc}", attempts=attempts, **where)
 
 
+# How RabbitMQ names the publish that made it close a channel (rabbit_channel.erl's texts).
+_NO_EXCHANGE = re.compile(r"no exchange '(?P<name>.*)' in vhost")
+_ACCESS = re.compile(r"access to exchange '(?P<name>.*)' in vhost")
+_TOO_LARGE = re.compile(r"message size (?P<size>\d+) is larger than")
+
+
+def blamed(exc: aiormq.exceptions.ChannelClosed, *, exchange: str, body_size: int) -> bool:
+    """Whether the broker closed the channel because of this publish (or one just like it).
+
+    A channel error ends every publish in flight on the channel, but it is caused by one of
+    them: a missing or forbidden exchange, a message over the size limit. The close frame names
+    the exchange (or the size), so only the publishes that would meet the same answer are final
+    errors; every other one was merely caught in the closing channel, and is sent again, with
+    the same message_id, on a new one (MQ-4). A close whose cause cannot be matched blames no
+    publish: each is retried within its deadline.
+    """
+    text = str(exc.args[0] if exc.args else exc)
+    if isinstance(exc, aiormq.exceptions.ChannelNotFoundEntity):
+        found = _NO_EXCHANGE.search(text)
+        return found is not None and found["name"] == exchange
+    if isinstance(exc, aiormq.exceptions.ChannelAccessRefused):
+        found = _ACCESS.search(text)
+        return found is not None and found["name"] == exchange
+    found = _TOO_LARGE.search(text)
+    return found is not None and int(found["size"]) == body_size
+
+
 def reason_of(exc: BaseException) -> str:
+    """A short, bounded label for why an attempt failed (the retries metric's `reason`)."""
+    if isinstance(exc, BlockedTooLongError):
+        return "blocked"
     if isinstance(exc, TimeoutError):
         return "confirm_timeout"
     # aiormq reports a refused connect as AMQPConnectionError(errno, text).
@@ -89,7 +137,9 @@ def reason_of(exc: BaseException) -> str:
         return "connection_refused"
     if isinstance(exc, asyncio.CancelledError):
         return "connection_lost"
-    if isinstance(exc, aiormq.exceptions.ChannelInvalidStateError):
+    if isinstance(
+        exc, aiormq.exceptions.ChannelInvalidStateError | aiormq.exceptions.ChannelClosed
+    ):
         return "channel_closed"
     return "connection_lost"
 

@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from svcinfra._deadline import DeadlineWatch
 from svcinfra.messaging import headers as hdr
 from svcinfra.messaging._errors import (
+    BrokerBlockedError,
     BrokerUnavailableError,
     InvalidMessageError,
     MessagingError,
@@ -34,7 +35,17 @@ from svcinfra.messaging._errors import (
 )
 
 from . import _telemetry as tm
-from ._outcome import TRANSIENT, Where, final_error, really_cancelled, reason_of, refused
+from ._outcome import (
+    TRANSIENT,
+    BlockedTooLongError,
+    MissingExchangeError,
+    Where,
+    blamed,
+    final_error,
+    really_cancelled,
+    reason_of,
+    refused,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -56,6 +67,10 @@ _log = structlog.get_logger(tm.LOGGER_NAME)
 
 # Seconds between two looks for a global tracer provider while there is none (see `_tracing`).
 _TRACING_RECHECK = 1.0
+
+# aiormq's (name-mangled) handlers of connection.blocked / unblocked (see `_watch_blocking`).
+_BLOCKED_HANDLER = "_Connection__handle_connection_blocked"
+_UNBLOCKED_HANDLER = "_Connection__handle_connection_unblocked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +120,16 @@ class Publisher:
     a return or a missing exchange is raised at once: sending again would not help.
 
     One connection and one confirm channel serve every concurrent `publish`; concurrent calls
-    share the confirm window. A broken connection is replaced once, by whichever call gets
-    there first.
+    share the confirm window. What one message causes fails that publish alone (issue 16): a
+    return or a nack answers its own delivery tag, and a channel the broker closes for one
+    publish (a missing or forbidden exchange, an oversized message) is replaced by a new one on
+    the same connection, where every other publish that was in flight is sent again with its
+    message_id (at least once: a copy may have arrived before the close). A confirm that does not
+    come within `confirm_timeout` retries that publish only; the connection is replaced only
+    when a probe finds it dead. While the broker blocks the connection (`connection.blocked`, a
+    memory or disk alarm) publishes wait for it to unblock, each within its own deadline, and
+    nothing reconnects: one log line and `svcinfra_amqp_publisher_blocked_total` per period,
+    and `check()` (readiness) raises `BrokerBlockedError`.
     """
 
     def __init__(
@@ -155,7 +178,19 @@ class Publisher:
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
         self._underlay: aiormq.abc.AbstractChannel | None = None
+        # Bumped for every new channel (on a new connection or the same one); an attempt's
+        # failure only drops the channel or connection of the generation it ran on.
         self._generation = 0
+        self._connection_generation = 0
+        self._probes: dict[int, asyncio.Task[bool]] = {}
+        self._exchanges_seen: set[str] = set()
+        self._exchange_checks: dict[str, asyncio.Task[None]] = {}
+        self._unblocked = asyncio.Event()
+        self._unblocked.set()
+        self._blocked_periods = 0
+        self._blocked_since = 0.0
+        self._blocked_metric = tm.BLOCKED.labels(name)
+        self._blocked_now = tm.BLOCKED_NOW.labels(name)
         self._lock = asyncio.Lock()
         self._connect_attempts = 0
         self._connect_error: Exception | None = None
@@ -202,6 +237,26 @@ class Publisher:
             and self._channel is not None
             and not self._channel.is_closed
         )
+
+    @property
+    def blocked(self) -> bool:
+        """Whether the broker blocks this publisher's connection now (a resource alarm)."""
+        return not self._unblocked.is_set()
+
+    async def check(self) -> None:
+        """A readiness check: connect if needed; fail while the broker blocks publishing.
+
+        Raises:
+            BrokerUnavailableError: the broker could not be reached within `connect_timeout`.
+            BrokerBlockedError: the broker blocks the connection (memory or disk alarm).
+        """
+        if not self.connected:
+            await self.start()
+        if self.blocked:
+            raise BrokerBlockedError(
+                f"the broker blocks publishing (resource alarm) for "
+                f"{asyncio.get_running_loop().time() - self._blocked_since:.0f}s"
+            )
 
     async def start(self) -> None:
         """Connect now, so a service fails at start-up when the broker is unreachable.
@@ -396,10 +451,10 @@ class Publisher:
         attempt = 0
         while True:
             attempt += 1
-            remaining = deadline - loop.time()
             generation = self._generation
+            blocked_periods = self._blocked_periods
             try:
-                generation, channel = await self._ready(remaining)
+                generation, channel = await self._channel_for(exchange_name, deadline)
                 limit = max(min(self._confirm_timeout, deadline - loop.time()), 0.001)
                 await self._publish_once(
                     channel,
@@ -409,12 +464,20 @@ class Publisher:
                     properties=properties,
                     limit_at=loop.time() + limit,
                 )
-            except (aiormq.exceptions.DeliveryError, aiormq.exceptions.ChannelClosed) as exc:
-                # A return, a nack or a refusal: the same message would meet the same answer.
-                if isinstance(exc, aiormq.exceptions.ChannelClosed):
-                    self._invalidate_channel(generation)
+            except (aiormq.exceptions.DeliveryError, MissingExchangeError) as exc:
+                # A return or a nack of this very delivery tag, or no such exchange: the same
+                # message would meet the same answer.
                 context = _where(publication, properties)
                 raise final_error(exc, metrics, attempts=attempt, where=context) from exc
+            except aiormq.exceptions.ChannelClosed as exc:
+                self._invalidate_channel(generation)
+                if isinstance(exc, aiormq.exceptions.ChannelNotFoundEntity):
+                    self._exchanges_seen.clear()  # an exchange was deleted: check them again
+                if blamed(exc, exchange=exchange_name, body_size=len(body)):
+                    context = _where(publication, properties)
+                    raise final_error(exc, metrics, attempts=attempt, where=context) from exc
+                # Another publish made the broker close the channel we were on: send again.
+                await self._pause(exc, attempt, deadline, publication, properties, metrics)
             except (
                 *TRANSIENT,
                 aiormq.exceptions.ProtocolSyntaxError,
@@ -422,38 +485,168 @@ class Publisher:
             ) as exc:
                 if isinstance(exc, asyncio.CancelledError) and really_cancelled():
                     raise
-                context = _where(publication, properties)
                 if refused(exc):
                     metrics.failed("refused")
                     raise PublishFailedError(
-                        f"the broker refused the connection: {exc}", attempts=attempt, **context
-                    ) from exc
-                self._invalidate(generation)
-                reason = reason_of(exc)
-                delay = self._backoff.delay(attempt, self._rng)
-                if loop.time() + delay >= deadline:
-                    metrics.failed("deadline")
-                    raise PublishDeadlineError(
-                        f"not confirmed within the {self._deadline}s deadline; last failure: "
-                        f"{reason} ({exc!r})",
+                        f"the broker refused the connection: {exc}",
                         attempts=attempt,
-                        **context,
+                        **_where(publication, properties),
                     ) from exc
-                metrics.retried(reason)
-                _log.warning(
-                    "amqp publish retry",
-                    message=context["message_name"],
-                    message_id=properties.message_id,
-                    correlation_id=properties.correlation_id,
-                    exchange=exchange_name,
-                    routing_key=routing_key,
-                    attempt=attempt,
-                    reason=reason,
-                    delay=round(delay, 3),
-                )
-                await asyncio.sleep(delay)
+                await self._recover(exc, generation, blocked_periods)
+                await self._pause(exc, attempt, deadline, publication, properties, metrics)
             else:
                 return attempt
+
+    async def _channel_for(
+        self, exchange: str, deadline: float
+    ) -> tuple[int, aiormq.abc.AbstractChannel]:
+        """Return the channel (and its generation) of the next attempt.
+
+        Waits while the broker blocks publishing, connects if needed, and checks once that
+        `exchange` exists.
+        """
+        if not self._unblocked.is_set():
+            await self._wait_unblocked(deadline)
+        generation, channel = await self._ready(deadline - asyncio.get_running_loop().time())
+        if exchange not in self._exchanges_seen:
+            await self._check_exchange(exchange)
+        return generation, channel
+
+    async def _check_exchange(self, exchange: str) -> None:
+        """Make sure `exchange` exists before the first publish to it, off the shared channel.
+
+        A publish to a missing exchange makes the broker close its channel, and with it every
+        publish in flight; and aiormq may still write a publish on a channel the broker has
+        just closed, which the broker answers by closing the whole connection. A passive
+        declare on a channel of its own answers the question without that cost: one round trip
+        per exchange, repeated only after the broker reported some exchange missing. Publishes
+        to one exchange share one check.
+        """
+        if not exchange:
+            return  # the default exchange always exists
+        check = self._exchange_checks.get(exchange)
+        if check is None:
+            check = asyncio.get_running_loop().create_task(self._declared(exchange))
+            self._exchange_checks[exchange] = check
+            check.add_done_callback(lambda _: self._exchange_checks.pop(exchange, None))
+        await asyncio.shield(check)
+
+    async def _declared(self, exchange: str) -> None:
+        connection = self._connection
+        if connection is None or connection.is_closed:
+            raise aiormq.exceptions.ChannelInvalidStateError("the connection closed")
+        async with asyncio.timeout(self._connect_timeout):
+            try:
+                channel = await connection.channel(publisher_confirms=False)
+            except RuntimeError as exc:  # aiormq: the connection closed meanwhile
+                raise ConnectionError(f"the connection failed: {exc!r}") from exc
+            try:
+                await channel.declare_exchange(exchange, passive=True)
+            except aiormq.exceptions.ChannelNotFoundEntity as exc:
+                raise MissingExchangeError(exc) from exc
+            finally:
+                if not channel.is_closed:
+                    await channel.close()
+        self._exchanges_seen.add(exchange)
+
+    async def _recover(self, exc: BaseException, generation: int, blocked_periods: int) -> None:
+        """Drop what a transient failure of an attempt on `generation` showed to be broken."""
+        if isinstance(exc, TimeoutError):
+            if self._blocked_periods == blocked_periods and self._unblocked.is_set():
+                # A late confirm: retry this publish; replace the connection only if it is
+                # dead, not because one confirm was slow (or the broker blocked it meanwhile).
+                await self._probe(generation)
+        elif self._connection is not None and not self._connection.is_closed:
+            # The channel failed (closed by the broker for another publish, which cancels
+            # whatever waited on it), not the connection: a new channel on it is enough. If the
+            # connection is dead after all, opening that channel fails and replaces it.
+            self._invalidate_channel(generation)
+        else:
+            self._invalidate(generation)
+
+    async def _pause(  # noqa: PLR0917  (the attempt's context, passed through unchanged)
+        self,
+        exc: BaseException,
+        attempt: int,
+        deadline: float,
+        publication: Publication,
+        properties: spec.Basic.Properties,
+        metrics: tm.MessageMetrics,
+    ) -> None:
+        """Wait before the next attempt, or raise PublishDeadlineError when none fits."""
+        loop = asyncio.get_running_loop()
+        reason = reason_of(exc)
+        delay = self._backoff.delay(attempt, self._rng)
+        context = _where(publication, properties)
+        if loop.time() + delay >= deadline:
+            metrics.failed("deadline")
+            raise PublishDeadlineError(
+                f"not confirmed within the {self._deadline}s deadline; last failure: "
+                f"{reason} ({exc!r})",
+                attempts=attempt,
+                **context,
+            ) from exc
+        metrics.retried(reason)
+        _log.warning(
+            "amqp publish retry",
+            message=context["message_name"],
+            message_id=properties.message_id,
+            correlation_id=properties.correlation_id,
+            exchange=context["exchange"],
+            routing_key=context["routing_key"],
+            attempt=attempt,
+            reason=reason,
+            delay=round(delay, 3),
+        )
+        await asyncio.sleep(delay)
+
+    async def _wait_unblocked(self, deadline: float) -> None:
+        """Wait while the broker blocks the connection, until `deadline` (loop time).
+
+        Raises:
+            BlockedTooLongError: still blocked at the deadline (a TimeoutError, which the
+                retry bookkeeping turns into a PublishDeadlineError).
+        """
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise BlockedTooLongError
+        try:
+            async with asyncio.timeout(remaining):
+                await self._unblocked.wait()
+        except TimeoutError:
+            raise BlockedTooLongError from None
+
+    async def _probe(self, generation: int) -> None:
+        """After a confirm timeout: drop the connection of `generation` if it no longer answers.
+
+        One probe per connection runs at a time, however many publishes timed out together: it
+        opens and closes a channel (two round trips) within the connect timeout.
+        """
+        connection = self._connection
+        if generation != self._generation or connection is None or connection.is_closed:
+            return
+        connection_generation = self._connection_generation
+        probe = self._probes.get(connection_generation)
+        if probe is None or probe.done():
+            probe = asyncio.get_running_loop().create_task(self._answers(connection))
+            self._probes = {connection_generation: probe}
+        alive = await asyncio.shield(probe)
+        if not alive and connection_generation == self._connection_generation:
+            self._invalidate(self._generation)
+
+    async def _answers(self, connection: AbstractConnection) -> bool:
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                channel = await connection.channel(publisher_confirms=False)
+                await channel.close()
+        except (*TRANSIENT, aiormq.exceptions.AMQPError, RuntimeError):
+            alive = False
+        else:
+            alive = True
+        tm.CONNECTION_PROBES.labels(self._name, "alive" if alive else "dead").inc()
+        if not alive:
+            _log.warning("amqp publisher connection dead after a confirm timeout", name=self._name)
+        return alive
 
     async def _publish_once(
         self,
@@ -505,6 +698,20 @@ class Publisher:
                 # Someone else tried while we waited, and failed: share that answer instead of
                 # queueing one more connect per waiting publish (200 waiters, one stalled broker).
                 raise self._connect_error
+            connection = self._connection
+            if connection is not None and not connection.is_closed:
+                # Only the channel was lost (the broker closed it for one publish): a new one
+                # on the same connection.
+                try:
+                    channel, underlay = await _confirm_channel(connection)
+                except (*TRANSIENT, aiormq.exceptions.AMQPError, RuntimeError) as exc:
+                    # aiormq raises RuntimeError for a connection it found closed meanwhile.
+                    self._invalidate(self._generation)
+                    raise ConnectionError(f"the connection failed: {exc!r}") from exc
+                self._channel, self._underlay = channel, underlay
+                self._generation += 1
+                _log.info("amqp publisher channel reopened", name=self._name)
+                return self._generation, underlay
             self._invalidate(self._generation)
             self._connect_attempts += 1
             try:
@@ -518,17 +725,73 @@ class Publisher:
                 raise
             self._connect_error = None
             try:
-                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-                # The driver's own channel: the same confirms and returns, without aio-pika's
-                # per-message Message and Exchange wrappers on the hot path.
-                underlay = await channel.get_underlay_channel()
+                channel, underlay = await _confirm_channel(connection)
             except BaseException:
                 await _close_quietly(connection)
                 raise
+            self._watch_blocking(connection)
             self._connection, self._channel, self._underlay = connection, channel, underlay
             self._generation += 1
+            self._connection_generation += 1
             _log.info("amqp publisher connected", name=self._name, generation=self._generation)
             return self._generation, underlay
+
+    def _watch_blocking(self, connection: AbstractConnection) -> None:
+        """Follow `connection.blocked` / `unblocked` of a new connection (RabbitMQ's alarms).
+
+        aiormq honours the frames (it keeps writing) but has no callback for them; its handlers
+        are wrapped on this connection object only, so publishes can wait instead of timing out
+        and reconnecting, and the period is logged and counted once.
+        """
+        if not self._unblocked.is_set():
+            self._blocked_ended()  # a new connection starts unblocked
+        transport = connection.transport
+        if transport is None:
+            return
+        raw = transport.connection
+        on_blocked = getattr(raw, _BLOCKED_HANDLER, None)
+        on_unblocked = getattr(raw, _UNBLOCKED_HANDLER, None)
+        if on_blocked is None or on_unblocked is None:  # another aiormq: no waiting, no metric
+            _log.warning("amqp publisher cannot follow connection.blocked", name=self._name)
+            return
+
+        async def blocked(frame: spec.Connection.Blocked) -> None:
+            await on_blocked(frame)
+            if raw is self._raw_connection() and self._unblocked.is_set():
+                self._unblocked.clear()
+                self._blocked_periods += 1
+                self._blocked_since = asyncio.get_running_loop().time()
+                self._blocked_metric.inc()
+                self._blocked_now.set(1)
+                _log.warning(
+                    "amqp publisher blocked by the broker",
+                    name=self._name,
+                    reason=frame.reason,
+                )
+
+        async def unblocked(frame: spec.Connection.Unblocked) -> None:
+            await on_unblocked(frame)
+            if raw is self._raw_connection():
+                self._blocked_ended()
+
+        setattr(raw, _BLOCKED_HANDLER, blocked)
+        setattr(raw, _UNBLOCKED_HANDLER, unblocked)
+
+    def _raw_connection(self) -> object:
+        connection = self._connection
+        transport = connection.transport if connection is not None else None
+        return transport.connection if transport is not None else None
+
+    def _blocked_ended(self) -> None:
+        if self._unblocked.is_set():
+            return
+        self._unblocked.set()
+        self._blocked_now.set(0)
+        _log.info(
+            "amqp publisher unblocked",
+            name=self._name,
+            blocked_for=round(asyncio.get_running_loop().time() - self._blocked_since, 3),
+        )
 
     def _tracing(self) -> bool:
         """Whether a tracer provider is configured.
@@ -551,9 +814,14 @@ class Publisher:
         return True
 
     def _invalidate_channel(self, generation: int) -> None:
-        """Forget a channel the broker closed; the connection itself may stay."""
-        if generation == self._generation:
-            self._invalidate(generation)
+        """Forget a channel the broker closed; the connection stays for its successor."""
+        if generation != self._generation or self._channel is None:
+            return
+        channel, self._channel, self._underlay = self._channel, None, None
+        if not channel.is_closed:
+            task = asyncio.get_running_loop().create_task(_close_channel_quietly(channel))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     def _invalidate(self, generation: int) -> None:
         """Drop the connection of `generation` (once, however many calls saw it fail)."""
@@ -561,6 +829,7 @@ class Publisher:
             return
         connection, self._connection = self._connection, None
         self._channel = self._underlay = None
+        self._blocked_ended()
         # Closing a stalled connection waits for the broker; nobody should wait for that.
         task = asyncio.get_running_loop().create_task(_close_quietly(connection))
         self._closing.add(task)
@@ -575,6 +844,23 @@ def _where(publication: Publication, properties: spec.Basic.Properties) -> Where
         exchange=publication.exchange.name,
         routing_key=publication.routing_key,
     )
+
+
+async def _confirm_channel(
+    connection: AbstractConnection,
+) -> tuple[AbstractChannel, aiormq.abc.AbstractChannel]:
+    channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+    # The driver's own channel: the same confirms and returns, without aio-pika's per-message
+    # Message and Exchange wrappers on the hot path.
+    return channel, await channel.get_underlay_channel()
+
+
+async def _close_channel_quietly(channel: AbstractChannel) -> None:
+    try:
+        async with asyncio.timeout(1.0):
+            await channel.close()
+    except Exception:  # noqa: BLE001, S110  (the channel is being discarded after a failure)
+        pass
 
 
 async def _close_quietly(connection: AbstractConnection) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 from opentelemetry import trace
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
     from svcinfra.messaging.contract import Publication
@@ -53,6 +53,24 @@ DURATION = Histogram(
     "Duration of publish calls until the confirm, retries and waits included.",
     ["message"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+
+BLOCKED = Counter(
+    "svcinfra_amqp_publisher_blocked",
+    "Periods the broker blocked a publisher's connection (connection.blocked: a memory or disk "
+    "alarm); publishes wait for the end of the period, each within its own deadline.",
+    ["publisher"],
+)
+BLOCKED_NOW = Gauge(
+    "svcinfra_amqp_publisher_blocked_now",
+    "1 while the broker blocks the publisher's connection (connection.blocked), else 0.",
+    ["publisher"],
+)
+CONNECTION_PROBES = Counter(
+    "svcinfra_amqp_publisher_connection_probes",
+    "Checks of a publisher's connection after a confirm timeout, by outcome: alive (only the "
+    "late publishes are retried) or dead (the connection is replaced).",
+    ["publisher", "outcome"],
 )
 
 TRACER_NAME = "svcinfra.messaging"

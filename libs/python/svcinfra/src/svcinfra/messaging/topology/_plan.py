@@ -17,6 +17,16 @@ One wait queue per delay, never per-message TTL in a shared queue: expiry happen
 head of a queue, so messages with different delays would block each other. Wait queues take the
 work queue's `x-queue-type`. All dead-lettering goes through the default exchange (routing key =
 queue name), so no extra exchange can be missing (a missing DLX silently drops messages).
+
+Work queues, wait queues and DLQs are quorum queues unless the contract's
+`x-amqp-queue-arguments` names another `x-queue-type` (a DLQ and the wait queues take their work
+queue's type; issue 16): a classic queue dead-letters
+at most once, so a message moving from a wait queue back to its work queue (or to the DLQ) could
+vanish when the broker has trouble at that moment. A quorum queue that dead-letters gets
+`x-dead-letter-strategy: at-least-once` with `x-overflow: reject-publish` (RabbitMQ 3.10+; the
+strategy needs that overflow mode): the message leaves the source queue only once the target
+queue confirmed it. A queue's type cannot change in place; see docs/messaging.md for migrating
+an existing classic queue.
 """
 
 from __future__ import annotations
@@ -30,10 +40,17 @@ from svcinfra.messaging.contract import format_duration
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from svcinfra.messaging.contract import Contract, QueueSpec
+    from svcinfra.messaging.contract import Contract
 
 DEFAULT_EXCHANGE = ""
 RETRY_INFIX = ".retry."
+QUEUE_TYPE = "x-queue-type"
+DEFAULT_QUEUE_TYPE = "quorum"
+# What a quorum queue that dead-letters gets unless the contract says otherwise (issue 16).
+AT_LEAST_ONCE: Mapping[str, str] = {
+    "x-dead-letter-strategy": "at-least-once",
+    "x-overflow": "reject-publish",
+}
 
 
 class QueueRole(StrEnum):
@@ -105,14 +122,23 @@ class Topology:
             roles.setdefault(dlq.name, QueueRole.DEAD_LETTER)
             if roles[dlq.name] is QueueRole.PLAIN:
                 roles[dlq.name] = QueueRole.DEAD_LETTER
-            arguments[work.name] |= {
-                "x-dead-letter-exchange": DEFAULT_EXCHANGE,
-                "x-dead-letter-routing-key": dlq.name,
-            }
+            arguments[work.name] = _dead_lettering(
+                arguments[work.name]
+                | {
+                    "x-dead-letter-exchange": DEFAULT_EXCHANGE,
+                    "x-dead-letter-routing-key": dlq.name,
+                },
+            )
+            # The DLQ takes the work queue's type unless its own channel names one.
+            arguments[dlq.name] = {QUEUE_TYPE: arguments[work.name][QUEUE_TYPE]} | arguments[
+                dlq.name
+            ]
             for delay in sorted(set(consumption.retry.delays_ms)):
                 wait = retry_queue_name(work.name, delay)
                 retry_queues[wait] = QueueDeclaration(
-                    wait, QueueRole.RETRY, _retry_arguments(work, delay)
+                    wait,
+                    QueueRole.RETRY,
+                    _dead_lettering(_retry_arguments(work.name, arguments[work.name], delay)),
                 )
         queues = [QueueDeclaration(name, roles[name], arguments[name]) for name in contract.queues]
         bindings = tuple(
@@ -137,12 +163,21 @@ def retry_queue_name(work_queue: str, delay_ms: int) -> str:
     return f"{work_queue}{RETRY_INFIX}{format_duration(delay_ms)}"
 
 
-def _retry_arguments(work: QueueSpec, delay_ms: int) -> dict[str, Any]:
-    arguments: dict[str, Any] = {
+def _retry_arguments(
+    work_queue: str, work_arguments: Mapping[str, Any], delay_ms: int
+) -> dict[str, Any]:
+    """A wait queue: expired messages go back to the work queue, whose type it takes."""
+    return {
+        QUEUE_TYPE: work_arguments[QUEUE_TYPE],
         "x-message-ttl": delay_ms,
         "x-dead-letter-exchange": DEFAULT_EXCHANGE,
-        "x-dead-letter-routing-key": work.name,
+        "x-dead-letter-routing-key": work_queue,
     }
-    if "x-queue-type" in work.arguments:
-        arguments["x-queue-type"] = work.arguments["x-queue-type"]
-    return arguments
+
+
+def _dead_lettering(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """A queue that dead-letters: quorum by default, and then at-least-once (issue 16)."""
+    result = {QUEUE_TYPE: DEFAULT_QUEUE_TYPE} | dict(arguments)
+    if result[QUEUE_TYPE] == "quorum":
+        result = dict(AT_LEAST_ONCE) | result
+    return result
