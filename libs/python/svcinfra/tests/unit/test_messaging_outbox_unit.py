@@ -24,8 +24,10 @@ def test_the_queries_ship_as_named_sql_files() -> None:
     loaded = queries()
 
     assert loaded.names == [
-        "inbox__add", "inbox__purge", "inbox__seen", "outbox__add", "outbox__claim",
-        "outbox__mark_sent", "outbox__pending", "outbox__purge_sent", "outbox__release",
+        "inbox__add", "inbox__purge", "inbox__purge_batch", "inbox__seen", "outbox__add",
+        "outbox__claim", "outbox__mark_sent", "outbox__park", "outbox__parked",
+        "outbox__parked_summary", "outbox__pending", "outbox__purge_parked",
+        "outbox__purge_sent", "outbox__release", "outbox__retry_parked", "outbox__unclaim",
     ]  # fmt: skip
     assert loaded.query("outbox__claim").kind is QueryKind.MANY
     assert "SKIP LOCKED" in loaded.query("outbox__claim").sql
@@ -39,6 +41,7 @@ def test_the_migrations_are_goose_files_with_up_and_down() -> None:
 
     assert [m.name for m in migration_set] == [
         "20261126000001_svcinfra_outbox.sql", "20261126000002_svcinfra_inbox.sql",
+        "20261206000001_svcinfra_outbox_parking.sql",
     ]  # fmt: skip
     assert all(m.up and m.down and m.use_tx for m in migration_set)
 
@@ -51,12 +54,22 @@ def test_write_migrations_names_them_as_the_newest(tmp_path: Path) -> None:
 
     assert [p.name for p in paths] == [
         "20270102030405_svcinfra_outbox.sql", "20270102030406_svcinfra_inbox.sql",
+        "20270102030407_svcinfra_outbox_parking.sql",
     ]  # fmt: skip
     assert paths[0].read_text() == (migrations() / "20261126000001_svcinfra_outbox.sql").read_text()
-    with pytest.raises(FileExistsError):
-        write_migrations(tmp_path, now=now)
     with pytest.raises(FileNotFoundError):
         write_migrations(tmp_path / "missing")
+
+
+def test_write_migrations_again_adds_only_the_new_ones(tmp_path: Path) -> None:
+    """A service that included the first two gets only the parking migration on upgrade."""
+    (tmp_path / "20261126100001_svcinfra_outbox.sql").write_text("x")
+    (tmp_path / "20261126100002_svcinfra_inbox.sql").write_text("x")
+
+    paths = write_migrations(tmp_path, now=datetime(2027, 1, 2, 3, 4, 5, tzinfo=UTC))
+
+    assert [p.name for p in paths] == ["20270102030405_svcinfra_outbox_parking.sql"]
+    assert write_migrations(tmp_path) == []
 
 
 @pytest.mark.parametrize(
