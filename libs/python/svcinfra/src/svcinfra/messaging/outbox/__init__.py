@@ -5,7 +5,7 @@
         await repository.save(tx, user)
         await outbox.add(tx, "user.registered.v1", payload, correlation_id=request_id)
 
-    relay = Relay.from_settings(db, publisher, config.postgres, max_failures=10)
+    relay = Relay.from_settings(db, publisher, config.postgres, **config.outbox_relay.options())
     lifecycle.add_task("outbox-relay", relay.run, stop=relay.stop)
     lifecycle.add_readiness_check("outbox-relay", relay.ready)
 
@@ -25,6 +25,7 @@ from ._parked import (
     retry_parked,
 )
 from ._relay import OutboxRow, Relay
+from ._settings import RelaySettings
 
 __all__ = [
     "Outbox",
@@ -32,6 +33,7 @@ __all__ = [
     "ParkedGroup",
     "ParkedRow",
     "Relay",
+    "RelaySettings",
     "parked_rows",
     "parked_summary",
     "purge_parked",
