@@ -24,7 +24,8 @@ from svcinfra.__main__ import main
 from svcinfra.messaging import Publisher, declare_topology
 from svcinfra.messaging.outbox import Outbox, Relay, parked_rows
 from svcinfra.messaging.topology import Topology
-from svcinfra.testing import metric_value
+from svcinfra.postgres import Database
+from svcinfra.testing import FaultProxy, metric_value
 
 KIT = str(Path(__file__).parents[1] / "assets" / "messaging")
 if KIT not in sys.path:
@@ -185,6 +186,40 @@ async def test_the_relay_recovers_once_its_failures_stop(svc: msgkit.Service) ->
 
 async def _depth_is(svc: msgkit.Service, expected: int) -> bool:
     return await svc.depth(svc.queue) == expected
+
+
+async def test_a_database_outage_restarts_the_loop_until_the_database_is_back(
+    svc: msgkit.Service,
+) -> None:
+    """Postgres refused and reset under the relay: it fails, backs off, and recovers by itself."""
+    async with FaultProxy("127.0.0.1", 5432) as proxy:
+        db = await Database.connect(
+            msgkit.settings(svc.dbname, port=proxy.port, connect_timeout=0.5, command_timeout=0.5)
+        )
+        restarts = metric_value("svcinfra_amqp_outbox_relay_restarts_total", reason="database")
+        async with Publisher(svc.contract, url=msgkit.AMQP_URL) as publisher:
+            relay = Relay(db, publisher, restart_delay=0.02, max_restart_delay=0.1, **FAST)
+            task = asyncio.create_task(relay.run())
+            try:
+                await proxy.refuse()
+                proxy.reset_all()
+                await msgkit.until(lambda: relay.failing)
+                assert not await relay.ready()
+                ids = await add(svc, 3)  # committed directly, while the relay cannot reach it
+                await asyncio.sleep(0.3)
+                assert not task.done()
+                await proxy.accept()
+                await msgkit.until(lambda: _depth_is(svc, 3))
+                await msgkit.until(relay.ready)
+            finally:
+                relay.stop()
+                await asyncio.wait_for(task, timeout=10)
+                await db.close()
+
+    assert sorted(m.message_id for m in await svc.take(svc.queue)) == sorted(ids)
+    assert (
+        metric_value("svcinfra_amqp_outbox_relay_restarts_total", reason="database") >= restarts + 3
+    )
 
 
 async def test_a_row_whose_exchange_is_gone_is_parked_after_max_failures(

@@ -10,7 +10,7 @@ import yaml
 
 from svcinfra.messaging import InvalidMessageError, PayloadValidationError, UnknownMessageError
 from svcinfra.messaging.contract import contract_from_document
-from svcinfra.messaging.outbox import Outbox, Relay
+from svcinfra.messaging.outbox import Outbox, Relay, RelaySettings
 from svcinfra.messaging.storage import migrations, queries, write_migrations
 from svcinfra.postgres import QueryKind
 from svcinfra.postgres.migrate import load_migrations
@@ -97,3 +97,31 @@ def test_a_relay_needs_positive_settings() -> None:
     """A zero batch or interval is refused when the relay is built."""
     with pytest.raises(ValueError, match="positive"):
         Relay(None, None, batch_size=0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"max_failures": 0}, "max_failures"),
+        ({"failing_after": 0}, "failing_after"),
+        ({"retry_delay": 10.0, "max_retry_delay": 5.0}, "maximum delay"),
+        ({"restart_delay": 0.0}, "positive"),
+    ],
+    ids=["max-failures", "failing-after", "retry-delays", "restart-delay"],
+)
+def test_the_relay_refuses_a_policy_that_cannot_work(options: dict[str, float], match: str) -> None:
+    """Parking needs at least one failure; a maximum delay below its first one is a typo."""
+    with pytest.raises(ValueError, match=match):
+        Relay(None, None, **options)  # type: ignore[arg-type]
+
+
+def test_relay_settings_give_the_relay_its_policy() -> None:
+    """`OUTBOX_RELAY_*` fill the relay's options; a maximum below the first delay is blamed."""
+    settings = RelaySettings(max_failures=3, retry_delay=1.0, max_retry_delay=8.0)
+
+    assert settings.options() == {
+        "max_failures": 3, "retry_delay": 1.0, "max_retry_delay": 8.0, "max_restart_delay": 60.0,
+    }  # fmt: skip
+    Relay(None, None, **settings.options())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="shorter than RETRY_DELAY"):
+        RelaySettings(retry_delay=10.0, max_retry_delay=5.0)
