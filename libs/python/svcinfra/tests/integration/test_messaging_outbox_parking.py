@@ -25,7 +25,7 @@ from svcinfra.messaging import Publisher, declare_topology
 from svcinfra.messaging.outbox import Outbox, Relay, parked_rows
 from svcinfra.messaging.topology import Topology
 from svcinfra.postgres import Database
-from svcinfra.testing import FaultProxy, metric_value
+from svcinfra.testing import FaultProxy, full_environ, metric_value
 
 KIT = str(Path(__file__).parents[1] / "assets" / "messaging")
 if KIT not in sys.path:
@@ -345,6 +345,27 @@ async def test_the_outbox_cli_lists_shows_retries_and_purges_parked_rows(
     assert await parked_rows(svc.db) == []
     empty = await asyncio.to_thread(outbox_cli, "list", "--dsn", dsn(svc))
     assert empty.output.splitlines()[1:] == []
+
+
+async def test_the_outbox_cli_reads_the_database_from_the_services_config(
+    svc: msgkit.Service,
+) -> None:
+    """`--config MODULE:CLASS`: the Postgres section of the service's Config, from its env."""
+    (mid,) = await add(svc, 1)
+    await drop_exchange(svc)
+    async with Publisher(svc.contract, url=msgkit.AMQP_URL) as publisher:
+        await until_status(svc, Relay(svc.db, publisher, max_failures=1, **FAST), [mid], "parked")
+    env = full_environ() | {"APP_POSTGRES_DB": svc.dbname, "POSTGRES_SSLMODE": "disable"}
+
+    shown = await asyncio.to_thread(
+        lambda: CliRunner(env=env).invoke(
+            main, ["outbox", "show", "--config", "svcinfra.testing:FullConfig"]
+        )
+    )
+
+    assert shown.exit_code == 0, shown.output
+    assert mid in shown.output
+    assert "pg-test-password" not in shown.output
 
 
 async def test_the_outbox_cli_reports_bad_usage_and_an_unreachable_database() -> None:

@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+_NOT_MIGRATED = (
+    ": the outbox migrations are not all applied to this database "
+    "(svcinfra_outbox and svcinfra_outbox_parking; see svcinfra.messaging.storage)"
+)
+
 _dsn_option = click.option(
     "--dsn",
     envvar="SVCINFRA_POSTGRES_DSN",
@@ -225,4 +230,5 @@ def _run(settings: PostgresSettings, action: Callable[[Database], Awaitable[T]])
     except TemporarilyUnavailable as exc:
         fail(f"cannot reach the database {settings.db} on {settings.host}: {exc}", EXIT_UNAVAILABLE)
     except (MessagingError, DatabaseError) as exc:
-        fail(str(exc))
+        missing = any(code in str(exc) for code in ("42P01", "42703"))  # no such table, column
+        fail(f"{exc}{_NOT_MIGRATED if missing else ''}")
