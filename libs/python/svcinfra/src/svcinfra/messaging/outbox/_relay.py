@@ -303,7 +303,10 @@ class Relay:
                 with contextlib.suppress(DatabaseError):  # else the lease hands them back
                     await self._db.execrows(self._unclaim, [row.id for row, _ in broken])
         if broken:
-            raise broken[0][1]
+            error = broken[0][1]
+            if not isinstance(error, Exception):  # one publish cancelled, not the relay
+                raise RuntimeError(f"a publish ended with {error!r}") from error
+            raise error
         return len(sent)
 
     async def _settle_failure(self, row: OutboxRow, failed: _Failed) -> None:
