@@ -67,6 +67,7 @@ class _LazyGroup(click.Group):
         "dlq": "svcinfra.messaging.dlq:dlq",
         "env": "svcinfra.envtool:env",
         "migrate": "svcinfra.postgres.migrate:migrate",
+        "outbox": "svcinfra.messaging.outbox._cli:outbox",
     },
 )
 @click.version_option(package_name="svcinfra")

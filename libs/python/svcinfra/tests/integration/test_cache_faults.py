@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 import cache_values_pb2 as pb
@@ -15,6 +15,7 @@ from svcinfra.cache import (
     BreakerState,
     Cache,
     CacheClient,
+    Failed,
     InvalidationNotices,
     KeyNamespace,
     create_cache_client,
@@ -265,3 +266,94 @@ async def test_notices_resubscribe_after_a_killed_connection(
 
     assert received == ["1", "2"]
     assert gaps == [True]
+
+
+async def open_breaker(client: CacheClient, proxy: FaultProxy) -> None:
+    """Refuse connections until three failed calls open the breaker, then accept again."""
+    await proxy.refuse()
+    proxy.reset_all()
+    for _ in range(3):
+        assert isinstance(await client.run("get", lambda: client.redis.get("x")), Failed)
+    assert client.breaker.state is BreakerState.OPEN
+    await proxy.accept()
+
+
+async def test_a_readiness_ping_does_not_close_the_breaker(
+    client: CacheClient, proxy: FaultProxy
+) -> None:
+    """Redis answers PING again, but only the half-open probe of a real call closes it (RD-1)."""
+    await open_breaker(client, proxy)
+
+    assert await client.ping(timeout=1.0)
+    assert client.breaker.state is BreakerState.OPEN
+    await asyncio.sleep(COOLDOWN)
+    assert await client.ping(timeout=1.0)
+    assert client.breaker.state is BreakerState.OPEN  # not half-open either: no probe yet
+
+    assert await client.run("get", lambda: client.redis.get("x")) is None
+    assert client.breaker.state is BreakerState.CLOSED
+
+
+async def test_half_open_admits_exactly_one_probe(client: CacheClient, proxy: FaultProxy) -> None:
+    """Twenty callers after the cooldown: one reaches Redis, the others skip it until it answers."""
+    await open_breaker(client, proxy)
+    await asyncio.sleep(COOLDOWN)
+    proxy.latency = 0.02  # the probe stays in flight while the others arrive
+    reached = 0
+
+    async def call() -> bytes | None:
+        nonlocal reached
+        reached += 1
+        return cast("bytes | None", await client.redis.get("x"))
+
+    results = await asyncio.gather(*(client.run("get", call) for _ in range(20)))
+
+    assert reached == 1
+    assert results.count(None) == 1  # the probe's answer: no such key
+    assert sum(isinstance(r, Failed) for r in results) == 19  # skipped
+    assert client.breaker.state is BreakerState.CLOSED
+
+
+async def test_a_late_success_of_a_call_from_before_the_opening_does_not_close_it(
+    client: CacheClient, proxy: FaultProxy
+) -> None:
+    """A call admitted while closed answers after the breaker opened: the breaker stays open."""
+    assert await client.run("get", lambda: client.redis.get("x")) is None  # a connection
+    gate = asyncio.Event()
+
+    async def slow() -> bool:
+        await gate.wait()
+        return bool(await client.redis.ping())
+
+    started = asyncio.create_task(client.run("ping", slow))
+    await asyncio.sleep(0)
+    await open_breaker(client, proxy)
+    gate.set()
+
+    assert await started is True  # Redis answered it
+    assert client.breaker.state is BreakerState.OPEN
+
+
+async def test_the_dirty_set_is_empty_once_the_loads_end(
+    client: CacheClient, ns: KeyNamespace
+) -> None:
+    """Keys deleted while their load ran are not written, and not remembered after it ended."""
+    cache = Cache(client, ns, pb.UserProfile, ttl=60, lock=False)
+    gate = asyncio.Event()
+
+    def loader(id_: int):
+        async def load() -> pb.UserProfile:
+            await gate.wait()
+            return pb.UserProfile(id=id_)
+
+        return load
+
+    loads = [asyncio.create_task(cache.get_or_load(i, loader(i))) for i in range(300)]
+    await until(lambda: len(cache._flights) == 300)
+    assert await cache.delete(*range(300))
+    assert len(cache._dirty) == 300
+    gate.set()
+    assert [v.id for v in await asyncio.gather(*loads)] == list(range(300))
+
+    assert cache._dirty == set()
+    assert await cache.get_many(range(300)) == {}  # the values that predate the delete: dropped

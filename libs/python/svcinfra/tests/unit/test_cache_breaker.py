@@ -28,13 +28,20 @@ def breaker(clock: Clock, failures: int = 3) -> Breaker:
     return Breaker(failures=failures, cooldown=5.0, label="unit", clock=clock)
 
 
+def fail(b: Breaker) -> bool:
+    """One call admitted and failed; True when it opened the breaker."""
+    ticket = b.admit()
+    assert ticket is not None
+    return b.failure(ticket)
+
+
 def test_opens_after_consecutive_failures(clock: Clock) -> None:
     """Three failures in a row open it; until then every call may go to Redis."""
     b = breaker(clock)
 
-    assert [b.failure() for _ in range(3)] == [False, False, True]
+    assert [fail(b) for _ in range(3)] == [False, False, True]
     assert b.state is BreakerState.OPEN
-    assert not b.allow()
+    assert b.admit() is None
 
 
 def test_a_success_resets_the_count(clock: Clock) -> None:
@@ -42,9 +49,11 @@ def test_a_success_resets_the_count(clock: Clock) -> None:
     b = breaker(clock)
 
     for _ in range(10):
-        b.failure()
-        b.failure()
-        b.success()
+        fail(b)
+        fail(b)
+        ticket = b.admit()
+        assert ticket is not None
+        b.success(ticket)
 
     assert b.state is BreakerState.CLOSED
 
@@ -52,40 +61,103 @@ def test_a_success_resets_the_count(clock: Clock) -> None:
 def test_one_probe_after_cooldown_then_closes_on_success(clock: Clock) -> None:
     """After the cooldown exactly one caller probes; its success closes the breaker."""
     b = breaker(clock, failures=1)
-    b.failure()
+    fail(b)
     clock.now += 5.0
 
-    assert b.allow()
+    probe = b.admit()
+    assert probe is not None
     assert b.state is BreakerState.HALF_OPEN
-    assert not b.allow()
-    b.success()
+    assert [b.admit() for _ in range(100)] == [None] * 100
+    b.success(probe)
     assert b.state is BreakerState.CLOSED
-    assert b.allow()
+    assert b.admit() is not None
 
 
 def test_failed_probe_reopens_for_another_cooldown(clock: Clock) -> None:
     """A failed probe opens the breaker again, without needing the full failure count."""
     b = breaker(clock, failures=3)
     for _ in range(3):
-        b.failure()
+        fail(b)
     clock.now += 5.0
-    assert b.allow()
+    probe = b.admit()
+    assert probe is not None
 
-    assert b.failure()
+    assert b.failure(probe)
     assert b.state is BreakerState.OPEN
     clock.now += 4.9
-    assert not b.allow()
+    assert b.admit() is None
 
 
 def test_lost_probe_is_replaced_after_cooldown(clock: Clock) -> None:
-    """A probe whose caller never reported (cancelled) does not wedge the breaker half-open."""
+    """A probe whose caller never reported does not wedge the breaker half-open."""
     b = breaker(clock, failures=1)
-    b.failure()
+    fail(b)
     clock.now += 5.0
-    assert b.allow()
+    lost = b.admit()
+    assert lost is not None
     clock.now += 5.0
 
-    assert b.allow()
+    replacement = b.admit()
+    assert replacement is not None
+    b.success(lost)  # the replaced probe answers late: it is not the probe any more
+    assert b.state is BreakerState.HALF_OPEN
+    b.success(replacement)
+    assert b.state is BreakerState.CLOSED
+
+
+def test_an_abandoned_probe_frees_the_slot_at_once(clock: Clock) -> None:
+    """A cancelled probe reported nothing: the next caller probes without another cooldown."""
+    b = breaker(clock, failures=1)
+    fail(b)
+    clock.now += 5.0
+    probe = b.admit()
+    assert probe is not None
+    assert b.admit() is None
+
+    b.abandon(probe)
+    second = b.admit()
+
+    assert second is not None
+    assert b.admit() is None
+    assert b.state is BreakerState.HALF_OPEN
+
+
+def test_a_late_success_of_a_call_from_before_the_opening_does_not_close_it(
+    clock: Clock,
+) -> None:
+    """A slow call admitted while closed answers after the breaker opened: ignored (RD-1)."""
+    b = breaker(clock, failures=2)
+    slow = b.admit()
+    assert slow is not None
+    fail(b)
+    fail(b)
+    assert b.state is BreakerState.OPEN
+
+    b.success(slow)
+    assert b.state is BreakerState.OPEN
+    clock.now += 5.0
+    probe = b.admit()
+    assert probe is not None
+    b.success(slow)  # still not the probe
+    assert b.state is BreakerState.HALF_OPEN
+    assert b.admit() is None
+    b.success(probe)
+    assert b.state is BreakerState.CLOSED
+
+
+def test_a_late_failure_from_before_the_opening_does_not_reopen_it(clock: Clock) -> None:
+    """After recovery, a failure of a call admitted in the previous closed period is ignored."""
+    b = breaker(clock, failures=1)
+    slow = b.admit()
+    assert slow is not None
+    fail(b)
+    clock.now += 5.0
+    probe = b.admit()
+    assert probe is not None
+    b.success(probe)
+
+    assert not b.failure(slow)
+    assert b.state is BreakerState.CLOSED
 
 
 def test_degraded_log_once_per_interval(clock: Clock) -> None:

@@ -10,7 +10,7 @@ import yaml
 
 from svcinfra.messaging import InvalidMessageError, PayloadValidationError, UnknownMessageError
 from svcinfra.messaging.contract import contract_from_document
-from svcinfra.messaging.outbox import Outbox, Relay
+from svcinfra.messaging.outbox import Outbox, Relay, RelaySettings
 from svcinfra.messaging.storage import migrations, queries, write_migrations
 from svcinfra.postgres import QueryKind
 from svcinfra.postgres.migrate import load_migrations
@@ -24,8 +24,10 @@ def test_the_queries_ship_as_named_sql_files() -> None:
     loaded = queries()
 
     assert loaded.names == [
-        "inbox__add", "inbox__purge", "inbox__seen", "outbox__add", "outbox__claim",
-        "outbox__mark_sent", "outbox__pending", "outbox__purge_sent", "outbox__release",
+        "inbox__add", "inbox__purge", "inbox__purge_batch", "inbox__seen", "outbox__add",
+        "outbox__claim", "outbox__mark_sent", "outbox__park", "outbox__parked",
+        "outbox__parked_summary", "outbox__pending", "outbox__purge_parked",
+        "outbox__purge_sent", "outbox__release", "outbox__retry_parked", "outbox__unclaim",
     ]  # fmt: skip
     assert loaded.query("outbox__claim").kind is QueryKind.MANY
     assert "SKIP LOCKED" in loaded.query("outbox__claim").sql
@@ -39,6 +41,7 @@ def test_the_migrations_are_goose_files_with_up_and_down() -> None:
 
     assert [m.name for m in migration_set] == [
         "20261126000001_svcinfra_outbox.sql", "20261126000002_svcinfra_inbox.sql",
+        "20261206000001_svcinfra_outbox_parking.sql",
     ]  # fmt: skip
     assert all(m.up and m.down and m.use_tx for m in migration_set)
 
@@ -51,12 +54,22 @@ def test_write_migrations_names_them_as_the_newest(tmp_path: Path) -> None:
 
     assert [p.name for p in paths] == [
         "20270102030405_svcinfra_outbox.sql", "20270102030406_svcinfra_inbox.sql",
+        "20270102030407_svcinfra_outbox_parking.sql",
     ]  # fmt: skip
     assert paths[0].read_text() == (migrations() / "20261126000001_svcinfra_outbox.sql").read_text()
-    with pytest.raises(FileExistsError):
-        write_migrations(tmp_path, now=now)
     with pytest.raises(FileNotFoundError):
         write_migrations(tmp_path / "missing")
+
+
+def test_write_migrations_again_adds_only_the_new_ones(tmp_path: Path) -> None:
+    """A service that included the first two gets only the parking migration on upgrade."""
+    (tmp_path / "20261126100001_svcinfra_outbox.sql").write_text("x")
+    (tmp_path / "20261126100002_svcinfra_inbox.sql").write_text("x")
+
+    paths = write_migrations(tmp_path, now=datetime(2027, 1, 2, 3, 4, 5, tzinfo=UTC))
+
+    assert [p.name for p in paths] == ["20270102030405_svcinfra_outbox_parking.sql"]
+    assert write_migrations(tmp_path) == []
 
 
 @pytest.mark.parametrize(
@@ -84,3 +97,31 @@ def test_a_relay_needs_positive_settings() -> None:
     """A zero batch or interval is refused when the relay is built."""
     with pytest.raises(ValueError, match="positive"):
         Relay(None, None, batch_size=0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"max_failures": 0}, "max_failures"),
+        ({"failing_after": 0}, "failing_after"),
+        ({"retry_delay": 10.0, "max_retry_delay": 5.0}, "maximum delay"),
+        ({"restart_delay": 0.0}, "positive"),
+    ],
+    ids=["max-failures", "failing-after", "retry-delays", "restart-delay"],
+)
+def test_the_relay_refuses_a_policy_that_cannot_work(options: dict[str, float], match: str) -> None:
+    """Parking needs at least one failure; a maximum delay below its first one is a typo."""
+    with pytest.raises(ValueError, match=match):
+        Relay(None, None, **options)  # type: ignore[arg-type]
+
+
+def test_relay_settings_give_the_relay_its_policy() -> None:
+    """`OUTBOX_RELAY_*` fill the relay's options; a maximum below the first delay is blamed."""
+    settings = RelaySettings(max_failures=3, retry_delay=1.0, max_retry_delay=8.0)
+
+    assert settings.options() == {
+        "max_failures": 3, "retry_delay": 1.0, "max_retry_delay": 8.0, "max_restart_delay": 60.0,
+    }  # fmt: skip
+    Relay(None, None, **settings.options())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="shorter than RETRY_DELAY"):
+        RelaySettings(retry_delay=10.0, max_retry_delay=5.0)

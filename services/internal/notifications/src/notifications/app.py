@@ -81,6 +81,8 @@ async def setup_consume(lc: Lifecycle, config: NotificationsConfig) -> None:
         prefetch=config.consumer.prefetch,
         handler_timeout=config.consumer.handler_timeout,
         drain_timeout=config.consumer.drain_timeout,
+        inbox_retention=config.consumer.inbox_retention,
+        inbox_purge_interval=config.consumer.inbox_purge_interval,
     )
     handler = build_handler(mail_api, load_queries("notifications"), contract)
     consumer.on_external(USER_REGISTERED, handler.send, record=handler.record)
@@ -102,5 +104,6 @@ async def setup_relay(lc: Lifecycle, config: NotificationsConfig) -> None:
         return publisher.connected
 
     lc.add_readiness_check("amqp-publisher", broker_ready)
-    relay = Relay.from_settings(db, publisher, config.postgres)
+    relay = Relay.from_settings(db, publisher, config.postgres, **config.outbox_relay.options())
+    lc.add_readiness_check("outbox-relay", relay.ready)
     lc.add_task("outbox-relay", relay.run, stop=relay.stop)

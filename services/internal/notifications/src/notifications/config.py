@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from svcinfra.config import AmqpSettings, Config, PostgresSettings, Section
 from svcinfra.httpclient import HttpClientSettings, Seconds
+from svcinfra.messaging.outbox import RelaySettings
 
 
 class MailApiSettings(HttpClientSettings):
@@ -76,6 +77,20 @@ class ConsumerSettings(Section):
         ),
     ] = None
 
+    inbox_retention: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=90 * 86_400,
+            description="Seconds a processed message's inbox row is kept (MQ-3); longer than "
+            "the retry tiers' horizon (checked at start-up) and than a dead letter waits for "
+            "its replay.",
+        ),
+    ] = 7 * 86_400.0
+    inbox_purge_interval: Annotated[
+        Seconds, Field(description="Seconds between two runs of the inbox purge job.")
+    ] = 600.0
+
     @field_validator("retry_backoff", mode="before")
     @classmethod
     def _no_spaces(cls, value: object) -> object:
@@ -93,3 +108,4 @@ class NotificationsConfig(Config):
     amqp: AmqpSettings
     mail_api: MailApiSettings
     consumer: ConsumerSettings
+    outbox_relay: RelaySettings

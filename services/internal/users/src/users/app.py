@@ -104,7 +104,8 @@ async def setup_relay(lc: Lifecycle, config: UsersConfig, wiring: Wiring | None 
             await publisher.start()  # reconnects; raises while the broker is down
 
     lc.add_readiness_check("rabbitmq", broker_ready)
-    relay = Relay.from_settings(db, publisher, config.postgres)
+    relay = Relay.from_settings(db, publisher, config.postgres, **config.outbox_relay.options())
+    lc.add_readiness_check("outbox-relay", relay.ready)
     lc.add_task("outbox-relay", relay.run, stop=relay.stop)
 
 

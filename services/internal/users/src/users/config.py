@@ -6,11 +6,13 @@ With `ENV_PREFIX=USERS_` the credentials are `USERS_POSTGRES_*`, `USERS_REDIS_*`
 """
 
 from svcinfra.config import AmqpSettings, Config, PostgresSettings, RedisSettings
+from svcinfra.messaging.outbox import RelaySettings
 
 
 class UsersConfig(Config):
-    """Every setting of the users service: its database, its cache and its broker."""
+    """Every setting of the users service: its database, its cache, its broker, its relay."""
 
     postgres: PostgresSettings
     redis: RedisSettings
     amqp: AmqpSettings
+    outbox_relay: RelaySettings

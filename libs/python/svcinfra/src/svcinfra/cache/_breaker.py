@@ -27,20 +27,36 @@ class BreakerState(enum.IntEnum):
 
 
 class Breaker:
-    """A consecutive-failure circuit breaker in front of Redis.
+    """A consecutive-failure circuit breaker in front of Redis (RD-1).
+
+        ticket = breaker.admit()
+        if ticket is None: ...             # open: skip Redis
+        try: result = await call()
+        except RedisError: breaker.failure(ticket)
+        except BaseException: breaker.abandon(ticket); raise
+        else: breaker.success(ticket)
 
     After `failures` failed operations in a row it opens: callers skip Redis (a read is a miss,
     a write is dropped) for `cooldown` seconds, so a dead or hung Redis adds no latency, not even
-    a socket timeout. Then one probe goes through (half-open): success closes the breaker,
-    failure opens it for another `cooldown`. A probe that never reports (its caller was
-    cancelled) is replaced after `cooldown`.
+    a socket timeout. Then exactly one probe goes through (half-open): its success closes the
+    breaker, its failure opens it for another `cooldown`; every other caller skips Redis
+    meanwhile. A probe that ends without an answer (its caller was cancelled) frees the slot for
+    the next caller; one that never reports at all is replaced after `cooldown`.
+
+    Each admitted call carries a ticket: the breaker's epoch when it was admitted. The epoch
+    moves whenever the breaker opens or admits a probe, so the outcome of a call admitted
+    before that (a slow call that started while the breaker was closed and answers after it
+    opened, or a replaced probe) says nothing about Redis now and is ignored: only the current
+    probe closes a half-open breaker. A readiness ping reports nothing to the breaker.
     """
 
     __slots__ = (
         "_clock",
+        "_epoch",
         "_failures",
         "_label",
         "_opened_at",
+        "_probe",
         "_probe_at",
         "cooldown",
         "failures",
@@ -59,56 +75,68 @@ class Breaker:
         self.cooldown = cooldown
         self.state = BreakerState.CLOSED
         self._failures = 0
+        self._epoch = 0
+        self._probe: int | None = None
         self._opened_at = 0.0
         self._probe_at = 0.0
         self._clock = clock
         self._label = label
         BREAKER_STATE.labels(label).set(0)
 
-    def allow(self) -> bool:
-        """Tell whether an operation may go to Redis now."""
+    def admit(self) -> int | None:
+        """Return a ticket when an operation may go to Redis now, None when it must skip it."""
         if self.state is BreakerState.CLOSED:
-            return True
+            return self._epoch
         now = self._clock()
         if self.state is BreakerState.OPEN:
             if now - self._opened_at < self.cooldown:
-                return False
+                return None
             self._set(BreakerState.HALF_OPEN)
-            self._probe_at = now
-            return True
-        if now - self._probe_at >= self.cooldown:
-            self._probe_at = now
-            return True
-        return False
+        elif self._probe is not None and now - self._probe_at < self.cooldown:
+            return None  # the probe is out: one at a time
+        self._epoch += 1
+        self._probe = self._epoch
+        self._probe_at = now
+        return self._epoch
 
     def rejecting(self) -> bool:
         """Tell, without changing state, whether the breaker is open and still cooling down."""
         return self.state is BreakerState.OPEN and self._clock() - self._opened_at < self.cooldown
 
-    def success(self) -> None:
-        """Record an operation that reached Redis and got an answer."""
+    def success(self, ticket: int) -> None:
+        """Record that the call admitted with `ticket` reached Redis and got an answer."""
+        if ticket != self._epoch:
+            return  # admitted before the breaker opened or before the current probe
         self._failures = 0
-        if self.state is not BreakerState.CLOSED:
+        if self.state is BreakerState.HALF_OPEN:
+            self._probe = None
             self._set(BreakerState.CLOSED)
             _log.info("cache recovered", client=self._label, rule="RD-1")
 
-    def failure(self) -> bool:
-        """Record a failed operation; return True when this failure opened the breaker."""
+    def failure(self, ticket: int) -> bool:
+        """Record a failed call; return True when this failure opened the breaker."""
+        if ticket != self._epoch:
+            return False
         self._failures += 1
-        if self.state is BreakerState.HALF_OPEN or (
-            self.state is BreakerState.CLOSED and self._failures >= self.failures
-        ):
-            self._opened_at = self._clock()
-            self._set(BreakerState.OPEN)
-            BREAKER_OPENED.labels(self._label).inc()
-            _log.warning(
-                "cache breaker open: skipping Redis",
-                client=self._label,
-                cooldown_s=self.cooldown,
-                rule="RD-1",
-            )
-            return True
-        return False
+        if self.state is BreakerState.CLOSED and self._failures < self.failures:
+            return False
+        self._epoch += 1  # what is still in flight says nothing about the next cooldown
+        self._probe = None
+        self._opened_at = self._clock()
+        self._set(BreakerState.OPEN)
+        BREAKER_OPENED.labels(self._label).inc()
+        _log.warning(
+            "cache breaker open: skipping Redis",
+            client=self._label,
+            cooldown_s=self.cooldown,
+            rule="RD-1",
+        )
+        return True
+
+    def abandon(self, ticket: int) -> None:
+        """Record a call that ended without an answer (cancelled): a probe's slot is freed."""
+        if self.state is BreakerState.HALF_OPEN and ticket == self._probe:
+            self._probe = None
 
     def _set(self, state: BreakerState) -> None:
         self.state = state

@@ -313,9 +313,15 @@ class Cache(Generic[M]):
     ) -> M | None:
         if _refresh_flight(key) not in self._flights:
             self._dirty.discard(key)
-        if self._lock:
-            return await self._load_locked(id_, key, loader, ttl)
-        return await self._load_unlocked(key, id_, loader, ttl)
+        try:
+            if self._lock:
+                return await self._load_locked(id_, key, loader, ttl)
+            return await self._load_unlocked(key, id_, loader, ttl)
+        finally:
+            # The mark is for the flights that were running at the delete: gone with the last
+            # of them, so the set holds at most the keys being loaded now.
+            if _refresh_flight(key) not in self._flights:
+                self._dirty.discard(key)
 
     async def _load_unlocked(
         self, key: str, id_: Id, loader: Callable[[], Awaitable[M | None]], ttl: float | None
@@ -466,6 +472,15 @@ class Cache(Generic[M]):
     ) -> M | None:
         if key not in self._flights:
             self._dirty.discard(key)
+        try:
+            return await self._refresh_once(id_, key, loader, ttl)
+        finally:
+            if key not in self._flights:
+                self._dirty.discard(key)  # see `_load`
+
+    async def _refresh_once(
+        self, id_: Id, key: str, loader: Callable[[], Awaitable[M | None]], ttl: float | None
+    ) -> M | None:
         try:
             if not self._lock:
                 return await self._load_unlocked(key, id_, loader, ttl)

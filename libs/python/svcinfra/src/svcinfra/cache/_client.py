@@ -109,26 +109,34 @@ class CacheClient:
         namespace: str | None = None,
     ) -> R | Failed:
         """Run one Redis call through the breaker; return `FAILED`/`SKIPPED` instead of raising."""
-        if not self.breaker.allow():
+        ticket = self.breaker.admit()
+        if ticket is None:
             return SKIPPED
         started = time.perf_counter()
         try:
             result = await call()
         except (RedisError, OSError) as exc:
-            self._failed(operation, exc, namespace)
+            self._failed(operation, exc, namespace, ticket)
             return FAILED
-        self.breaker.success()
+        except BaseException:
+            self.breaker.abandon(ticket)  # cancelled: no answer either way
+            raise
+        self.breaker.success(ticket)
         timer = self._timers.get(operation) or OPERATION_SECONDS.labels(operation)
         timer.observe(time.perf_counter() - started)
         return result
 
-    def _failed(self, operation: str, exc: BaseException, namespace: str | None) -> None:
+    def _failed(
+        self, operation: str, exc: BaseException, namespace: str | None, ticket: int
+    ) -> None:
         if namespace is not None:
             ERRORS.labels(namespace, operation).inc()
-        if not _pool_exhausted(exc):
+        if _pool_exhausted(exc):
             # A burst that outruns the pool says nothing about Redis's health: absorbed, but it
             # must not open the breaker and turn a local spike into seconds of misses.
-            self.breaker.failure()
+            self.breaker.abandon(ticket)
+        else:
+            self.breaker.failure(ticket)
         self._degraded.error(client=self.name, operation=operation, exc=exc)
 
     def read(self, key: str) -> asyncio.Future[Result]:
@@ -230,14 +238,15 @@ class CacheClient:
         """Tell whether Redis answers a PING within `timeout` seconds (a readiness check).
 
         Redis is not the source of truth (RD-1): a service whose cache is down still serves, so
-        report this as a degraded dependency rather than failing readiness on it.
+        report this as a degraded dependency rather than failing readiness on it. The answer is
+        not reported to the breaker: only its half-open probe closes it (a PING on a fresh
+        connection says little about the commands that failed).
         """
         try:
             async with asyncio.timeout(timeout):
                 await self.redis.ping()
         except (RedisError, OSError):
             return False
-        self.breaker.success()
         return True
 
     def pool_stats(self) -> tuple[int, int, int]:

@@ -9,8 +9,9 @@
 Subpackages by role: `contract` (load and validate the AsyncAPI document), `topology` (exchanges,
 queues, retry tiers, DLQs, declared idempotently), `publisher` (confirmed publishing), and, with
 the `postgres` extra (they live in the service's database, so they are imported on their own):
-`outbox` (transactional outbox and its relay), `consumer` (prefetch, inbox, retry tiers, DLQ),
-`inbox`, `storage` (their migrations and queries) and `dlq` (`svcinfra dlq ...`). Header names
+`outbox` (transactional outbox, its relay, parked rows: `svcinfra outbox ...`), `consumer`
+(prefetch, inbox and its purge job, retry tiers, DLQ), `inbox`, `storage` (their migrations and
+queries) and `dlq` (`svcinfra dlq ...`). Header names
 shared by publisher and consumer are in `svcinfra.messaging.headers`. Errors form one tree
 rooted at `MessagingError` (see `svcinfra.messaging._errors`); a handler's `Retry` / `Reject`
 are control-flow signals, apart from it.

@@ -6,11 +6,12 @@
 
 A handler settles its message by returning (ack), raising `Retry` (a temporary failure: the
 next retry tier) or `Reject` (permanent: the DLQ); any other exception is transient unless the
-consumer is told otherwise. Needs the `postgres` extra (the inbox lives in the service's
-database).
+consumer is told otherwise. While it runs, the consumer purges its inbox rows older than
+`inbox_retention` (refused at start-up when shorter than the queues' redelivery horizon). Needs
+the `postgres` extra (the inbox lives in the service's database).
 """
 
-from ._consumer import Consumer
+from ._consumer import Consumer, redelivery_horizon
 from ._delivery import Delivery, ErrorClass, Failure
 from ._signals import HandlerSignal, Reject, Retry
 
@@ -22,4 +23,5 @@ __all__ = [
     "HandlerSignal",
     "Reject",
     "Retry",
+    "redelivery_horizon",
 ]

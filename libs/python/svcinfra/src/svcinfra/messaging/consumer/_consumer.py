@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
 import aio_pika
@@ -13,6 +15,7 @@ import structlog
 from opentelemetry import trace
 from pydantic import SecretStr
 
+from svcinfra.config import ConfigError, ConfigProblem
 from svcinfra.messaging._errors import MessagingError
 from svcinfra.messaging.inbox import Inbox
 from svcinfra.messaging.topology import retry_queue_name
@@ -49,6 +52,17 @@ _AMQP_DOWN = (
 )
 
 
+def redelivery_horizon(consumption: Consumption, handler_timeout: float) -> float:
+    """Seconds from a message's first delivery to its last possible one on `consumption`'s queue.
+
+    Every attempt may run for `handler_timeout`, and each retry waits its tier's delay (MQ-9);
+    an inbox row kept for less could be gone when a duplicate of its message arrives (MQ-3).
+    """
+    retry = consumption.retry
+    waits = sum(retry.delay_ms(n) for n in range(1, retry.max_attempts)) / 1000
+    return waits + retry.max_attempts * handler_timeout
+
+
 @dataclass(frozen=True, slots=True)
 class _Subscription:
     queue: aio_pika.abc.AbstractQueue
@@ -83,6 +97,13 @@ class Consumer:
     `stop` cancels the subscriptions, lets in-flight handlers finish within `drain_timeout`, and
     returns the rest to their queues. A lost connection is reopened after `reconnect_delay`;
     the broker redelivers what was unacked, and the inbox absorbs what was already done.
+
+    While it runs, a purge job deletes the consumer's inbox rows older than `inbox_retention`
+    every `inbox_purge_interval` seconds, in batches of `inbox_purge_batch` rows that replicas
+    share without waiting on each other (`svcinfra_amqp_inbox_purged_total`). The retention
+    must exceed the longest redelivery horizon of the consumed queues' retry tiers
+    (`redelivery_horizon`); a shorter one is refused when the consumer is created. Keep it
+    longer than a dead letter may wait for its replay, too: a replay keeps the message_id.
     """
 
     def __init__(
@@ -103,6 +124,10 @@ class Consumer:
         max_body_bytes: int = 1 << 20,
         permanent: tuple[type[BaseException], ...] = (),
         tracer_provider: TracerProvider | None = None,
+        inbox_retention: float = 7 * 86_400.0,
+        inbox_purge_interval: float = 600.0,
+        inbox_purge_batch: int = 1000,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """Create a consumer; handlers are registered next, `run` starts it.
 
@@ -122,6 +147,13 @@ class Consumer:
             max_body_bytes: larger bodies go to the DLQ unparsed.
             permanent: exception types that are permanent failures in this service.
             tracer_provider: where spans go; the global provider when None.
+            inbox_retention: seconds an inbox row is kept; longer than `redelivery_horizon`.
+            inbox_purge_interval: seconds between two runs of the inbox purge job.
+            inbox_purge_batch: inbox rows deleted by one statement.
+            clock: wall-clock seconds (the purge's cut-off; tests move it).
+
+        Raises:
+            ConfigError: `inbox_retention` is not longer than a queue's redelivery horizon.
         """
         consumptions = tuple(
             c for c in contract.consumptions if queues is None or c.queue.name in queues
@@ -133,6 +165,9 @@ class Consumer:
             raise MessagingError(f"the contract {contract.source} has no receive operation")
         if min(handler_timeout, drain_timeout, confirm_timeout, reconnect_delay) <= 0:
             raise ValueError("timeouts and delays must be positive")
+        if inbox_purge_interval <= 0 or inbox_purge_batch < 1:
+            raise ValueError("inbox_purge_interval and inbox_purge_batch must be positive")
+        _check_retention(consumptions, handler_timeout, inbox_retention)
         self._contract = contract
         self._consumptions = consumptions
         self._url = url if isinstance(url, SecretStr) else SecretStr(url)
@@ -161,6 +196,12 @@ class Consumer:
             ),
             explicit_tracer=tracer_provider is not None,
         )
+        self._inbox = Inbox()
+        self._inbox_retention = inbox_retention
+        self._inbox_purge_interval = inbox_purge_interval
+        self._inbox_purge_batch = inbox_purge_batch
+        self._db = db
+        self._clock = clock
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._subscriptions: list[_Subscription] = []
@@ -238,6 +279,52 @@ class Consumer:
             MessagingError: a message of a consumed queue has no handler (checked first).
         """
         self._check_routes()
+        purger = asyncio.create_task(self._purge_inbox_periodically())
+        try:
+            await self._consume_until_stopped()
+        finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
+        _log.info("amqp consumer stopped", consumer=self._name)
+
+    async def purge_inbox(self) -> int:
+        """Delete this consumer's inbox rows older than `inbox_retention`; return how many.
+
+        Batch after batch until one comes back short (nothing older left, or the rest is held
+        by a replica purging at the same time), so no statement runs long or locks much.
+
+        Raises:
+            DatabaseError: a batch failed (the rows deleted before it stay deleted).
+        """
+        before = datetime.fromtimestamp(self._clock() - self._inbox_retention, UTC)
+        purged = 0
+        while True:
+            deleted = await self._inbox.purge_batch(
+                self._db, consumer=self._name, before=before, limit=self._inbox_purge_batch
+            )
+            purged += deleted
+            tm.INBOX_PURGED.labels(self._name).inc(deleted)
+            if deleted < self._inbox_purge_batch or self._stopping.is_set():
+                break
+        if purged:
+            _log.info(
+                "inbox purged",
+                consumer=self._name,
+                rows=purged,
+                older_than=before.isoformat(timespec="seconds"),
+            )
+        return purged
+
+    async def _purge_inbox_periodically(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.purge_inbox()
+            except Exception as exc:  # noqa: BLE001  (the next run tries again; consuming goes on)
+                _log.warning("inbox purge failed", consumer=self._name, error=repr(exc))
+            await self._pause(self._inbox_purge_interval)
+
+    async def _consume_until_stopped(self) -> None:
         while not self._stopping.is_set():
             try:
                 connection = await aio_pika.connect(
@@ -264,7 +351,6 @@ class Consumer:
                         await connection.close()
             if not self._stopping.is_set():
                 await self._pause(self._reconnect_delay)
-        _log.info("amqp consumer stopped", consumer=self._name)
 
     async def _consume(self, connection: AbstractConnection) -> None:
         lost = asyncio.Event()
@@ -434,3 +520,22 @@ class Consumer:
                 f"{self._name}: no handler for {missing}; every message of a consumed queue "
                 "needs one (an unhandled message would go to the DLQ)"
             )
+
+
+def _check_retention(
+    consumptions: tuple[Consumption, ...], handler_timeout: float, retention: float
+) -> None:
+    horizons = {c.queue.name: redelivery_horizon(c, handler_timeout) for c in consumptions}
+    queue, horizon = max(horizons.items(), key=lambda item: item[1])
+    if retention <= horizon:
+        raise ConfigError(
+            (
+                ConfigProblem(
+                    "inbox_retention",
+                    f"{retention:g} s is not longer than the redelivery horizon of {queue} "
+                    f"({horizon:g} s: its retry tiers' delays plus {handler_timeout:g} s of "
+                    "handler timeout per attempt); a duplicate could arrive after its inbox row "
+                    "is purged (MQ-3)",
+                ),
+            )
+        )

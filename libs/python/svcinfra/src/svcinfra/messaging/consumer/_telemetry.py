@@ -90,3 +90,9 @@ consumed = Children(CONSUMED)
 acked = Children(ACKED)
 handler_duration = Children(HANDLER_DURATION)
 in_flight = Children(IN_FLIGHT)
+
+INBOX_PURGED = Counter(
+    "svcinfra_amqp_inbox_purged",
+    "Inbox rows older than the consumer's retention deleted by its purge job.",
+    ["consumer"],
+)

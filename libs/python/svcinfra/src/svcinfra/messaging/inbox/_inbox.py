@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from svcinfra.messaging.storage import queries
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from svcinfra.postgres import Database, Transaction
 
 
@@ -19,13 +21,14 @@ class Inbox:
     the key until the first transaction ends, then finds the row.
     """
 
-    __slots__ = ("_add", "_purge", "_seen")
+    __slots__ = ("_add", "_purge", "_purge_batch", "_seen")
 
     def __init__(self) -> None:
         loaded = queries()
         self._add = loaded.query("inbox__add")
         self._seen = loaded.query("inbox__seen")
         self._purge = loaded.query("inbox__purge")
+        self._purge_batch = loaded.query("inbox__purge_batch")
 
     async def add(
         self,
@@ -60,3 +63,14 @@ class Inbox:
         the DLQ's retention (a replay keeps the message_id) and an outbox relay's lease.
         """
         return await db.execrows(self._purge, older_than)
+
+    async def purge_batch(
+        self, db: Database, *, consumer: str, before: datetime, limit: int
+    ) -> int:
+        """Delete at most `limit` rows of `consumer` processed before `before`; return how many.
+
+        Each call is one short statement that commits on its own; replicas calling it at once
+        delete disjoint rows (`FOR UPDATE SKIP LOCKED`) and never wait for each other. A result
+        below `limit` means nothing older is left (or another replica holds the rest).
+        """
+        return await db.execrows(self._purge_batch, consumer, before, limit)

@@ -5,13 +5,37 @@
         await repository.save(tx, user)
         await outbox.add(tx, "user.registered.v1", payload, correlation_id=request_id)
 
-    relay = Relay.from_settings(db, publisher, config.postgres)
+    relay = Relay.from_settings(db, publisher, config.postgres, **config.outbox_relay.options())
     lifecycle.add_task("outbox-relay", relay.run, stop=relay.stop)
+    lifecycle.add_readiness_check("outbox-relay", relay.ready)
 
-The table ships as a migration in `svcinfra.messaging.storage`. Needs the `postgres` extra.
+A row whose publish keeps failing for a reason no retry changes is parked after `max_failures`
+attempts; `svcinfra outbox list|show|retry|purge` (or the functions below) work on parked rows
+as `svcinfra dlq` does on dead letters. The table ships as a migration in
+`svcinfra.messaging.storage`. Needs the `postgres` extra.
 """
 
 from ._outbox import Outbox
+from ._parked import (
+    ParkedGroup,
+    ParkedRow,
+    parked_rows,
+    parked_summary,
+    purge_parked,
+    retry_parked,
+)
 from ._relay import OutboxRow, Relay
+from ._settings import RelaySettings
 
-__all__ = ["Outbox", "OutboxRow", "Relay"]
+__all__ = [
+    "Outbox",
+    "OutboxRow",
+    "ParkedGroup",
+    "ParkedRow",
+    "Relay",
+    "RelaySettings",
+    "parked_rows",
+    "parked_summary",
+    "purge_parked",
+    "retry_parked",
+]

@@ -33,10 +33,12 @@ def migrations() -> Traversable:
 
 
 def write_migrations(directory: Path, *, now: datetime | None = None) -> list[Path]:
-    """Copy the outbox and inbox migrations into a service's migration folder; return the files.
+    """Copy the outbox and inbox migrations a service's folder lacks into it; return the files.
 
     Each gets a fresh UTC timestamp version (one second apart, in order), as `svcinfra migrate
-    create` would name it, so goose sees them as the newest migrations.
+    create` would name it, so goose sees them as the newest migrations. A migration the folder
+    holds already under any version (`*_svcinfra_outbox.sql`) is skipped: run it again after
+    upgrading svcinfra to add only the library's new migrations.
 
     Raises:
         FileExistsError: a file of that name exists already.
@@ -45,8 +47,13 @@ def write_migrations(directory: Path, *, now: datetime | None = None) -> list[Pa
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory}: migration directory not found")
     start = (now or datetime.now(UTC)).astimezone(UTC)
+    present = {path.name.partition("_")[2] for path in directory.glob("*.sql")}
     sources = sorted(
-        (item for item in migrations().iterdir() if item.name.endswith(".sql")),
+        (
+            item
+            for item in migrations().iterdir()
+            if item.name.endswith(".sql") and item.name.partition("_")[2] not in present
+        ),
         key=lambda item: item.name,
     )
     written = []
