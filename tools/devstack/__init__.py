@@ -19,10 +19,12 @@ from ._plan import ROLES, Names, Ports, Role, free_port
 from ._process import Process, ProcessError, http_status
 from ._provision import Grant, ProvisionError, scram_verifier
 from ._secrets import Secrets
+from ._servers import SHARED, Servers
 from ._stack import Stack
 
 __all__ = [
     "ROLES",
+    "SHARED",
     "Grant",
     "Names",
     "Ports",
@@ -31,6 +33,7 @@ __all__ = [
     "ProvisionError",
     "Role",
     "Secrets",
+    "Servers",
     "Stack",
     "free_port",
     "http_status",
