@@ -158,6 +158,7 @@ class FaultRecord:
     first_success_s: float | None = None  # from the end to the next 201
     unavailable: int = 0  # 503 answers from its start to its recovery (plus a grace period)
     error: str | None = None
+    not_ready: list[str] = field(default_factory=list)  # without recovery: who, and why
 
 
 @dataclass
@@ -268,6 +269,20 @@ async def all_ready(run: Run, http: httpx.AsyncClient, *, timeout: float = 180.0
     return None
 
 
+async def not_ready_now(run: Run, http: httpx.AsyncClient) -> list[str]:
+    """Every process whose readyz is not 200 now, with its answer (the failing checks)."""
+    found = []
+    for process in list(run.stack.processes.values()):
+        try:
+            response = await http.get(f"{process.tech_url}/health/readyz")
+        except httpx.TransportError as exc:
+            found.append(f"{process.name}: {type(exc).__name__}")
+            continue
+        if response.status_code != 200:
+            found.append(f"{process.name}: {response.status_code} {response.text[:300]}")
+    return found
+
+
 async def inflict(run: Run, fault: Fault, record: FaultRecord) -> None:
     """Cause `fault` and undo it (server back, processes restarted).
 
@@ -311,6 +326,8 @@ async def faults(run: Run) -> None:
             recovery = await all_ready(run, http)
             if recovery is not None:
                 record.recovery_s = round(run.now() - record.ended, 2)
+            else:
+                record.not_ready = await not_ready_now(run, http)
 
 
 async def connection_killer(run: Run, stop: asyncio.Event) -> None:
@@ -751,7 +768,9 @@ def judge(report: Report) -> list[str]:
         failures.append(f"unexpected client answers: {report.clients['unexpected']}")
     failures += [f"fault {f['label']}: {f['error']}" for f in report.faults if f["error"]]
     failures += [
-        f"no recovery after {f['label']}" for f in report.faults if f["recovery_s"] is None
+        f"no recovery after {f['label']} (not ready: {f.get('not_ready')})"
+        for f in report.faults
+        if f["recovery_s"] is None
     ]
     failures += [f"secret in the logs: {hit}" for hit in report.secret_hits[:20]]
     failures += report.shared_servers.get("problems", [])
