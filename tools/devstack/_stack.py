@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 from urllib.parse import quote
 
+from svcinfra.testing import free_port
+
 from ._plan import (
     NOTIFICATIONS_GRANT,
     REPO,
@@ -32,7 +34,6 @@ from ._plan import (
     Names,
     Ports,
     Role,
-    free_port,
 )
 from ._process import Process, ProcessError, environment
 from ._provision import (
