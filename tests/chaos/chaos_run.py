@@ -710,14 +710,14 @@ class Report:
             lines += ["", "the machine's shared servers (the run uses private ones):", ""]
             lines += [
                 (
-                    f"| {'server':<10} | {'started (before the run)':<44}"
-                    f" | {'started (after)':<44} | held connection |"
+                    f"| {'server':<10} | {'started (before the run)':<48}"
+                    f" | {'started (after)':<48} | held connection |"
                 ),
-                f"|{'-' * 12}|{'-' * 46}|{'-' * 46}|-----------------|",
+                f"|{'-' * 12}|{'-' * 50}|{'-' * 50}|-----------------|",
             ]
             lines += [
-                f"| {name:<10} | {shared['before'].get(name)!s:<44} |"
-                f" {shared['after'].get(name)!s:<44} | {shared['held'].get(name)!s:<15} |"
+                f"| {name:<10} | {shared['before'].get(name)!s:<48} |"
+                f" {shared['after'].get(name)!s:<48} | {shared['held'].get(name)!s:<15} |"
                 for name in ("postgresql", "redis", "rabbitmq")
             ]
         lines.append("")
