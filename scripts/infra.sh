@@ -5,6 +5,7 @@
 # every database of the local PostgreSQL) for the tests that run through a pooler.
 #
 #   scripts/infra.sh up       start what is installed but stopped; as root, apt-install what is missing
+#                             (also the binaries of the private servers outage tests start)
 #   scripts/infra.sh status   say what is reachable; exit 1 when something is not
 #
 # Without root, a missing server is reported with the exact command that installs it.
@@ -179,6 +180,24 @@ pgbouncer_up() {
   wait_for pgbouncer reachable 127.0.0.1 "$PGBOUNCER_PORT"
 }
 
+# --- Private servers (svcinfra.testing PrivatePostgres / PrivateRedis / PrivateRabbitNode) -----
+# Tests that need an outage (the chaos run) start servers of their own from the same packages:
+# initdb and pg_ctl under /usr/lib/postgresql/<version>/bin (run as the `postgres` OS user when
+# root), redis-server, and RabbitMQ's scripts under /usr/lib/rabbitmq/bin. A machine whose shared
+# servers run elsewhere (reachable, but not installed here) gets the packages now.
+
+private_servers_up() {
+  local missing=()
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+  if is_root && ! id postgres >/dev/null 2>&1; then missing+=(postgresql); fi
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
+  if ((${#missing[@]})); then
+    apt_install $(printf '%s\n' "${missing[@]}" | sort -u) || return 1
+  fi
+  log "private test servers: initdb, redis-server and rabbitmq-server are installed"
+}
+
 status() {
   local rc=0
   for svc in "postgresql $PG_PORT" "redis $REDIS_PORT" "rabbitmq $AMQP_PORT" \
@@ -196,6 +215,7 @@ case "${1:-up}" in
     redis_up || rc=1
     rabbitmq_up || rc=1
     pgbouncer_up || rc=1
+    private_servers_up || rc=1
     if ((rc)); then
       log "some servers are missing or down; see the lines above"
       exit 1

@@ -9,10 +9,14 @@ stack's broker connections are closed every few seconds, relays and consumers ar
 restarted, Redis is stopped for a while and PostgreSQL is restarted once. fake-mail rejects one
 address in `REJECT_EVERY`, whose registrations must end in the DLQ with reason address_rejected.
 
+The servers are the run's own (`chaos_servers.PrivateServers`: a PostgreSQL, a Redis and a
+RabbitMQ node on free ports, removed at the end, also when the run is killed): the machine's
+shared servers are never stopped, restarted or reconfigured, and the run checks that (their
+start times before and after, and a connection to each held across the run).
+
 When everything is quiet again, the run counts every effect from the source of truth (the
 databases, fake-mail's record, queues bound on the exchanges, the DLQ), compares each with what
 N registrations must produce, scans every process log for secrets, and fails on any difference.
-The servers are restored in a `finally`, whatever happened.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ for _path in (str(REPO / "tools"), str(HERE)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-import chaos_servers as servers  # noqa: E402
+from chaos_servers import PrivateServers, ServerError, SharedWatch  # noqa: E402
 from devstack import Ports, Stack  # noqa: E402
 
 if TYPE_CHECKING:
@@ -57,7 +61,6 @@ RETRY_QUEUES = tuple(f"{WORK_QUEUE}.retry.{tier}" for tier in ("1s", "5s", "30s"
 DLQ = f"{WORK_QUEUE}.dlq"
 SENT_PROBE = "chaos.notification-sent"  # the run's own queues, bound at the start
 REGISTERED_PROBE = "chaos.user-registered"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432"
 CLIENT_CONCURRENCY = 32
 CLIENT_GIVE_UP = 300.0  # seconds one registration keeps retrying
 WINDOW_GRACE = 2.0  # seconds after a server outage's recovery still inside its window
@@ -82,9 +85,9 @@ class Fault:
         """A short description for the tables."""
         what = {
             "kill": "SIGKILL " + " + ".join(self.targets),
-            "redis-outage": "Redis stopped (shutdown nosave, redis-server again)",
+            "redis-outage": "Redis stopped (SIGTERM, no save; redis-server again)",
             "rabbitmq-restart": "RabbitMQ restarted (stop_app / start_app)",
-            "postgres-restart": "PostgreSQL restarted (pg_ctlcluster restart)",
+            "postgres-restart": "PostgreSQL restarted (pg_ctl restart -m fast)",
         }[self.kind]
         return what + (f", down {self.hold:g} s" if self.hold else "")
 
@@ -155,6 +158,7 @@ class FaultRecord:
     first_success_s: float | None = None  # from the end to the next 201
     unavailable: int = 0  # 503 answers from its start to its recovery (plus a grace period)
     error: str | None = None
+    not_ready: list[str] = field(default_factory=list)  # without recovery: who, and why
 
 
 @dataclass
@@ -162,6 +166,7 @@ class Run:
     """The state of one run, shared by the load, the faults and the broker connection killer."""
 
     stack: Stack
+    servers: PrivateServers
     config: Config
     emails: list[str]
     rejected: set[str]
@@ -264,6 +269,20 @@ async def all_ready(run: Run, http: httpx.AsyncClient, *, timeout: float = 180.0
     return None
 
 
+async def not_ready_now(run: Run, http: httpx.AsyncClient) -> list[str]:
+    """Every process whose readyz is not 200 now, with its answer (the failing checks)."""
+    found = []
+    for process in list(run.stack.processes.values()):
+        try:
+            response = await http.get(f"{process.tech_url}/health/readyz")
+        except httpx.TransportError as exc:
+            found.append(f"{process.name}: {type(exc).__name__}")
+            continue
+        if response.status_code != 200:
+            found.append(f"{process.name}: {response.status_code} {response.text[:300]}")
+    return found
+
+
 async def inflict(run: Run, fault: Fault, record: FaultRecord) -> None:
     """Cause `fault` and undo it (server back, processes restarted).
 
@@ -278,16 +297,16 @@ async def inflict(run: Run, fault: Fault, record: FaultRecord) -> None:
         for name in fault.targets:
             await asyncio.to_thread(stack.restart, name, timeout=120)
     elif fault.kind == "redis-outage":
-        await asyncio.to_thread(servers.redis_stop)
+        await asyncio.to_thread(run.servers.redis_stop)
         await asyncio.sleep(hold)
-        await asyncio.to_thread(servers.redis_start)
+        await asyncio.to_thread(run.servers.redis_start)
     elif fault.kind == "rabbitmq-restart":
         async with run.broker_lock:
-            await asyncio.to_thread(servers.rabbitmqctl, "stop_app")
+            await asyncio.to_thread(run.servers.rabbit_stop_app)
             await asyncio.sleep(hold)
-            await asyncio.to_thread(servers.rabbitmqctl, "start_app")
+            await asyncio.to_thread(run.servers.rabbit_start_app)
     elif fault.kind == "postgres-restart":
-        await asyncio.to_thread(servers.pg_ctl, "restart")
+        await asyncio.to_thread(run.servers.pg_restart)
     else:
         raise ValueError(f"unknown fault {fault.kind}")
 
@@ -307,6 +326,8 @@ async def faults(run: Run) -> None:
             recovery = await all_ready(run, http)
             if recovery is not None:
                 record.recovery_s = round(run.now() - record.ended, 2)
+            else:
+                record.not_ready = await not_ready_now(run, http)
 
 
 async def connection_killer(run: Run, stop: asyncio.Event) -> None:
@@ -320,9 +341,9 @@ async def connection_killer(run: Run, stop: asyncio.Event) -> None:
         if stop.is_set():
             return
         async with run.broker_lock:
-            with contextlib.suppress(servers.ServerError):
+            with contextlib.suppress(ServerError):
                 run.connections_closed += await asyncio.to_thread(
-                    servers.close_connections, names.vhost, users, limit=1
+                    run.servers.close_connections, names.vhost, users, limit=1
                 )
 
 
@@ -339,8 +360,8 @@ async def declare_probes(stack: Stack) -> None:
             await queue.bind(exchange, routing_key=key)
 
 
-async def _fetch(db: str, query: str) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(f"{PG_ADMIN}/{db}", timeout=10)
+async def _fetch(run: Run, db: str, query: str) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(run.servers.pg_admin(db), timeout=10)
     try:
         return list(await connection.fetch(query))
     finally:
@@ -374,11 +395,13 @@ async def quiesce(run: Run) -> tuple[float | None, dict[str, Any]]:
     while time.monotonic() - started < run.config.quiesce_timeout:
         with contextlib.suppress(OSError, asyncpg.PostgresError, aio_pika.exceptions.AMQPError):
             users = await _fetch(
+                run,
                 names.users_db,
                 "SELECT (SELECT count(*) FROM users) AS users,"
                 " (SELECT count(*) FROM svcinfra_outbox WHERE sent_at IS NULL) AS unsent",
             )
             notes = await _fetch(
+                run,
                 names.notifications_db,
                 "SELECT (SELECT count(*) FROM deliveries) AS deliveries,"
                 " (SELECT count(*) FROM svcinfra_outbox WHERE sent_at IS NULL) AS unsent",
@@ -435,16 +458,20 @@ async def count(run: Run) -> dict[str, Any]:
     names = run.stack.names
     expected = set(run.emails)
     delivered_expected = expected - run.rejected
-    users = [r["email"] for r in await _fetch(names.users_db, "SELECT email FROM users")]
+    users = [r["email"] for r in await _fetch(run, names.users_db, "SELECT email FROM users")]
     events = await _fetch(
+        run,
         names.users_db,
         "SELECT id, payload->>'email' AS email, sent_at IS NOT NULL AS sent FROM svcinfra_outbox"
         " WHERE message_name = 'user.registered.v1'",
     )
     deliveries = await _fetch(
-        names.notifications_db, "SELECT notification_id, email, source_message_id FROM deliveries"
+        run,
+        names.notifications_db,
+        "SELECT notification_id, email, source_message_id FROM deliveries",
     )
     sent_rows = await _fetch(
+        run,
         names.notifications_db,
         "SELECT id FROM svcinfra_outbox"
         " WHERE message_name = 'notification.sent.v1' AND sent_at IS NOT NULL",
@@ -595,6 +622,8 @@ class Report:
     unavailable_outside_windows: int
     secret_hits: list[str]
     servers_restored: list[str]
+    shared_servers: dict[str, Any] = field(default_factory=dict)
+    private_servers: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
     def table(self) -> str:
@@ -621,6 +650,11 @@ class Report:
             ("registrations the clients gave up", 0, self.clients.get("gave_up")),
             ("unexpected client answers", 0, sum(self.clients.get("unexpected", {}).values())),
             ("secret hits in the logs", 0, len(self.secret_hits)),
+            (
+                "shared servers stopped, restarted, disconnected",
+                0,
+                len(self.shared_servers.get("problems", [])),
+            ),
         ]
         lines = [
             (
@@ -671,6 +705,21 @@ class Report:
             f" {f['first_success_s']!s:>13} | {f['unavailable']:>5} |"
             for f in self.faults
         ]
+        shared = self.shared_servers
+        if shared:
+            lines += ["", "the machine's shared servers (the run uses private ones):", ""]
+            lines += [
+                (
+                    f"| {'server':<10} | {'started (before the run)':<48}"
+                    f" | {'started (after)':<48} | held connection |"
+                ),
+                f"|{'-' * 12}|{'-' * 50}|{'-' * 50}|-----------------|",
+            ]
+            lines += [
+                f"| {name:<10} | {shared['before'].get(name)!s:<48} |"
+                f" {shared['after'].get(name)!s:<48} | {shared['held'].get(name)!s:<15} |"
+                for name in ("postgresql", "redis", "rabbitmq")
+            ]
         lines.append("")
         lines.append("result: " + ("PASS" if not self.failures else "FAIL"))
         lines += [f"  - {failure}" for failure in self.failures]
@@ -719,9 +768,12 @@ def judge(report: Report) -> list[str]:
         failures.append(f"unexpected client answers: {report.clients['unexpected']}")
     failures += [f"fault {f['label']}: {f['error']}" for f in report.faults if f["error"]]
     failures += [
-        f"no recovery after {f['label']}" for f in report.faults if f["recovery_s"] is None
+        f"no recovery after {f['label']} (not ready: {f.get('not_ready')})"
+        for f in report.faults
+        if f["recovery_s"] is None
     ]
     failures += [f"secret in the logs: {hit}" for hit in report.secret_hits[:20]]
+    failures += report.shared_servers.get("problems", [])
     return failures
 
 
@@ -747,57 +799,46 @@ async def _finish(run: Run) -> tuple[float | None, dict[str, Any], list[str], in
     return quiet, counts, not_ready, replays
 
 
-def _stack(run_id: str, log_dir: Path) -> Stack:
+def _stack(run_id: str, log_dir: Path, servers: PrivateServers) -> Stack:
     return Stack(
         run_id=run_id,
         ports=Ports.free(),
         replicas=REPLICAS,
         log_dir=log_dir,
         env={"fake-mail": {"FAKE_MAIL_REJECT": f"@{REJECT_DOMAIN}"}},
+        servers=servers.servers,
+        keep=True,  # its accounts go with the private servers
     )
 
 
-def _check_servers() -> None:
-    down = [
-        name
-        for name, ready in (
-            ("PostgreSQL", servers.pg_ready),
-            ("Redis", servers.redis_ready),
-            ("RabbitMQ", servers.rabbit_ready),
-        )
-        if not ready()
-    ]
-    if down:
-        raise servers.ServerError(f"down before the run: {down}; run `make infra`")
-
-
 def chaos(config: Config, *, log_dir: Path | None = None) -> Report:
-    """Run the whole scenario; the servers are restored and the stack stopped whatever happens.
+    """Run the whole scenario on private servers, stopped and removed whatever happens.
 
     Returns:
         The report (its `failures` empty when every figure matched).
     """
-    _check_servers()
     run_id = f"chaos{secrets.token_hex(4)}"
     log_dir = log_dir or config.out_dir / run_id / "logs"
     bodies, rejected = registrations(run_id, config.n)
-    stack = _stack(run_id, log_dir)
-    run = Run(stack, config, [b["email"] for b in bodies], rejected)
     load_seconds, quiet, counts, not_ready, replays = 0.0, None, {}, ["not measured"], 0
     restored: list[str] = []
+    where: dict[str, Any] = {}
+    watch = SharedWatch().start()
     try:
-        stack.start(timeout=120)
-        try:
-            asyncio.run(drive(run, bodies))
-            load_seconds = run.now()
-            quiet, counts, not_ready, replays = asyncio.run(_finish(run))
-        finally:
+        with PrivateServers(run_id) as private:
+            where = private.where()
+            stack = _stack(run_id, log_dir, private)
+            run = Run(stack, private, config, [b["email"] for b in bodies], rejected)
+            stack.start(timeout=120)
             try:
-                restored = servers.restore()
+                asyncio.run(drive(run, bodies))
+                load_seconds = run.now()
+                restored = private.restore()  # a fault that failed may have left one down
+                quiet, counts, not_ready, replays = asyncio.run(_finish(run))
             finally:
                 stack.stop()
     finally:
-        restored = restored or servers.restore()
+        watch.finish()
     errors = run.stats.server_errors
     for record, following in zip(run.faults, [*run.faults[1:], None], strict=True):
         record.first_success_s = first_success_after(run.stats.successes, record.ended)
@@ -832,6 +873,8 @@ def chaos(config: Config, *, log_dir: Path | None = None) -> Report:
         ),
         secret_hits=secret_hits(log_dir, stack.secret_values()),
         servers_restored=restored,
+        shared_servers=watch.summary(),
+        private_servers=where,
     )
     report.failures = judge(report)
     return report
@@ -860,7 +903,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=10_000, help="registrations (default 10000)")
     parser.add_argument("--scale", type=float, default=1.0, help="schedule time factor")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)  # a stopped `make` restores the servers too
+    signal.signal(signal.SIGTERM, _interrupt)  # a stopped `make` stops the stack too
     report = chaos(Config(n=args.n, scale=args.scale))
     save(report, OUT_DIR / report.run_id, "summary")  # beside the run's logs
     table = save(report, OUT_DIR, "last")

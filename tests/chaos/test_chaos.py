@@ -1,26 +1,33 @@
 """The chaos run at CI size, and the checks it relies on, shown to fail on what they must catch.
 
 `make chaos` runs the full scenario (10,000 registrations over two minutes of faults); CI runs the
-same scenario with fewer registrations on a schedule twice as fast, within a few minutes. The
-servers are shared with the other tests: the run restores every one before it returns.
+same scenario with fewer registrations on a schedule twice as fast, within a few minutes. The run
+takes down only servers of its own (`chaos_servers.PrivateServers`), and shows the machine's
+shared servers kept their start times and a connection held to each across the run.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from pathlib import Path
 from urllib.parse import quote
 
-import chaos_servers
 import pytest
 from chaos_run import Config, Report, chaos, judge, save, secret_hits
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from chaos_servers import same_start
 
 CI_N = 300
 CI_SCALE = 0.5
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 @pytest.mark.e2e
@@ -31,8 +38,9 @@ CI_SCALE = 0.5
 def test_nothing_lost_nothing_duplicated_no_secret_leaked_under_chaos(
     tmp_path: Path, postgres_server: str, redis_server: str, amqp_server: str
 ) -> None:
-    """N registrations through restarts, kills and outages: every effect exactly once."""
-    del postgres_server, redis_server, amqp_server  # they fail the test when a server is down
+    """N registrations through restarts, kills and outages: every effect exactly once, and the
+    shared servers untouched (only the run's private servers went down)."""
+    del postgres_server, redis_server, amqp_server  # the watched shared servers must be up
     report = chaos(Config(n=CI_N, scale=CI_SCALE, quiesce_timeout=150), log_dir=tmp_path / "logs")
     save(report, tmp_path, "chaos")
     print(report.table())  # noqa: T201  (the figures, in the test's output)
@@ -40,9 +48,15 @@ def test_nothing_lost_nothing_duplicated_no_secret_leaked_under_chaos(
     assert report.failures == [], report.table()
     assert report.connections_closed > 0
     assert len(report.faults) == 8
-    assert chaos_servers.pg_ready()
-    assert chaos_servers.redis_ready()
-    assert chaos_servers.rabbit_ready()
+    shared = report.shared_servers
+    assert shared["problems"] == []
+    assert None not in shared["before"].values()
+    assert all(same_start(shared["before"][k], shared["after"][k]) for k in shared["before"])
+    assert set(shared["held"].values()) == {"kept"}
+    private = report.private_servers
+    assert len(private["dirs"]) == 3
+    assert [d for d in private["dirs"] if Path(d).exists()] == []
+    assert [port for port in private["ports"] if _listening(port)] == []
 
 
 def test_secret_hits_finds_every_form_of_a_secret_and_unmasked_dsns(tmp_path: Path) -> None:
@@ -135,6 +149,9 @@ def test_judge_passes_a_clean_run_and_fails_each_kind_of_difference(tmp_path: Pa
         "a fault without recovery": replace(
             clean, faults=[{"label": "x", "error": None, "recovery_s": None}]
         ),
+        "a shared server restarted": replace(
+            clean, shared_servers={"problems": ["shared redis start changed: a -> b"]}
+        ),
     }
     assert {name for name, report in broken.items() if not judge(report)} == set()
     # A second copy of a message already dead-lettered is at-least-once, not a second effect.
@@ -143,3 +160,12 @@ def test_judge_passes_a_clean_run_and_fails_each_kind_of_difference(tmp_path: Pa
     table = save(clean, tmp_path, "unit")
     assert "result: PASS" in table.read_text()
     assert json.loads((tmp_path / "unit.json").read_text())["n"] == 100
+
+
+def test_same_start_tells_a_restarted_server_from_a_second_of_uptime_rounding() -> None:
+    before = "2026-12-06T14:42:40+00:00 (run_id d609a8c00d9e)"
+    assert same_start(before, "2026-12-06T14:42:41+00:00 (run_id d609a8c00d9e)")
+    assert not same_start(before, "2026-12-06T14:42:40+00:00 (run_id 0123456789ab)")
+    assert not same_start(before, "2026-12-06T14:50:02+00:00 (run_id d609a8c00d9e)")
+    assert not same_start(before, None)
+    assert same_start("2026-12-06T14:42:38+00:00", "2026-12-06T14:42:38+00:00")

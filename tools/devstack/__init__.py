@@ -15,14 +15,18 @@ One launcher for `make run`, `make demo`, the cross-service tests and the benchm
 Importable without installing: put the repository's `tools/` folder on `sys.path`.
 """
 
-from ._plan import ROLES, Names, Ports, Role, free_port
+from svcinfra.testing import free_port
+
+from ._plan import ROLES, Names, Ports, Role
 from ._process import Process, ProcessError, http_status
 from ._provision import Grant, ProvisionError, scram_verifier
 from ._secrets import Secrets
+from ._servers import SHARED, Servers
 from ._stack import Stack
 
 __all__ = [
     "ROLES",
+    "SHARED",
     "Grant",
     "Names",
     "Ports",
@@ -31,6 +35,7 @@ __all__ = [
     "ProvisionError",
     "Role",
     "Secrets",
+    "Servers",
     "Stack",
     "free_port",
     "http_status",

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import random
 import re
-import socket
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from svcinfra.testing import free_port
+
 from ._provision import Grant
+from ._servers import SHARED
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_DIR = REPO / ".run"
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-AMQP_HOST, AMQP_PORT = "127.0.0.1", 5672
+REDIS_HOST, REDIS_PORT = SHARED.host, SHARED.redis_port
+AMQP_HOST, AMQP_PORT = SHARED.host, SHARED.amqp_port
 SHUTDOWN_TIMEOUT = 10.0
 
 
@@ -112,31 +113,3 @@ NOTIFICATIONS_GRANT = Grant(
     write=r"^(notifications\..*|amq\.default)$",
     read=r"^(notifications\..*|users\.events)$",
 )
-
-
-# Ports are picked below the kernel's ephemeral range (32768-60999 on Linux): a port the kernel
-# hands out for `bind(0)` may be taken a moment later as the source port of an outgoing
-# connection (the load generators open hundreds) before the process that was given it binds it.
-_PICK_FROM, _PICK_TO = 20_000, 32_000
-_handed_out: set[int] = set()
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now, outside the ephemeral range, never given twice.
-
-    Raises:
-        OSError: no port of the range could be bound.
-    """
-    candidates = list(range(_PICK_FROM, _PICK_TO))
-    random.shuffle(candidates)
-    for port in candidates:
-        if port in _handed_out:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _handed_out.add(port)
-        return port
-    raise OSError(f"no free port between {_PICK_FROM} and {_PICK_TO} on 127.0.0.1")

@@ -6,7 +6,8 @@ only form RabbitMQ has). Passwords never appear on a command line or in SQL text
 a SCRAM-SHA-256 verifier computed here, `rabbitmqctl` reads the password from its stdin.
 
 The admin side uses what the development servers provide on loopback: the `postgres` superuser
-(trust auth) and `rabbitmqctl` (root, or a user that can read the Erlang cookie).
+(trust auth) and `rabbitmqctl` (root, or a user that can read the Erlang cookie); by default on
+the shared servers, or on the private ones a `Servers` names.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import os
 import re
 import secrets
 import shutil
@@ -25,11 +27,13 @@ from typing import TYPE_CHECKING, TypeVar
 
 import asyncpg
 
+from ._servers import SHARED, Servers
+
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
-PG_HOST, PG_PORT = "127.0.0.1", 5432
-PG_ADMIN_DSN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
+PG_HOST, PG_PORT = SHARED.host, SHARED.pg_port
+PG_ADMIN_DSN = SHARED.pg_admin_dsn
 AMQP_ADMIN = ("guest", "guest")
 SCRAM_ITERATIONS = 4096
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -83,10 +87,10 @@ def _identifier(name: str) -> str:
     return f'"{name}"'
 
 
-async def _ensure_postgres(role: str, db: str, password: str) -> None:
+async def _ensure_postgres(role: str, db: str, password: str, admin_dsn: str) -> None:
     role_id, db_id = _identifier(role), _identifier(db)
     verifier = scram_verifier(password)  # base64, '$' and ':' only: safe inside a literal
-    admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
+    admin = await asyncpg.connect(admin_dsn, timeout=10)
     try:
         if await admin.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
             await admin.execute(f"ALTER ROLE {role_id} WITH LOGIN PASSWORD '{verifier}'")
@@ -101,8 +105,8 @@ async def _ensure_postgres(role: str, db: str, password: str) -> None:
         await admin.close()
 
 
-async def _drop_postgres(role: str, db: str) -> None:
-    admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
+async def _drop_postgres(role: str, db: str, admin_dsn: str) -> None:
+    admin = await asyncpg.connect(admin_dsn, timeout=10)
     try:
         await admin.execute(f"DROP DATABASE IF EXISTS {_identifier(db)} WITH (FORCE)")
         await admin.execute(f"DROP ROLE IF EXISTS {_identifier(role)}")
@@ -110,34 +114,36 @@ async def _drop_postgres(role: str, db: str) -> None:
         await admin.close()
 
 
-def ensure_postgres(role: str, db: str, password: str) -> None:
+def ensure_postgres(role: str, db: str, password: str, *, servers: Servers = SHARED) -> None:
     """Create (or update) `role` with `password`, and `db` owned by it."""
     try:
-        run_async(_ensure_postgres(role, db, password))
+        run_async(_ensure_postgres(role, db, password, servers.pg_admin_dsn))
     except (OSError, asyncpg.PostgresError) as exc:
         raise ProvisionError(f"PostgreSQL: cannot provision {role}/{db}: {exc}") from exc
 
 
-def drop_postgres(role: str, db: str) -> None:
+def drop_postgres(role: str, db: str, *, servers: Servers = SHARED) -> None:
     """Drop `db` (closing its connections) and `role`."""
     try:
-        run_async(_drop_postgres(role, db))
+        run_async(_drop_postgres(role, db, servers.pg_admin_dsn))
     except (OSError, asyncpg.PostgresError) as exc:
         raise ProvisionError(f"PostgreSQL: cannot drop {role}/{db}: {exc}") from exc
 
 
-def rabbitmqctl(*args: str, stdin: str | None = None) -> str:
-    """Run `rabbitmqctl --silent <args>` and return its output.
+def rabbitmqctl(*args: str, stdin: str | None = None, servers: Servers = SHARED) -> str:
+    """Run `rabbitmqctl --silent <args>` (the command of `servers`) and return its output.
 
     Raises:
         ProvisionError: rabbitmqctl is missing or failed (its message says why).
     """
-    exe = shutil.which("rabbitmqctl") or shutil.which("rabbitmqctl", path="/usr/sbin:/sbin")
+    command, *options = servers.rabbitmqctl
+    exe = shutil.which(command) or shutil.which(command, path="/usr/sbin:/sbin")
     if exe is None:
         raise ProvisionError("rabbitmqctl is not installed (scripts/infra.sh up installs RabbitMQ)")
     try:
         done = subprocess.run(  # noqa: S603  (fixed executable, arguments are names)
-            [exe, "--silent", *args],
+            [exe, *options, "--silent", *args],
+            env=os.environ | dict(servers.rabbitmqctl_env) if servers.rabbitmqctl_env else None,
             input=stdin,
             capture_output=True,
             text=True,
@@ -153,29 +159,38 @@ def rabbitmqctl(*args: str, stdin: str | None = None) -> str:
     return done.stdout
 
 
-def ensure_vhost(vhost: str) -> None:
+def ensure_vhost(vhost: str, *, servers: Servers = SHARED) -> None:
     """Create `vhost` if missing and give the admin user (guest) every permission on it."""
-    if vhost not in rabbitmqctl("list_vhosts", "name").split():
-        rabbitmqctl("add_vhost", vhost)
-    rabbitmqctl("set_permissions", "-p", vhost, AMQP_ADMIN[0], ".*", ".*", ".*")
+    if vhost not in rabbitmqctl("list_vhosts", "name", servers=servers).split():
+        rabbitmqctl("add_vhost", vhost, servers=servers)
+    rabbitmqctl("set_permissions", "-p", vhost, AMQP_ADMIN[0], ".*", ".*", ".*", servers=servers)
 
 
-def ensure_rabbitmq_user(user: str, password: str, vhost: str, grant: Grant) -> None:
+def ensure_rabbitmq_user(
+    user: str, password: str, vhost: str, grant: Grant, *, servers: Servers = SHARED
+) -> None:
     """Create (or update) the broker `user` with `password` and `grant` on `vhost`."""
-    users = {line.split("\t")[0] for line in rabbitmqctl("list_users").splitlines()}
+    listing = rabbitmqctl("list_users", servers=servers)
+    users = {line.split("\t")[0] for line in listing.splitlines()}
     # The password goes through stdin: a command line is visible to every local user.
     if user in users:
-        rabbitmqctl("change_password", user, stdin=password + "\n")
+        rabbitmqctl("change_password", user, stdin=password + "\n", servers=servers)
     else:
-        rabbitmqctl("add_user", user, stdin=password + "\n")
-    rabbitmqctl("set_permissions", "-p", vhost, user, grant.configure, grant.write, grant.read)
+        rabbitmqctl("add_user", user, stdin=password + "\n", servers=servers)
+    rabbitmqctl(
+        "set_permissions", "-p", vhost, user, grant.configure, grant.write, grant.read,
+        servers=servers,
+    )  # fmt: skip
 
 
-def drop_rabbitmq(vhost: str | None, users: list[str]) -> None:
+def drop_rabbitmq(vhost: str | None, users: list[str], *, servers: Servers = SHARED) -> None:
     """Delete `vhost` (with every queue and exchange in it), then the broker `users`, if present."""
-    if vhost is not None and vhost != "/" and vhost in rabbitmqctl("list_vhosts", "name").split():
-        rabbitmqctl("delete_vhost", vhost)
-    existing = {line.split("\t")[0] for line in rabbitmqctl("list_users").splitlines()}
+    vhosts = rabbitmqctl("list_vhosts", "name", servers=servers).split()
+    if vhost is not None and vhost != "/" and vhost in vhosts:
+        rabbitmqctl("delete_vhost", vhost, servers=servers)
+    existing = {
+        line.split("\t")[0] for line in rabbitmqctl("list_users", servers=servers).splitlines()
+    }
     for user in users:
         if user in existing:
-            rabbitmqctl("delete_user", user)
+            rabbitmqctl("delete_user", user, servers=servers)

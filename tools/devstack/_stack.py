@@ -20,12 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 from urllib.parse import quote
 
+from svcinfra.testing import free_port
+
 from ._plan import (
-    AMQP_HOST,
-    AMQP_PORT,
     NOTIFICATIONS_GRANT,
-    REDIS_HOST,
-    REDIS_PORT,
     REPO,
     ROLES,
     RUN_DIR,
@@ -36,13 +34,10 @@ from ._plan import (
     Names,
     Ports,
     Role,
-    free_port,
 )
 from ._process import Process, ProcessError, environment
 from ._provision import (
     AMQP_ADMIN,
-    PG_HOST,
-    PG_PORT,
     ProvisionError,
     drop_postgres,
     drop_rabbitmq,
@@ -51,6 +46,7 @@ from ._provision import (
     ensure_vhost,
 )
 from ._secrets import Secrets
+from ._servers import Servers
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -97,6 +93,7 @@ class Stack:
         secrets_file: keep the secrets in this file (created at mode 0600 if missing); default
             `.run/secrets.env` without a run id, in memory only with one.
         on_step: called with a short line as each start step begins (the CLI prints them).
+        servers: the PostgreSQL, Redis and RabbitMQ to run on (default: the shared loopback ones).
     """
 
     run_id: str | None = None
@@ -107,6 +104,7 @@ class Stack:
     keep: bool = False
     secrets_file: Path | None = None
     on_step: Callable[[str], None] | None = field(default=None, repr=False)
+    servers: Servers = field(default_factory=Servers)
     names: Names = field(init=False)
     secrets: Secrets = field(init=False, repr=False)
     processes: dict[str, Process] = field(init=False, default_factory=dict, repr=False)
@@ -189,33 +187,43 @@ class Stack:
 
     def provision(self) -> None:
         """Create (or update) the roles, databases, vhost and broker users of the stack."""
-        names, secrets = self.names, self.secrets
+        names, secrets, servers = self.names, self.secrets, self.servers
         self._provisioned = True
-        ensure_postgres(names.users_role, names.users_db, secrets["USERS_POSTGRES_PASSWORD"])
+        ensure_postgres(
+            names.users_role, names.users_db, secrets["USERS_POSTGRES_PASSWORD"], servers=servers
+        )
         ensure_postgres(
             names.notifications_role,
             names.notifications_db,
             secrets["NOTIFICATIONS_POSTGRES_PASSWORD"],
+            servers=servers,
         )
-        ensure_vhost(names.vhost)
+        ensure_vhost(names.vhost, servers=servers)
         ensure_rabbitmq_user(
-            names.users_amqp_user, secrets["USERS_RABBITMQ_PASSWORD"], names.vhost, USERS_GRANT
+            names.users_amqp_user,
+            secrets["USERS_RABBITMQ_PASSWORD"],
+            names.vhost,
+            USERS_GRANT,
+            servers=servers,
         )
         ensure_rabbitmq_user(
             names.notifications_amqp_user,
             secrets["NOTIFICATIONS_RABBITMQ_PASSWORD"],
             names.vhost,
             NOTIFICATIONS_GRANT,
+            servers=servers,
         )
 
     def teardown(self) -> None:
         """Drop the databases, roles, vhost and broker users (of a run id only)."""
         if self.run_id is None:
             raise RuntimeError("the `make run` stack keeps its data; drop it by hand if needed")
-        names = self.names
-        drop_postgres(names.users_role, names.users_db)
-        drop_postgres(names.notifications_role, names.notifications_db)
-        drop_rabbitmq(names.vhost, [names.users_amqp_user, names.notifications_amqp_user])
+        names, servers = self.names, self.servers
+        drop_postgres(names.users_role, names.users_db, servers=servers)
+        drop_postgres(names.notifications_role, names.notifications_db, servers=servers)
+        drop_rabbitmq(
+            names.vhost, [names.users_amqp_user, names.notifications_amqp_user], servers=servers
+        )
         self._provisioned = False
 
     def migrate(self) -> None:
@@ -293,7 +301,7 @@ class Stack:
 
     def service_env(self, service: str) -> dict[str, str]:
         """The variables of `service` (`users`, `notifications`, `fake-mail`), ports aside."""
-        names, secrets = self.names, self.secrets
+        names, secrets, servers = self.names, self.secrets, self.servers
         common = {
             "ENV": "dev",
             "LOG_LEVEL": "INFO",
@@ -311,20 +319,20 @@ class Stack:
             amqp_user = names.notifications_amqp_user
         env = common | {
             "ENV_PREFIX": prefix,
-            f"{prefix}POSTGRES_HOST": PG_HOST,
-            f"{prefix}POSTGRES_PORT": str(PG_PORT),
+            f"{prefix}POSTGRES_HOST": servers.host,
+            f"{prefix}POSTGRES_PORT": str(servers.pg_port),
             f"{prefix}POSTGRES_USER": role,
             f"{prefix}POSTGRES_PASSWORD": secrets[f"{prefix}POSTGRES_PASSWORD"],
             f"{prefix}POSTGRES_DB": db,
             f"{prefix}POSTGRES_SSLMODE": "disable",
-            f"{prefix}RABBITMQ_HOST": AMQP_HOST,
-            f"{prefix}RABBITMQ_PORT": str(AMQP_PORT),
+            f"{prefix}RABBITMQ_HOST": servers.host,
+            f"{prefix}RABBITMQ_PORT": str(servers.amqp_port),
             f"{prefix}RABBITMQ_USER": amqp_user,
             f"{prefix}RABBITMQ_PASSWORD": secrets[f"{prefix}RABBITMQ_PASSWORD"],
             f"{prefix}RABBITMQ_VHOST": names.vhost,
         }
         if service == "users":
-            env |= {"USERS_REDIS_HOST": REDIS_HOST, "USERS_REDIS_PORT": str(REDIS_PORT)}
+            env |= {"USERS_REDIS_HOST": servers.host, "USERS_REDIS_PORT": str(servers.redis_port)}
         else:
             env |= {
                 "NOTIFICATIONS_MAIL_API_BASE_URL": f"http://127.0.0.1:{self.ports.fake_mail_api}",
@@ -351,9 +359,8 @@ class Stack:
     def amqp_admin_url(self) -> str:
         """AMQP URL of the admin user (guest) on the stack's vhost, for tests and the demo."""
         user, password = AMQP_ADMIN
-        return (
-            f"amqp://{user}:{password}@{AMQP_HOST}:{AMQP_PORT}/{quote(self.names.vhost, safe='')}"
-        )
+        host, port, vhost = self.servers.host, self.servers.amqp_port, self.names.vhost
+        return f"amqp://{user}:{password}@{host}:{port}/{quote(vhost, safe='')}"
 
     def secret_values(self) -> list[str]:
         """Every generated secret, to look for in output that must not contain them."""

@@ -2,14 +2,22 @@
 
 from ._config import FullConfig, full_environ
 from ._logs import CapturedLogs, capture_logs
+from ._pgnode import PrivatePostgres
+from ._ports import free_port
 from ._proxy import FaultProxy
+from ._reaper import PrivateServerError
+from ._redisnode import PrivateRedis
 from ._wait import metric_value, until
 
 __all__ = [
     "CapturedLogs",
     "FaultProxy",
     "FullConfig",
+    "PrivatePostgres",
+    "PrivateRedis",
+    "PrivateServerError",
     "capture_logs",
+    "free_port",
     "full_environ",
     "metric_value",
     "until",
