@@ -227,6 +227,19 @@ def test_placeholders_in_literals_and_comments_are_not_counted(sql: str, expecte
         ("RESET ALL", True),
         ("CREATE TEMP TABLE x (id int)", True),
         ("SELECT 'SET x' -- LISTEN y", False),
+        ("SELECT app_login($1)", True),
+        ("SELECT 1 AS x INTO TEMP TABLE scratch", True),
+        ("CREATE LOCAL TEMP TABLE x (id int)", True),
+        ("DO $$BEGIN PERFORM set_config('a.b', 'c', false); END$$", True),
+        ("CALL p($1)", True),
+        ("SELECT set_config('a.b', $1, $2)", True),
+        ("SELECT pg_catalog.set_config('a.b', $1, true)", False),
+        ("SELECT * FROM t WHERE a OPERATOR(public.===) b", True),
+        ("SELECT * FROM pg_temp.t", True),
+        ("WITH d AS (DELETE FROM t RETURNING id) INSERT INTO a SELECT id FROM d", False),
+        ("SELECT lower(x), count(*) FROM t GROUP BY 1", False),
+        ("SELECT lower(f(x)) FROM t", True),
+        ("SELECT FROM WHERE (", True),
     ],
     ids=[
         "set",
@@ -243,10 +256,24 @@ def test_placeholders_in_literals_and_comments_are_not_counted(sql: str, expecte
         "reset",
         "temp-table",
         "in-literal-and-comment",
+        "user-function",
+        "select-into-temp",
+        "local-temp",
+        "do",
+        "call",
+        "set-config-not-constant",
+        "set-config-local-qualified",
+        "schema-operator",
+        "pg-temp-schema",
+        "data-modifying-cte",
+        "built-ins",
+        "user-function-nested",
+        "unparsable",
     ],
 )
 def test_session_effects_are_detected(sql: str, effects: bool) -> None:  # noqa: FBT001  (parametrized)
-    """Statements whose effect outlives the transaction mark the query; the others do not."""
+    """Statements whose effect may outlive the transaction mark the query (PostgreSQL's parser
+    decides, so words in literals and comments do not count); the others do not (PG-5)."""
     assert session_effects(sql) is effects
 
 
