@@ -6,13 +6,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
+from pglast import parser as pg_parser
 
 from svcinfra.postgres import QueryKind, QueryLoadError, UnknownQuery, load_queries
 from svcinfra.postgres._loader import parse_file
 from svcinfra.postgres._query import HeaderError, parse_header
-from svcinfra.postgres._session import session_effects
+from svcinfra.postgres._session import CLEAN_FUNCTIONS, session_effects
 from svcinfra.postgres._sqltext import LexError, Tok, tokens
 
 ASSETS = Path(__file__).parents[1] / "assets" / "queries"
@@ -227,6 +228,19 @@ def test_placeholders_in_literals_and_comments_are_not_counted(sql: str, expecte
         ("RESET ALL", True),
         ("CREATE TEMP TABLE x (id int)", True),
         ("SELECT 'SET x' -- LISTEN y", False),
+        ("SELECT app_login($1)", True),
+        ("SELECT 1 AS x INTO TEMP TABLE scratch", True),
+        ("CREATE LOCAL TEMP TABLE x (id int)", True),
+        ("DO $$BEGIN PERFORM set_config('a.b', 'c', false); END$$", True),
+        ("CALL p($1)", True),
+        ("SELECT set_config('a.b', $1, $2)", True),
+        ("SELECT pg_catalog.set_config('a.b', $1, true)", False),
+        ("SELECT * FROM t WHERE a OPERATOR(public.===) b", True),
+        ("SELECT * FROM pg_temp.t", True),
+        ("WITH d AS (DELETE FROM t RETURNING id) INSERT INTO a SELECT id FROM d", False),
+        ("SELECT lower(x), count(*) FROM t GROUP BY 1", False),
+        ("SELECT lower(f(x)) FROM t", True),
+        ("SELECT FROM WHERE (", True),
     ],
     ids=[
         "set",
@@ -243,10 +257,24 @@ def test_placeholders_in_literals_and_comments_are_not_counted(sql: str, expecte
         "reset",
         "temp-table",
         "in-literal-and-comment",
+        "user-function",
+        "select-into-temp",
+        "local-temp",
+        "do",
+        "call",
+        "set-config-not-constant",
+        "set-config-local-qualified",
+        "schema-operator",
+        "pg-temp-schema",
+        "data-modifying-cte",
+        "built-ins",
+        "user-function-nested",
+        "unparsable",
     ],
 )
 def test_session_effects_are_detected(sql: str, effects: bool) -> None:  # noqa: FBT001  (parametrized)
-    """Statements whose effect outlives the transaction mark the query; the others do not."""
+    """Statements whose effect may outlive the transaction mark the query (PostgreSQL's parser
+    decides, so words in literals and comments do not count); the others do not (PG-5)."""
     assert session_effects(sql) is effects
 
 
@@ -261,3 +289,73 @@ def test_lexer_splits_or_says_where_it_fails(text: str) -> None:
         return
     assert "".join(piece.text for piece in pieces) == text
     assert all(piece.kind in Tok for piece in pieces)
+
+
+# Places a function call can sit in a statement the classifier otherwise calls clean.
+_PLACES = [
+    "SELECT {call}",
+    "SELECT id FROM t WHERE id = {call}",
+    "SELECT * FROM {call} AS r",
+    "SELECT id FROM t ORDER BY {call}",
+    "SELECT count(*) FROM t GROUP BY id HAVING count(*) > {call}",
+    "SELECT (SELECT {call})",
+    "SELECT id FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.id = {call})",
+    "WITH c AS (SELECT {call} AS v) SELECT v FROM c",
+    "WITH d AS (DELETE FROM t WHERE id = {call} RETURNING id) SELECT * FROM d",
+    "INSERT INTO t (id) VALUES ({call})",
+    "INSERT INTO t (id) SELECT {call}",
+    "INSERT INTO t (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET v = {call}",
+    "INSERT INTO t (id) VALUES (1) RETURNING {call}",
+    "UPDATE t SET v = {call} WHERE id = $1",
+    "UPDATE t SET v = 1 FROM u WHERE u.id = {call}",
+    "DELETE FROM t WHERE id = {call}",
+    "DELETE FROM t USING u WHERE u.id = t.id RETURNING {call}",
+    "MERGE INTO t USING u ON t.id = u.id WHEN MATCHED THEN UPDATE SET v = {call}",
+    "SELECT CASE WHEN $1 THEN {call} ELSE 0 END",
+    "SELECT coalesce({call}, 0)",
+    "SELECT sum(id) FILTER (WHERE id > {call}) FROM t",
+    "SELECT row_number() OVER (PARTITION BY {call}) FROM t",
+    "SELECT ARRAY[{call}]",
+    "SELECT ({call})::text",
+    "EXPLAIN SELECT {call}",
+    "VALUES ({call})",
+]
+_IDENT = st.from_regex(r"[a-z_][a-z0-9_]{0,20}", fullmatch=True)
+
+
+@given(
+    place=st.sampled_from(_PLACES),
+    name=_IDENT.filter(lambda n: n not in CLEAN_FUNCTIONS),
+    schema=st.sampled_from(["", "public.", "app."]),
+)
+def test_a_function_off_the_allow_list_is_dirty_wherever_it_is_called(
+    place: str, name: str, schema: str
+) -> None:
+    """Any function not on the reviewed allow-list (every user-defined one) makes the query
+    dirty, wherever in the statement it is called (PG-5).
+
+    Names the grammar reads as a construct of its own (`row(...)`, `grouping(...)`) are left
+    out: they call no function."""
+    sql = place.format(call=f"{schema}{name}($1)")
+    assume(_calls(sql, name))
+    assert session_effects(sql) is True
+
+
+@given(place=st.sampled_from(_PLACES), name=st.sampled_from(sorted(CLEAN_FUNCTIONS)))
+def test_the_same_places_with_an_allowed_built_in_are_clean(place: str, name: str) -> None:
+    """The statements of the property above are clean with an allow-listed built-in instead:
+    the verdict comes from the function, not from where it sits."""
+    sql = place.format(call=f"{name}($1)")
+    assume(
+        _calls(sql, name)
+    )  # `extract($1)` is no valid call: the grammar wants `extract(x FROM y)`
+    assert session_effects(sql) is False
+
+
+def _calls(sql: str, name: str) -> bool:
+    """Whether PostgreSQL's parser reads `sql` as calling a function named `name`."""
+    try:
+        tree = pg_parser.parse_sql_json(sql)
+    except pg_parser.ParseError:
+        return False
+    return '"FuncCall":{"funcname":' in tree and f'"sval":"{name}"' in tree
