@@ -176,10 +176,10 @@ def test_a_broken_environment_exits_78_listing_every_problem(env) -> None:
 
 
 def test_migrate_up_status_down(env) -> None:
-    """`migrate up` applies the deliveries, outbox and inbox migrations; `down` undoes one."""
+    """`migrate up` applies the deliveries, outbox, inbox and parking migrations; `down` one."""
     up = run(env, "migrate", "up")
     assert up.returncode == 0, up.stderr
-    assert "applied 3 migration(s)" in up.stdout
+    assert "applied 4 migration(s)" in up.stdout
     status = run(env, "migrate", "status")
     assert status.returncode == 0, status.stderr
     assert "create_deliveries" in status.stdout

@@ -165,11 +165,11 @@ def test_migrate_up_status_down(postgres_db: PostgresDatabase) -> None:
     after = migrate(env, "status")
 
     assert up.returncode == 0, up.stderr
-    assert "applied 2 migration(s)" in up.stdout
+    assert "applied 3 migration(s)" in up.stdout  # the users table, the outbox, its parking
     assert "create_users" in status.stdout
     assert "pending" not in status.stdout
     assert down.returncode == 0, down.stderr
-    assert "svcinfra_outbox" in down.stdout
+    assert "svcinfra_outbox_parking" in down.stdout
     assert after.stdout.count("pending") == 1
     assert DB_PASSWORD not in up.stdout + up.stderr + status.stdout + down.stdout
 
