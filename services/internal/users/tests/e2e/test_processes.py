@@ -179,12 +179,12 @@ def test_migrate_up_status_down(postgres_db: PostgresDatabase) -> None:
     after = migrate(env, "status")
 
     assert up.returncode == 0, up.stderr
-    # goose's words on stderr (issue 15)
-    assert up.stderr.count(" OK   ") == 2
+    # goose's words on stderr (issue 15); 3: the users table, the outbox, its parking
+    assert up.stderr.count(" OK   ") == 3
     assert "create_users" in status.stderr
     assert "Pending" not in status.stderr
     assert down.returncode == 0, down.stderr
-    assert "svcinfra_outbox" in down.stderr
+    assert "svcinfra_outbox_parking" in down.stderr
     assert after.stderr.count("Pending") == 1
     everything = up.stdout + up.stderr + status.stdout + status.stderr + down.stdout + down.stderr
     assert DB_PASSWORD not in everything
@@ -201,7 +201,7 @@ def test_migrate_behind_the_pooler_exits_naming_the_setting(postgres_db: Postgre
     sneaked = migrate(environment_for(postgres_db, USERS_POSTGRES_POOLER=None), "up")
     assert sneaked.returncode != 0
     assert "is a connection pooler" in sneaked.stderr
-    assert migrate(environment(postgres_db.name), "status").stdout.count("pending") == 2
+    assert migrate(environment(postgres_db.name), "status").stderr.count("Pending") == 3
 
 
 @pytest.mark.parametrize("command", ["serve", "relay"])

@@ -108,6 +108,8 @@ class Cache(Generic[M]):
             raise TTLError(f"early_refresh (XFetch beta) must be in (0, 10], got {early_refresh!r}")
         self._beta = early_refresh
         self._flights: SingleFlight[M | None] = SingleFlight(spawn=client.spawn)
+        # Keys deleted while a load or refresh of theirs ran: that flight must not write its
+        # value. A key leaves with the last of its flights, so the set is bounded by them.
         self._dirty: set[str] = set()
         name = namespace.name
         self._hit, self._miss, self._negative_hit, self._error, self._skipped = (
