@@ -342,6 +342,7 @@ def test_pooler_setting_and_its_statement_cache(
 
 
 def test_unknown_pooler_is_a_problem_naming_the_variable() -> None:
-    """A pooler other than none or transaction (pgbouncer's session mode needs none) is refused."""
+    """A pooler other than none or transaction is refused (pgbouncer in session mode refuses the
+    same startup parameters: it takes `transaction` too, docs/pgbouncer.md)."""
     with pytest.raises(ConfigError, match="POSTGRES_POOLER"):
         load_config(UsersConfig, valid_env() | {"POSTGRES_POOLER": "session"})
