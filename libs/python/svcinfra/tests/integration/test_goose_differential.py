@@ -883,15 +883,15 @@ CASES = [
         "timeout_flag",
         files={
             "1_a.sql": "-- +goose Up\nINSERT INTO t VALUES ('a', 'b');\n",
-            "2_b.sql": "-- +goose Up\nSELECT pg_sleep(3);\n",
+            "2_b.sql": "-- +goose Up\nSELECT pg_sleep(30);\n",
         },
         runs=[
             Run(
-                ["-timeout=1s", "up"],
+                ["-timeout=5s", "up"],
                 1,
                 [
                     "OK   1_a.sql (T)",
-                    'goose run: ERROR 2_b.sql: failed to run SQL migration: failed to execute SQL query "SELECT pg_sleep(3);": timeout: context deadline exceeded',
+                    'goose run: ERROR 2_b.sql: failed to run SQL migration: failed to execute SQL query "SELECT pg_sleep(30);": timeout: context deadline exceeded',
                 ],
             ),
             Run(
