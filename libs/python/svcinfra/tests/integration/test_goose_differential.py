@@ -98,6 +98,7 @@ class GooseCase:
 
 
 CASES = [
+    # issue 15: under ENVSUB ON the file's `$$` becomes `$`; a substituted value's `$$` stays
     GooseCase(
         "envsub_dollar_dollar",
         files={
@@ -114,6 +115,7 @@ CASES = [
         versions=[0, 1],
         rows=[("a$b", "x$$y")],
     ),
+    # issue 15: a dollar-quoted body under ENVSUB ON reaches PostgreSQL as `$ ... $`
     GooseCase(
         "envsub_dollar_quoted_body",
         files={
@@ -149,6 +151,7 @@ CASES = [
         versions=[0],
         rows=[],
     ),
+    # issue 15, goose #699: `--` in a literal hides the `;`; last before Down: rejected
     GooseCase(
         "comment_in_literal_last_before_down",
         files={
@@ -196,6 +199,7 @@ CASES = [
         versions=[0, 1],
         rows=[("a -- b", "x"), ("c", "d")],
     ),
+    # issue 15: a multi-line string closed before a trailing comment ends the statement
     GooseCase(
         "multiline_string_trailing_comment",
         files={
@@ -258,6 +262,7 @@ CASES = [
         versions=[0],
         rows=[],
     ),
+    # issue 15: an unset ${X?message}; goose's CLI applies 1_a first, we apply nothing (ours)
     GooseCase(
         "envsub_required_unset",
         files={
@@ -416,6 +421,7 @@ CASES = [
         versions=[0],
         rows=[],
     ),
+    # issue 15: status, up-to and version below a StatementBegin without StatementEnd
     GooseCase(
         "statementbegin_without_end_later_file",
         files={
@@ -468,6 +474,7 @@ CASES = [
         versions=[0, 1, 2],
         rows=[("one", "x"), ("two", "x")],
     ),
+    # issue 15: an applied version whose file is gone is not listed by status
     GooseCase(
         "recorded_version_file_gone",
         files={"1_a.sql": "-- +goose Up\nSELECT 1;\n"},
@@ -503,6 +510,7 @@ CASES = [
         versions=[0, 5],
         rows=[],
     ),
+    # goose's CLI parses one direction; the Provider and we parse both (ours)
     GooseCase(
         "broken_down_section_up_works",
         files={
@@ -592,6 +600,7 @@ CASES = [
         versions=[0],
         rows=[],
     ),
+    # goose quirk: an empty Begin/End pair drops the next line
     GooseCase(
         "empty_statement_block",
         files={
@@ -776,6 +785,7 @@ CASES = [
         versions=[0],
         rows=[],
     ),
+    # goose's own usage messages, exit 1
     GooseCase(
         "cli_errors",
         files={"1_a.sql": "-- +goose Up\nSELECT 1;\n"},
@@ -883,15 +893,15 @@ CASES = [
         "timeout_flag",
         files={
             "1_a.sql": "-- +goose Up\nINSERT INTO t VALUES ('a', 'b');\n",
-            "2_b.sql": "-- +goose Up\nSELECT pg_sleep(3);\n",
+            "2_b.sql": "-- +goose Up\nSELECT pg_sleep(30);\n",
         },
         runs=[
             Run(
-                ["-timeout=1s", "up"],
+                ["-timeout=5s", "up"],
                 1,
                 [
                     "OK   1_a.sql (T)",
-                    'goose run: ERROR 2_b.sql: failed to run SQL migration: failed to execute SQL query "SELECT pg_sleep(3);": timeout: context deadline exceeded',
+                    'goose run: ERROR 2_b.sql: failed to run SQL migration: failed to execute SQL query "SELECT pg_sleep(30);": timeout: context deadline exceeded',
                 ],
             ),
             Run(

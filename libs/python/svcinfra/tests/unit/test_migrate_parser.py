@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from svcinfra.postgres.migrate import MigrationParseError, ends_with_semicolon, parse_sql
+from svcinfra.postgres.migrate import (
+    MigrationParseError,
+    ends_with_semicolon,
+    parse_direction,
+    parse_sql,
+)
 from svcinfra.postgres.migrate._envsub import EnvsubError, substitute
 
 # --- goose's TestSemicolons table, and the quoted "--" lines of goose issue #699 ---------------
@@ -446,3 +451,17 @@ def test_envsub_rejects_what_interpolate_rejects(text: str, message: str) -> Non
     with pytest.raises(EnvsubError) as caught:
         substitute(text, {})
     assert message in str(caught.value)
+
+
+def test_one_direction_parses_as_goose_cli_does() -> None:
+    """goose's CLI parses only the direction it runs: a broken Down part does not stop `up`.
+
+    `parse_sql` (both directions, as goose's Provider and our runner) refuses the file.
+    """
+    text = "-- +goose Up\nSELECT 1;\n-- +goose Down\nDELETE FROM t\n"
+    statements, use_tx = parse_direction(text, up=True, env={})
+    assert ([s.sql for s in statements], use_tx) == (["SELECT 1;"], True)
+    with pytest.raises(MigrationParseError, match="missing semicolon"):
+        parse_direction(text, up=False, env={})
+    with pytest.raises(MigrationParseError, match="missing semicolon"):
+        parse_sql(text, env={})

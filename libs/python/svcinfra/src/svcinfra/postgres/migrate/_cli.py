@@ -423,7 +423,7 @@ def migrate_group(
         help="Run the files in order without reading or writing the version table.",
     )
     @click.option("--sequential", "-s", is_flag=True, help="create: number files 00001, ...")
-    @click.option("--verbose", "-v", is_flag=True, help="Accepted for goose; no effect.")
+    @click.option("--verbose", "-v", is_flag=True, help="validate: print the table of files.")
     @click.option("--timeout", help="Deadline for the whole command, Go syntax (1h13m).")
     @click.option(
         "--lock-timeout",
