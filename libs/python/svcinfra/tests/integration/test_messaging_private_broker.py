@@ -49,6 +49,13 @@ def _node(run_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pri
         yield node
 
 
+@pytest.mark.parametrize("name", ["rabbit", "rabbit@localhost", "x@localhost", ""])
+def test_the_kit_refuses_names_that_could_be_the_shared_node(name: str, tmp_path: Path) -> None:
+    """`PrivateRabbitNode` takes a short name of its own; the shared node's cannot be given."""
+    with pytest.raises(ValueError, match="short name"):
+        PrivateRabbitNode(name, AMQP_PORT, DIST_PORT, tmp_path)
+
+
 def contracts(prefix: str) -> tuple[Contract, Contract]:
     """The users contract and notifications' with its queues left to the defaults (quorum)."""
     users = yaml.safe_load(
