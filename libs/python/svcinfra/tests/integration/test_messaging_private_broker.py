@@ -130,8 +130,7 @@ async def test_a_memory_alarm_makes_publishes_wait_then_resume_without_loss(
     periods = metric_value("svcinfra_amqp_publisher_blocked_total", publisher=name)
 
     with capture_logs() as logs:
-        publisher = Publisher(users, url=node.url, name=name, confirm_timeout=1, deadline=120,
-                              backoff=FAST)  # fmt: skip
+        publisher = Publisher(users, url=node.url, name=name, deadline=120, backoff=FAST)
         short = Publisher(users, url=node.url, name=f"{name}-short", confirm_timeout=0.5,
                           deadline=3, backoff=FAST)  # fmt: skip
         async with publisher, short:
@@ -229,9 +228,9 @@ async def test_a_full_work_queue_holds_back_expired_retries_instead_of_dropping_
                                      delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
                     routing_key=queue,
                 )  # fmt: skip
-    await asyncio.sleep(3)  # every retry expired meanwhile, into the full work queue
+    await asyncio.sleep(5)  # every retry expired meanwhile (TTL 1 s), into the full work queue
 
-    held = await drain(node.url, work, expect=first | retried, timeout=20 if arrive == 25 else 5)
+    held = await drain(node.url, work, expect=first | retried, timeout=40 if arrive == 25 else 5)
 
     assert set(held) <= first | retried
     assert len(set(held)) == arrive
