@@ -1,9 +1,11 @@
 """Benchmark: `svcinfra.messaging.Publisher` vs raw aio-pika publishing, alternating in one run.
 
 Both publish persistent ~200-byte JSON messages to the same durable topic exchange, bound to one
-durable queue, on RabbitMQ at 127.0.0.1:5672, with publisher confirms and `mandatory`, keeping
-the same number of unconfirmed messages in flight (the confirm window: 1 = each publish awaited
-before the next; 100 = batches of 100 concurrent publishes, each awaiting its own confirm).
+durable queue (a quorum queue, the library's default since issue 16; then the same sections on a
+classic queue, to show what quorum costs: `--queue-types`), on RabbitMQ at 127.0.0.1:5672, with
+publisher confirms and `mandatory`, keeping the same number of unconfirmed messages in flight
+(the confirm window: 1 = each publish awaited before the next; 100 = batches of 100 concurrent
+publishes, each awaiting its own confirm).
 Raw aio-pika JSON-encodes the payload and sets a message_id, persistence and the content type,
 nothing else. Ours adds, per message, what MQ-2/4/5/6/11 ask for: a schema validation against
 the contract (compiled once), a uuid4 message_id, type / version headers, correlation id and
@@ -56,6 +58,7 @@ from messaging_publish_bench import (
     CONTRACT,
     EVENT,
     PAYLOAD,
+    QUEUE_TYPES,
     URL,
     USERS,
     contract_for,
@@ -272,11 +275,11 @@ ConsumeRow = tuple[int, list[tuple[float, float]]]
 
 
 async def _run_consume(
-    *, count: int, rounds: int, prefetches: list[int]
+    *, count: int, rounds: int, prefetches: list[int], queue_type: str = "quorum"
 ) -> tuple[list[ConsumeRow], list[tuple[int, float, float, float]]]:
     """Consume + ack: raw aio-pika vs ours (inbox) vs FastStream; and publish vs FastStream."""
-    prefix = f"benchc{os.getpid()}"
-    contract = contract_for(CONTRACT, prefix)
+    prefix = f"benchc{os.getpid()}{queue_type}"
+    contract = contract_for(CONTRACT, prefix, queue_type)
     users = contract_for(USERS, prefix)
     topology = Topology.from_contract(contract)  # type: ignore[arg-type]
     queue_name = f"{prefix}.notifications.user-events"
@@ -405,6 +408,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument(
+        "--queue-types",
+        default=",".join(QUEUE_TYPES),
+        help="comma-separated queue types to run publish and consume on (quorum: the default)",
+    )
+    parser.add_argument(
         "--sections",
         default="publish,consume,outbox",
         help="comma-separated: publish (ours vs raw), consume (with FastStream), outbox",
@@ -414,16 +422,26 @@ def main() -> None:
     count = 600 if args.quick else 3000
     with Path(os.devnull).open("w", encoding="utf-8") as sink:
         configure_logging(service="bench", level="INFO", stream=sink)
-        if "publish" in sections:
-            publish_rounds = 2 if args.quick else PUBLISH_ROUNDS
-            rows = asyncio.run(run_publish(count=count, rounds=publish_rounds, windows=[1, 100]))
-            print_publish(rows, count, publish_rounds)
-        if "consume" in sections:
-            consume_rounds = 2 if args.quick else 3
-            consume_rows, publish_rows = asyncio.run(
-                _run_consume(count=count, rounds=consume_rounds, prefetches=[10, 100])
-            )
-            _print_consume(consume_rows, publish_rows, count, consume_rounds)
+        for queue_type in args.queue_types.split(","):
+            if "publish" in sections:
+                publish_rounds = 2 if args.quick else PUBLISH_ROUNDS
+                rows = asyncio.run(
+                    run_publish(
+                        count=count, rounds=publish_rounds, windows=[1, 100], queue_type=queue_type
+                    )
+                )
+                print_publish(rows, count, publish_rounds, queue_type)
+            if "consume" in sections:
+                consume_rounds = 2 if args.quick else 3
+                consume_rows, publish_rows = asyncio.run(
+                    _run_consume(
+                        count=count,
+                        rounds=consume_rounds,
+                        prefetches=[10, 100],
+                        queue_type=queue_type,
+                    )
+                )
+                _print_consume(consume_rows, publish_rows, count, consume_rounds, queue_type)
         if "outbox" in sections:
             outbox_rounds = 2 if args.quick else 3
             outbox_rows = asyncio.run(_run_outbox(count=count, rounds=outbox_rounds))
@@ -438,9 +456,11 @@ def _print_consume(
     publish_rows: list[tuple[int, float, float, float]],
     count: int,
     rounds: int,
+    queue_type: str,
 ) -> None:
     print(
-        f"\nconsume + ack, {count} persistent messages per round, median of {rounds} rounds "
+        f"\nconsume + ack from a {queue_type} queue, {count} persistent messages per round, "
+        f"median of {rounds} rounds "
         "(raw / ours / FastStream / FastStream + inbox alternating; AMQP connection set-up "
         "included in each, DB pool set-up in none)"
     )
@@ -458,7 +478,8 @@ def _print_consume(
             f"{fast:>10,.0f} | {ours / fast:7.2f} | {fsi:>8,.0f} | {ours / fsi:13.2f}"
             f" | {raw_cpu:,.0f} / {our_cpu:,.0f} / {fast_cpu:,.0f} / {fsi_cpu:,.0f}"
         )
-    print(f"\npublish with confirms vs FastStream (logger off, confirms on), {count} messages")
+    print(f"\npublish with confirms to a {queue_type} queue vs FastStream (logger off, "
+          f"confirms on), {count} messages")  # fmt: skip
     print(f"{'window':>8} | {'svcinfra msg/s':>14} | {'FastStream msg/s':>16} | ours/FastStream")
     for window, ours, fast, _ in publish_rows:
         print(f"{window:>8} | {ours:>14,.0f} | {fast:>16,.0f} | {ours / fast:15.2f}")

@@ -64,11 +64,22 @@ Publish = Callable[[], Awaitable[object]]
 Row = tuple[int, dict[str, float], dict[str, float]]
 
 
-def contract_for(name: Path, prefix: str) -> object:
-    """Load a fixture contract with its exchange and queue renamed under `prefix`."""
+QUEUE_TYPES = ("quorum", "classic")  # the library's default first (issue 16)
+
+
+def contract_for(name: Path, prefix: str, queue_type: str = "quorum") -> object:
+    """Load a fixture contract with its exchange and queue renamed under `prefix`.
+
+    The work queue (and with it its wait queues and DLQ) gets `queue_type`: every path of a run
+    publishes to, and consumes from, the same queue, so all pay for the same queue type.
+    """
     text = name.read_text(encoding="utf-8").replace("users.events", f"{prefix}.users.events")
     text = text.replace("notifications.user-events", f"{prefix}.notifications.user-events")
-    return contract_from_document(yaml.safe_load(text), source=name.name)
+    document = yaml.safe_load(text)
+    for channel in document.get("channels", {}).values():
+        if "x-amqp-queue-arguments" in channel:
+            channel["x-amqp-queue-arguments"]["x-queue-type"] = queue_type
+    return contract_from_document(document, source=name.name)
 
 
 async def throughput(publish: Publish, count: int, window: int) -> tuple[float, float]:
@@ -80,10 +91,12 @@ async def throughput(publish: Publish, count: int, window: int) -> tuple[float, 
     return count / elapsed, cpu_used / count * 1e6
 
 
-async def run_publish(*, count: int, rounds: int, windows: list[int]) -> list[Row]:
+async def run_publish(
+    *, count: int, rounds: int, windows: list[int], queue_type: str = "quorum"
+) -> list[Row]:
     """Publish through raw, ours and raw-same-message in alternating order; medians per window."""
-    prefix = f"pubbench{os.getpid()}"
-    consumer = contract_for(CONTRACT, prefix)
+    prefix = f"pubbench{os.getpid()}{queue_type}"
+    consumer = contract_for(CONTRACT, prefix, queue_type)
     users = contract_for(USERS, prefix)
     topology = Topology.from_contract(consumer)  # type: ignore[arg-type]
     connection = await aio_pika.connect(URL)
@@ -159,15 +172,19 @@ def main() -> None:
     count, rounds = (600, 2) if args.quick else (3000, 6)
     with Path(os.devnull).open("w", encoding="utf-8") as sink:
         configure_logging(service="bench", level="INFO", stream=sink)
-        rows = asyncio.run(run_publish(count=count, rounds=rounds, windows=[1, 100]))
-    print_publish(rows, count, rounds)
+        for queue_type in QUEUE_TYPES:
+            rows = asyncio.run(
+                run_publish(count=count, rounds=rounds, windows=[1, 100], queue_type=queue_type)
+            )
+            print_publish(rows, count, rounds, queue_type)
 
 
-def print_publish(rows: list[Row], count: int, rounds: int) -> None:
+def print_publish(rows: list[Row], count: int, rounds: int, queue_type: str = "quorum") -> None:
     """Print the publish table."""
     print(
-        f"publish with confirms, persistent ~200 B JSON, {count} messages "
-        f"(window 1: {max(count // 4, 100)}), median of {rounds} rounds, order alternating"
+        f"\npublish with confirms to a {queue_type} queue, persistent ~200 B JSON, {count} "
+        f"messages (window 1: {max(count // 4, 100)}), median of {rounds} rounds, order "
+        "alternating"
     )
     print(
         f"{'window':>6} | {'raw msg/s':>9} | {'ours msg/s':>10} | ratio | {'raw CPU us':>10} |"

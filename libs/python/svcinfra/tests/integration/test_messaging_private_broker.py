@@ -38,19 +38,36 @@ GOOD = Path(__file__).parents[1] / "assets" / "asyncapi" / "good"
 EVENT = "user.registered.v1"
 FAST = Backoff(initial=0.01, maximum=0.2)
 AMQP_PORT, DIST_PORT, CTL_PORT = 16610, 16611, 16612
+DLX_RETRY_MS = 1000
 
 
 @pytest.fixture(scope="module", name="node")
 def _node(run_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRabbitNode]:
     base = tmp_path_factory.mktemp("rabbit")
     with PrivateRabbitNode(
-        f"svcinfra-test-{run_id}-1", AMQP_PORT, DIST_PORT, base, ctl_dist_port=CTL_PORT
+        f"svcinfra-test-{run_id}-1",
+        AMQP_PORT,
+        DIST_PORT,
+        base,
+        ctl_dist_port=CTL_PORT,
+        # At-least-once dead-lettering retries a refused hop after this many ms (default 3 min).
+        erl_args=f"-rabbit dead_letter_worker_publisher_confirm_timeout {DLX_RETRY_MS}",
     ) as node:
         yield node
 
 
-def contracts(prefix: str) -> tuple[Contract, Contract]:
-    """The users contract and notifications' with its queues left to the defaults (quorum)."""
+@pytest.mark.parametrize("name", ["rabbit", "rabbit@localhost", "x@localhost", ""])
+def test_the_kit_refuses_names_that_could_be_the_shared_node(name: str, tmp_path: Path) -> None:
+    """`PrivateRabbitNode` takes a short name of its own; the shared node's cannot be given."""
+    with pytest.raises(ValueError, match="short name"):
+        PrivateRabbitNode(name, AMQP_PORT, DIST_PORT, tmp_path)
+
+
+def contracts(
+    prefix: str, work_arguments: dict[str, object] | None = None
+) -> tuple[Contract, Contract]:
+    """The users contract and notifications' with its queues left to the defaults (quorum),
+    or with `work_arguments` as the work queue's `x-amqp-queue-arguments`."""
     users = yaml.safe_load(
         (GOOD / "users.yaml").read_text(encoding="utf-8").replace("users.events", f"{prefix}.ue")
     )
@@ -59,7 +76,10 @@ def contracts(prefix: str) -> tuple[Contract, Contract]:
         .replace("users.events", f"{prefix}.ue")
         .replace("notifications.user-events", f"{prefix}.nue")
     )  # fmt: skip
-    del notifications["channels"]["notificationsUserEvents"]["x-amqp-queue-arguments"]
+    work = notifications["channels"]["notificationsUserEvents"]
+    del work["x-amqp-queue-arguments"]
+    if work_arguments is not None:
+        work["x-amqp-queue-arguments"] = work_arguments
     return contract_from_document(users), contract_from_document(notifications)
 
 
@@ -110,8 +130,7 @@ async def test_a_memory_alarm_makes_publishes_wait_then_resume_without_loss(
     periods = metric_value("svcinfra_amqp_publisher_blocked_total", publisher=name)
 
     with capture_logs() as logs:
-        publisher = Publisher(users, url=node.url, name=name, confirm_timeout=1, deadline=120,
-                              backoff=FAST)  # fmt: skip
+        publisher = Publisher(users, url=node.url, name=name, deadline=120, backoff=FAST)
         short = Publisher(users, url=node.url, name=f"{name}-short", confirm_timeout=0.5,
                           deadline=3, backoff=FAST)  # fmt: skip
         async with publisher, short:
@@ -177,3 +196,42 @@ async def test_messages_waiting_in_a_retry_tier_survive_a_killed_broker(
 
     held = await drain(node.url, f"{prefix}.nue", expect=ids, timeout=90)
     assert set(held) == ids
+
+
+@pytest.mark.parametrize(
+    ("queue_type", "arrive"),
+    [("quorum", 25), ("classic", 5)],
+)
+async def test_a_full_work_queue_holds_back_expired_retries_instead_of_dropping_them(
+    node: PrivateRabbitNode, queue_type: str, arrive: int
+) -> None:
+    """Nothing lost between queues: 20 messages expire from a wait queue into a work queue that
+    is full (`x-max-length` 5, reject-publish). A quorum wait queue dead-letters at least once:
+    it keeps them and retries until the work queue has room, so all 25 arrive. A classic one
+    (shown for contrast) dead-letters at most once: the 20 are dropped."""
+    prefix = secrets.token_hex(3)
+    arguments: dict[str, object] = {"x-max-length": 5}
+    if queue_type == "classic":
+        arguments |= {"x-queue-type": "classic", "x-overflow": "reject-publish"}
+    users, notifications = contracts(prefix, arguments)
+    await declare(node.url, users, notifications)
+    work = f"{prefix}.nue"
+    wait = f"{work}.retry.1s"
+    first = {str(uuid.uuid4()) for _ in range(5)}
+    retried = {str(uuid.uuid4()) for _ in range(20)}
+    async with await aio_pika.connect(node.url) as connection:
+        channel = await connection.channel(publisher_confirms=True)
+        for queue, ids in ((work, first), (wait, retried)):
+            for message_id in ids:
+                await channel.default_exchange.publish(
+                    aio_pika.Message(b"{}", message_id=message_id,
+                                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key=queue,
+                )  # fmt: skip
+    await asyncio.sleep(5)  # every retry expired meanwhile (TTL 1 s), into the full work queue
+
+    held = await drain(node.url, work, expect=first | retried, timeout=40 if arrive == 25 else 5)
+
+    assert set(held) <= first | retried
+    assert len(set(held)) == arrive
+    assert first <= set(held)

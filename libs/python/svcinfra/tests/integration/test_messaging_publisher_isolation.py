@@ -131,7 +131,11 @@ async def test_a_missing_exchange_fails_its_own_publish_among_300(
     calls += [(EVENT, registered()) for _ in range(150)]
 
     with capture_logs() as logs:
-        async with Publisher(users, url=amqp_server, deadline=30, backoff=FAST) as publisher:
+        # A confirm timeout far beyond any confirm: every retry here would be the bad message's.
+        publisher = Publisher(
+            users, url=amqp_server, confirm_timeout=60, deadline=120, backoff=FAST
+        )
+        async with publisher:
             outcomes = await _outcomes(publisher, calls)
 
     failed = [(name, o) for (name, _), o in zip(calls, outcomes, strict=True)
@@ -192,7 +196,8 @@ async def test_an_unroutable_message_is_returned_to_its_own_publish_only(
     calls.append((DELETED, deleted()))
     calls += [(EVENT, registered()) for _ in range(100)]
 
-    async with Publisher(users, url=amqp_server, backoff=FAST) as publisher:
+    publisher = Publisher(users, url=amqp_server, confirm_timeout=60, deadline=120, backoff=FAST)
+    async with publisher:
         outcomes = await _outcomes(publisher, calls)
 
     errors = [o for o in outcomes if isinstance(o, BaseException)]

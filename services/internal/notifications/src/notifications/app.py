@@ -100,10 +100,8 @@ async def setup_relay(lc: Lifecycle, config: NotificationsConfig) -> None:
         name="amqp-publisher",
     )
 
-    async def broker_ready() -> bool:
-        return publisher.connected
-
-    lc.add_readiness_check("amqp-publisher", broker_ready)
+    # Reconnects if needed; fails while the broker is down or blocks publishing (an alarm).
+    lc.add_readiness_check("amqp-publisher", publisher.check)
     relay = Relay.from_settings(db, publisher, config.postgres, **config.outbox_relay.options())
     lc.add_readiness_check("outbox-relay", relay.ready)
     lc.add_task("outbox-relay", relay.run, stop=relay.stop)

@@ -99,11 +99,8 @@ async def setup_relay(lc: Lifecycle, config: UsersConfig, wiring: Wiring | None 
     await publisher.start()
     lc.push_close("publisher", publisher.close)
 
-    async def broker_ready() -> None:
-        if not publisher.connected:
-            await publisher.start()  # reconnects; raises while the broker is down
-
-    lc.add_readiness_check("rabbitmq", broker_ready)
+    # Reconnects if needed; raises while the broker is down or blocks publishing (an alarm).
+    lc.add_readiness_check("rabbitmq", publisher.check)
     relay = Relay.from_settings(db, publisher, config.postgres, **config.outbox_relay.options())
     lc.add_readiness_check("outbox-relay", relay.ready)
     lc.add_task("outbox-relay", relay.run, stop=relay.stop)

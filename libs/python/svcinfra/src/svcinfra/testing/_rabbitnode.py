@@ -52,6 +52,8 @@ class PrivateRabbitNode:
         base_dir: the node's files live in `base_dir / name`, removed by `close()`.
         ctl_dist_port: the distribution port `rabbitmqctl` itself listens on while it runs
             (default `dist_port + 1`); calls to `ctl()` are serialised, so one port is enough.
+        erl_args: extra Erlang arguments of the node, e.g. application settings such as
+            `-rabbit dead_letter_worker_publisher_confirm_timeout 1000`.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class PrivateRabbitNode:
         base_dir: Path,
         *,
         ctl_dist_port: int | None = None,
+        erl_args: str = "",
     ) -> None:
         if "@" in name or not name or name == "rabbit" or name.startswith("rabbit@"):
             raise ValueError(
@@ -73,6 +76,7 @@ class PrivateRabbitNode:
         self.dist_port = dist_port
         self.ctl_dist_port = dist_port + 1 if ctl_dist_port is None else ctl_dist_port
         self.dir = Path(base_dir) / name
+        self.erl_args = erl_args
         self._process: subprocess.Popen[bytes] | None = None
         self._ctl_lock = threading.Lock()
 
@@ -107,6 +111,11 @@ class PrivateRabbitNode:
         """Start the node (on the data of an earlier run, if any); return once it serves AMQP."""
         if self.pid is not None:
             return self
+        if not (_SCRIPTS / "rabbitmq-server").exists():
+            raise RabbitNodeError(
+                f"{_SCRIPTS / 'rabbitmq-server'} is missing: install RabbitMQ "
+                "(`scripts/infra.sh up` does, with apt)"
+            )
         self._write_files()
         with (self.dir / "log" / "console.log").open("ab") as console:
             self._process = subprocess.Popen(  # noqa: S603  (a fixed script, arguments from this class)
@@ -275,7 +284,9 @@ class PrivateRabbitNode:
             "RABBITMQ_PID_FILE": str(self.dir / "node.pid"),
             "RABBITMQ_FEATURE_FLAGS_FILE": str(self.dir / "feature_flags"),
             "RABBITMQ_PLUGINS_EXPAND_DIR": str(self.dir / "plugins-expand"),
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": (
+                f"-kernel inet_dist_use_interface {{127,0,0,1}} {self.erl_args}".strip()
+            ),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
         }
 

@@ -115,7 +115,7 @@ def blamed(exc: aiormq.exceptions.ChannelClosed, *, exchange: str, body_size: in
     the same message_id, on a new one (MQ-4). A close whose cause cannot be matched blames no
     publish: each is retried within its deadline.
     """
-    text = str(exc.args[0] if exc.args else exc)
+    text = " ".join(str(arg) for arg in exc.args)  # (reply text) or (reply code, reply text)
     if isinstance(exc, aiormq.exceptions.ChannelNotFoundEntity):
         found = _NO_EXCHANGE.search(text)
         return found is not None and found["name"] == exchange

@@ -529,6 +529,7 @@ class Publisher:
             check = asyncio.get_running_loop().create_task(self._declared(exchange))
             self._exchange_checks[exchange] = check
             check.add_done_callback(lambda _: self._exchange_checks.pop(exchange, None))
+            check.add_done_callback(_retrieve)
         await asyncio.shield(check)
 
     async def _declared(self, exchange: str) -> None:
@@ -629,6 +630,7 @@ class Publisher:
         probe = self._probes.get(connection_generation)
         if probe is None or probe.done():
             probe = asyncio.get_running_loop().create_task(self._answers(connection))
+            probe.add_done_callback(_retrieve)
             self._probes = {connection_generation: probe}
         alive = await asyncio.shield(probe)
         if not alive and connection_generation == self._connection_generation:
@@ -844,6 +846,12 @@ def _where(publication: Publication, properties: spec.Basic.Properties) -> Where
         exchange=publication.exchange.name,
         routing_key=publication.routing_key,
     )
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark a shared task's outcome seen: its waiters may all have been cancelled."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _confirm_channel(
