@@ -411,13 +411,13 @@ def _official(variants: list[Variant], folder: Path) -> dict[str, list[str]]:
     workers = max(1, min(4, os.cpu_count() or 1))
     names = list(files)
     processes = [
-        subprocess.Popen(  # noqa: S603  (node and our own files)
+        subprocess.Popen(
             [node, str(TOOL / "validate.mjs"), *names[start::workers]],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             cwd=TOOL,
-        )  # fmt: skip
+        )
         for start in range(workers)
     ]
     lines, errors = [], []
