@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 import aio_pika
 import pytest
-import yaml
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -36,7 +35,7 @@ from svcinfra.messaging import (
     PublishFailedError,
     declare_topology,
 )
-from svcinfra.messaging.contract import Contract, contract_from_document
+from svcinfra.messaging.contract import Contract, contract_from_document, read_document
 from svcinfra.messaging.publisher import Backoff
 from svcinfra.messaging.topology import Topology
 from svcinfra.testing import FaultProxy, capture_logs
@@ -65,7 +64,7 @@ def prefixed(name: str, prefix: str) -> Contract:
     text = (GOOD / name).read_text(encoding="utf-8")
     text = text.replace("users.events", f"{prefix}.users.events")
     text = text.replace("notifications.user-events", f"{prefix}.notifications.user-events")
-    return contract_from_document(yaml.safe_load(text), source=name)
+    return contract_from_document(read_document(text), source=name)
 
 
 RETRIES = "svcinfra_amqp_publish_retries_total"

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from svcinfra.__main__ import main
 from svcinfra.messaging import TopologyConflictError, declare_topology
-from svcinfra.messaging.contract import Contract, contract_from_document
+from svcinfra.messaging.contract import Contract, contract_from_document, read_document
 from svcinfra.messaging.topology import QueueRole, Topology
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def prefixed(name: str, prefix: str, *, backoff: list[str] | None = None) -> Con
     text = (GOOD / name).read_text(encoding="utf-8")
     text = text.replace("users.events", f"{prefix}.users.events")
     text = text.replace("notifications.user-events", f"{prefix}.notifications.user-events")
-    document = yaml.safe_load(text)
+    document = read_document(text)
     if backoff is not None:
         document["operations"]["consumeUserRegisteredV1"]["x-retry"]["backoff"] = backoff
     return contract_from_document(document, source=name)

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import yaml
 
 from svcinfra.messaging import MessageNackedError, MessagingError, PayloadValidationError
 from svcinfra.messaging.consumer import Delivery, ErrorClass, Failure, HandlerSignal, Reject, Retry
@@ -20,7 +19,7 @@ from svcinfra.messaging.consumer._failure import (
     retry_count,
     truncate,
 )
-from svcinfra.messaging.contract import contract_from_document
+from svcinfra.messaging.contract import contract_from_document, read_document
 from svcinfra.postgres import TemporarilyUnavailable
 
 
@@ -33,7 +32,7 @@ class ApiError(Exception):
 
 
 SERVICE = Path(__file__).parents[1] / "assets" / "messaging" / "service.yaml"
-CONTRACT = contract_from_document(yaml.safe_load(SERVICE.read_text()), source="service.yaml")
+CONTRACT = contract_from_document(read_document(SERVICE.read_text()), source="service.yaml")
 MESSAGES = {m.name: m for m in CONTRACT.consumptions[0].messages}
 GOOD = {"user_id": "3b241101-e2bb-4255-8caf-4136c566a962", "email": "a@example.com",
         "registered_at": "2026-11-26T08:00:00Z"}  # fmt: skip

@@ -9,7 +9,6 @@ from importlib.resources import files
 from pathlib import Path
 
 import pytest
-import yaml
 
 from svcinfra.messaging import ContractError
 from svcinfra.messaging.contract import (
@@ -18,6 +17,7 @@ from svcinfra.messaging.contract import (
     load_contract,
     load_package_contract,
     parse_contract,
+    read_document,
 )
 
 ASSETS = Path(__file__).parents[1] / "assets" / "asyncapi"
@@ -131,7 +131,7 @@ def test_schema_violations_are_each_reported_at_the_field() -> None:
 )
 def test_only_asyncapi_3_0_0_is_accepted(version: str | None, problem: str) -> None:
     """A document of another AsyncAPI version is refused with one clear problem."""
-    document = yaml.safe_load((GOOD / "users.yaml").read_text(encoding="utf-8"))
+    document = read_document((GOOD / "users.yaml").read_text(encoding="utf-8"))
     document["asyncapi"] = version
 
     with pytest.raises(ContractError, match=re.escape(problem)):

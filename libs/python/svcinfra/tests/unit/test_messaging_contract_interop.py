@@ -75,6 +75,12 @@ def test_malformed_yaml_is_a_problem_at_its_path(text: str, path: str, words: st
     assert words in problems[0].message
 
 
+def test_every_duplicate_and_every_non_string_key_is_reported_in_one_run() -> None:
+    document, problems = parse_document("a: 1\na: 2\nb:\n  404: x\n  c: 1\n  c: 2\n")
+    assert document is None
+    assert [problem.path for problem in problems] == ["$.a", "$.b['404']", "$.b.c"]
+
+
 def test_aliases_share_their_anchor_so_an_alias_bomb_stays_small() -> None:
     """Nine levels of ten aliases each are 10**9 leaves as a tree, one list each as built."""
     lines = ["a0: &a0 [x]"]

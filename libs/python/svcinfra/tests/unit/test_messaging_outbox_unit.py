@@ -6,17 +6,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import yaml
 
 from svcinfra.messaging import InvalidMessageError, PayloadValidationError, UnknownMessageError
-from svcinfra.messaging.contract import contract_from_document
+from svcinfra.messaging.contract import contract_from_document, read_document
 from svcinfra.messaging.outbox import Outbox, Relay, RelaySettings
 from svcinfra.messaging.storage import migrations, queries, write_migrations
 from svcinfra.postgres import QueryKind
 from svcinfra.postgres.migrate import load_migrations
 
 SERVICE = Path(__file__).parents[1] / "assets" / "messaging" / "service.yaml"
-CONTRACT = contract_from_document(yaml.safe_load(SERVICE.read_text()), source="service.yaml")
+CONTRACT = contract_from_document(read_document(SERVICE.read_text()), source="service.yaml")
 
 
 def test_the_queries_ship_as_named_sql_files() -> None:

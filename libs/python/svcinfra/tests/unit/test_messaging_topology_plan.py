@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
-from svcinfra.messaging.contract import contract_from_document, load_contract
+from svcinfra.messaging.contract import contract_from_document, load_contract, read_document
 from svcinfra.messaging.topology import QueueRole, Topology, retry_queue_name
 
 GOOD = Path(__file__).parents[1] / "assets" / "asyncapi" / "good"
@@ -72,7 +71,7 @@ def test_a_publisher_contract_declares_only_its_exchange() -> None:
 
 def test_repeated_delays_share_one_wait_queue() -> None:
     """Attempts beyond the tiers reuse the last one; equal delays give one wait queue."""
-    document = yaml.safe_load((GOOD / "notifications.yaml").read_text(encoding="utf-8"))
+    document = read_document((GOOD / "notifications.yaml").read_text(encoding="utf-8"))
     document["operations"]["consumeUserRegisteredV1"]["x-retry"] = {
         "maxAttempts": 6,
         "backoff": ["500ms", "500ms", "2s"],

@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aio_pika
-import yaml
 from aiormq import spec
 from pydantic import SecretStr
 
 from svcinfra.config import PostgresSettings
 from svcinfra.messaging import declare_topology
-from svcinfra.messaging.contract import Contract, contract_from_document
+from svcinfra.messaging.contract import Contract, contract_from_document, read_document
 from svcinfra.messaging.storage import write_migrations
 from svcinfra.messaging.topology import Topology
 from svcinfra.postgres import Database, load_queries
@@ -65,7 +64,7 @@ def contract_text(prefix: str) -> str:
 
 def contract(prefix: str) -> Contract:
     """The test service's contract with its exchange and queues under `prefix`."""
-    return contract_from_document(yaml.safe_load(contract_text(prefix)), source="service.yaml")
+    return contract_from_document(read_document(contract_text(prefix)), source="service.yaml")
 
 
 def settings(dbname: str, **overrides: object) -> PostgresSettings:

@@ -122,9 +122,7 @@ def _channel_parameters(document: Mapping[str, Any]) -> Iterator[ContractProblem
                 continue
             address = channel.get("address")
             variables = _VARIABLE.findall(address) if isinstance(address, str) else []
-            missing = [name for name in variables if name not in parameters] if parameters else []
-            if not parameters:
-                missing = variables
+            missing = [name for name in variables if name not in parameters]
             if missing:
                 yield _problem(
                     "asyncapi3-channel-parameters",

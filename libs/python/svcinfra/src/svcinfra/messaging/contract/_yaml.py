@@ -83,20 +83,31 @@ def load_yaml(text: str) -> tuple[Any, list[ContractProblem]]:
         return None, [ContractProblem("$", f"is not valid YAML{where}: {reason}", "MQ-1")]
     if node is None:
         return None, []
-    try:
-        return _Builder().value(node, ()), []
-    except YamlProblem as exc:
-        return None, [exc.problem()]
+    builder = _Builder()
+    value = builder.value(node, ())
+    return (None, builder.problems) if builder.problems else (value, [])
 
 
 class _Builder:
-    """Turns a composed node tree into JSON values, following the YAML 1.2 core schema."""
+    """Turns a composed node tree into JSON values, following the YAML 1.2 core schema.
+
+    Every problem is recorded and the build goes on (the node becomes None), so one run reports
+    every duplicate key and every key that is not a string, as the official parser does.
+    """
 
     def __init__(self) -> None:
         self.built: dict[int, Any] = {}  # id(node) -> value: aliases share their anchor's value
         self.open: set[int] = set()  # collections being built: an alias to one is a cycle
+        self.problems: list[ContractProblem] = []
 
     def value(self, node: Node, path: Path) -> Any:  # noqa: ANN401  (any JSON)
+        try:
+            return self.build(node, path)
+        except YamlProblem as exc:
+            self.problems.append(exc.problem())
+            return None
+
+    def build(self, node: Node, path: Path) -> Any:  # noqa: ANN401  (any JSON)
         key = id(node)
         if key in self.built:
             return self.built[key]
@@ -134,9 +145,15 @@ class _Builder:
             ):
                 merged.update(self.merge(value_node, path))
                 continue
-            key = _key(key_node, path)
+            try:
+                key = _key(key_node, path)
+            except YamlProblem as exc:
+                self.problems.append(exc.problem())
+                continue
             if key in own:
-                raise YamlProblem((*path, key), key_node, f"duplicate key {key!r}")
+                problem = YamlProblem((*path, key), key_node, f"duplicate key {key!r}")
+                self.problems.append(problem.problem())
+                continue
             own[key] = self.value(value_node, (*path, key))
         return {**merged, **own}
 
