@@ -4,6 +4,7 @@ create-db and create-rabbitmq-user run the service image's `svcinfra provision` 
 tests take their command and arguments from the rendered manifests and run them here.
 """
 
+import asyncio
 import base64
 import http.server
 import json
@@ -16,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import ClassVar
 
+import asyncpg
 import pytest
 from init_containers import init_argv, init_container, run_init
 from stack import load_stack
@@ -283,9 +285,33 @@ def test_the_statement_log_holds_the_verifier_never_the_password(scripts):
         assert 'ALTER ROLE "logged" WITH LOGIN PASSWORD \'SCRAM-SHA-256$4096:' in log
         for fragment in (PASSWORD, 'pass" word', "DROP ROLE postgres"):
             assert fragment not in log
-        # The role logs in with the password (scram-sha-256 auth is what a verifier serves).
-        stored = psql("SELECT rolpassword FROM pg_authid WHERE rolname = 'logged'", pg.port)
-        assert stored.startswith("SCRAM-SHA-256$4096:")
+        # The verifier is right: with scram-sha-256 required for the role (this server's own
+        # pg_hba.conf), the password logs in and another does not.
+        hba = pg.data_dir / "pg_hba.conf"
+        hba.write_text(
+            "host all logged 127.0.0.1/32 scram-sha-256\n" + hba.read_text(encoding="utf-8"),
+            encoding="utf-8",
+        )
+        psql("SELECT pg_reload_conf()", pg.port)
+        assert scram_login(pg.port, PASSWORD) == "logged"
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            scram_login(pg.port, PASSWORD + "x")
+
+
+def scram_login(port: int, password: str) -> str:
+    """Log in as `logged` to its database with `password`; return current_user."""
+
+    async def login() -> str:
+        connection = await asyncpg.connect(
+            host="127.0.0.1", port=port, user="logged", password=password,
+            database="logged", ssl=False, timeout=10,
+        )  # fmt: skip
+        try:
+            return str(await connection.fetchval("SELECT current_user"))
+        finally:
+            await connection.close()
+
+    return asyncio.run(login())
 
 
 class _ManagementApi(http.server.BaseHTTPRequestHandler):

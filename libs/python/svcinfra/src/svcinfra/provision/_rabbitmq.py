@@ -73,8 +73,13 @@ def broker_definitions(
     }
 
 
-def apply_definitions(admin: BrokerAdmin, document: Mapping[str, Any]) -> None:
+def apply_definitions(
+    admin: BrokerAdmin, document: Mapping[str, Any], *, settle: float = _SETTLE
+) -> None:
     """Import `document`, then check every permission in it took exactly as written.
+
+    `settle`: seconds to wait for the permissions to show (rabbitmqctl's import may finish after
+    the command returns).
 
     Raises:
         ProvisionError: the broker refused, or a user's permissions differ from the document's.
@@ -84,7 +89,7 @@ def apply_definitions(admin: BrokerAdmin, document: Mapping[str, Any]) -> None:
         (p["user"], p["vhost"]): Grant(p["configure"], p["write"], p["read"])
         for p in document.get("permissions", [])
     }
-    deadline = time.monotonic() + _SETTLE  # rabbitmqctl's import may finish after it returns
+    deadline = time.monotonic() + settle
     while True:
         actual = {(user, vhost): admin.permissions(user).get(vhost) for user, vhost in expected}
         if actual == expected:
