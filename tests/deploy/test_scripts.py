@@ -17,6 +17,8 @@ import uuid
 from pathlib import Path
 from typing import ClassVar
 
+import aio_pika
+import aiormq.exceptions
 import asyncpg
 import pytest
 from init_containers import init_argv, init_container, run_init
@@ -25,6 +27,7 @@ from stack import load_stack
 from svcinfra.messaging.contract import load_package_contract
 from svcinfra.provision import grant_for_contract, rabbitmq_password_hash
 from svcinfra.testing import PrivatePostgres
+from svcinfra.testing._rabbitnode import PrivateRabbitNode
 
 SCRIPTS = load_stack("dev").find("ConfigMap", "service-scripts")["data"]
 SERVICE = "services/internal/users"
@@ -255,18 +258,6 @@ def test_create_db_creates_the_role_and_database_idempotently(scripts):
         psql(f'DROP ROLE IF EXISTS "{name}"')
 
 
-def free_port_in_my_range(first: int = 17200, last: int = 17399) -> int:
-    """A port of this test's range that nothing listens on now."""
-    for port in range(first, last + 1):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {first}-{last}")
-
-
 @pytest.mark.postgres
 def test_the_statement_log_holds_the_verifier_never_the_password(scripts):
     """With `log_statement = all` (a private server) the log shows the SCRAM verifier only.
@@ -275,7 +266,7 @@ def test_the_statement_log_holds_the_verifier_never_the_password(scripts):
     `pg_stat_statements` keeps: the password never reaches the server.
     """
     settings = {"log_statement": "'all'", "log_min_duration_statement": "0"}
-    with PrivatePostgres(free_port_in_my_range(), settings=settings) as pg:
+    with PrivatePostgres(free_ports_in_my_range(1)[0], settings=settings) as pg:
         argv = init_argv("users-api", "create-db", scripts)
         for _ in range(2):  # CREATE ROLE, then ALTER ROLE
             done = run_init(argv, create_db_env("logged", PASSWORD, pg.port))
@@ -416,3 +407,73 @@ def test_create_rabbitmq_user_applies_the_topology_prefix(scripts):
     assert permission["configure"].startswith(r"^(?:slot3\.notifications\.events|")
     assert "(?:users" not in permission["read"]
     assert r"|slot3\.users\.events|" in permission["read"]
+
+
+class _ManagedNode(PrivateRabbitNode):
+    """A private RabbitMQ node with the management plugin on `management_port` (loopback)."""
+
+    def __init__(self, management_port: int, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.management_port = management_port
+
+    def _write_files(self) -> None:
+        super()._write_files()
+        with (self.dir / "rabbitmq.conf").open("a") as conf:
+            conf.write(f"management.tcp.port = {self.management_port}\n")
+            conf.write("management.tcp.ip = 127.0.0.1\n")
+        (self.dir / "enabled_plugins").write_text("[rabbitmq_management].\n")
+
+
+def free_ports_in_my_range(count: int, first: int = 17200, last: int = 17399) -> list[int]:
+    """`count` consecutive ports of this test's range that nothing listens on now."""
+    for start in range(first, last - count + 2):
+        if all(port_free(p) for p in range(start, start + count)):
+            return list(range(start, start + count))
+    raise RuntimeError(f"no {count} free ports in {first}-{last}")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+async def amqp_login(port: int, user: str, password: str) -> None:
+    connection = await aio_pika.connect(f"amqp://{user}:{password}@127.0.0.1:{port}/", timeout=10)
+    await connection.close()
+
+
+@pytest.mark.rabbitmq
+def test_create_rabbitmq_user_through_a_real_management_api(scripts, tmp_path):
+    """The init containers' command against RabbitMQ 3.10's own management API (a private node):
+    the hash logs in, the grants are the contracts', a rotated password replaces the old one."""
+    amqp, dist, _, management = free_ports_in_my_range(4)
+    name = f"svcinfra-k-{uuid.uuid4().hex[:6]}"
+    with _ManagedNode(management, name, amqp, dist, tmp_path) as node:
+        for service, password in [("users", "first-pw"), ("notifications", "n-pw"),
+                                  ("users", "rotated-pw")]:  # fmt: skip
+            prefix = service.upper() + "_"
+            env = {
+                "ENV_PREFIX": prefix,
+                "RABBITMQ_HOST": "127.0.0.1",
+                "RABBITMQ_MANAGEMENT_PORT": str(management),
+                "RABBITMQ_ADMIN_USER": "guest",
+                "RABBITMQ_ADMIN_PASSWORD": "guest",
+                f"{prefix}RABBITMQ_USER": service,
+                f"{prefix}RABBITMQ_PASSWORD": password,
+                "CONSUMER_TOPOLOGY_PREFIX": "",
+            }
+            argv = init_argv(f"{service}-relay", "create-rabbitmq-user", scripts)
+            done = run_init(argv, env)
+            assert done.returncode == 0, done.stderr
+            assert password not in done.stdout + done.stderr
+            asyncio.run(amqp_login(amqp, service, password))
+            grant = grant_for_contract(load_package_contract(service))
+            rows = node.ctl("list_user_permissions", service).splitlines()
+            expected = f"/\t{grant.configure}\t{grant.write}\t{grant.read}"
+            assert expected in rows, rows
+        with pytest.raises(aiormq.exceptions.ProbableAuthenticationError):
+            asyncio.run(amqp_login(amqp, "users", "first-pw"))
