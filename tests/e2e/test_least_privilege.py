@@ -1,9 +1,16 @@
-"""Least privilege (CF-4, PG-12): each service's accounts reach its own resources only.
+"""Least privilege (CF-4, PG-12): the deploy init containers' accounts reach their own resources.
 
-The accounts are provisioned by the stack launcher exactly as `make run` provisions them
-(`Stack.provision` and `Stack.migrate`, on names of this run), and no process is started: the
-tests connect with the generated credentials themselves and try what a compromised service
-could try.
+The accounts are provisioned by the very commands the init containers of deploy/ run
+(`svcinfra provision postgres` and `svcinfra provision rabbitmq --contract <service>`, read from
+the rendered manifests: tests/deploy/init_containers.py), with the variables the pods get, on
+names of this run: own databases and roles, own vhost (created first, as the platform would) and
+own broker users, all dropped at the end. The management API calls go to a local stand-in that
+hands the same definitions document to `rabbitmqctl import_definitions` (the shared broker runs
+no management plugin; both paths end in the broker's definitions importer). The tests then
+connect with the generated credentials and try what a compromised service could try.
+
+The grants are compared with a hand-written expectation of each contract: a change that widens
+one (a prefix instead of a name, a `.*`, another service's queue) fails here.
 
 PostgreSQL on the development and CI machines trusts loopback connections, so a wrong password
 would be accepted here: these tests cannot prove password checking. They prove the rest through
@@ -12,6 +19,9 @@ the roles' privileges, which the server enforces whatever the authentication met
 
 from __future__ import annotations
 
+import re
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -20,11 +30,23 @@ import aiormq.exceptions
 import asyncpg
 import pytest
 from devstack import Stack
-from devstack._provision import run_async
+from devstack._provision import ensure_vhost, run_async
+
+from svcinfra.messaging.contract import load_package_contract
+from svcinfra.messaging.topology import Topology, declare_topology
+from svcinfra.provision import Grant, Rabbitmqctl, grant_for_contract
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
+from init_containers import (
+    ManagementShim,
+    init_argv,
+    rendered,
+    run_init,
+    write_scripts,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
-    from pathlib import Path
+    from collections.abc import Iterator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.rabbitmq]
 
@@ -34,6 +56,62 @@ ADMIN_DSN = f"postgresql://postgres@{PG}/postgres"
 USERS_EXCHANGE = "users.events"
 NOTIFICATIONS_EXCHANGE = "notifications.events"
 NOTIFICATIONS_QUEUE = "notifications.user-registered"
+NOTIFICATIONS_DLQ = "notifications.user-registered.dlq"
+DEPLOYMENTS = {"users": "users-api", "notifications": "notifications-consumer"}
+
+# What each contract needs, written out by hand: the derivation and the broker must agree with
+# it. users publishes to its exchange and reads nothing; notifications declares its queue, DLQ and
+# retry tiers (any delay: CONSUMER_RETRY_BACKOFF), binds from users.events and dead-letters /
+# retries through the default exchange (amq.default).
+_Q = r"notifications\.user\-registered"
+_WAIT = _Q + r"\.retry\.[0-9]+(?:ms|s|m|h)"
+EXPECTED = {
+    "users": Grant(r"^(?:users\.events)$", r"^(?:users\.events)$", "^$"),
+    "notifications": Grant(
+        configure=rf"^(?:notifications\.events|{_Q}|{_Q}\.dlq|users\.events|{_WAIT})$",
+        write=rf"^(?:amq\.default|notifications\.events|{_Q}|{_Q}\.dlq|{_WAIT})$",
+        read=rf"^(?:{_Q}|{_Q}\.dlq|users\.events|{_WAIT})$",
+    ),
+}
+
+
+def pod_env(stack: Stack, service: str, management_port: int) -> dict[str, str]:
+    """What the provisioning init containers get (envFrom), pointed at this machine's servers.
+
+    shared-config and shared-admin with local values (their variable names checked against the
+    rendered manifests), and the service's own config and secret as the stack generates them.
+    """
+    shared = {
+        "POSTGRES_HOST": "127.0.0.1",
+        "POSTGRES_PORT": "5432",
+        "POSTGRES_MAINT_DB": "postgres",
+        "POSTGRES_SSLMODE": "disable",
+        "RABBITMQ_HOST": "127.0.0.1",
+        "RABBITMQ_MANAGEMENT_PORT": str(management_port),
+    }
+    admin = {
+        "POSTGRES_USER": "postgres",
+        "POSTGRES_PASSWORD": "unused-with-trust-auth",
+        "RABBITMQ_ADMIN_USER": "guest",
+        "RABBITMQ_ADMIN_PASSWORD": "guest",
+    }
+    manifests = rendered("dev")
+    shared_config, shared_admin = (
+        manifests.find("ConfigMap", "shared-config"),
+        manifests.find("Secret", "shared-admin"),
+    )
+    assert shared_config is not None
+    assert shared_admin is not None
+    assert set(shared) <= set(shared_config["data"])
+    assert set(admin) <= set(shared_admin["stringData"])
+    prefix = service.upper() + "_"
+    own = {
+        k: v
+        for k, v in stack.service_env(service).items()
+        if k.startswith(prefix) or k == "ENV_PREFIX"
+    }
+    extra = {"CONSUMER_TOPOLOGY_PREFIX": ""} if service == "notifications" else {}
+    return shared | admin | own | extra
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +121,25 @@ def accounts(
     amqp_server: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    """The stack's roles, databases (migrated), vhost and broker users; dropped at the end."""
+    """The roles, databases (migrated), vhost and broker users, made by the init containers."""
     del postgres_server, amqp_server  # they fail the module when a server is down
-    log_dir: Path = tmp_path_factory.mktemp("least-privilege-logs")
-    stack = Stack(run_id=f"{run_id}lp", log_dir=log_dir)
+    tmp = tmp_path_factory.mktemp("least-privilege")
+    scripts = write_scripts(tmp / "scripts")
+    stack = Stack(run_id=f"{run_id}lp", log_dir=tmp / "logs")
     try:
-        stack.provision()
+        ensure_vhost(stack.names.vhost)  # the platform's part, as in a cluster
+        with ManagementShim("guest", "guest") as shim:
+            for service, deployment in DEPLOYMENTS.items():
+                env = pod_env(stack, service, shim.port)
+                for container in ("create-db", "create-rabbitmq-user"):
+                    done = run_init(init_argv(deployment, container, scripts), env)
+                    assert done.returncode == 0, f"{container}: {done.stderr}"
+                    output = done.stdout + done.stderr
+                    assert not any(secret in output for secret in stack.secret_values())
+        # Nothing the broker received carries a password: only hashes.
+        received = "".join(body for _, _, body in shim.received)
+        assert received
+        assert not any(secret in received for secret in stack.secret_values())
         stack.migrate()
         yield stack
     finally:
@@ -89,21 +180,81 @@ def amqp_url(stack: Stack, service: str) -> str:
     return f"amqp://{user}:{password}@{AMQP}/{quote(stack.names.vhost, safe='')}"
 
 
+@pytest.fixture(scope="module")
+def contracts() -> dict[str, Topology]:
+    """The production topology of each service's contract."""
+    return {s: Topology.from_contract(load_package_contract(s)) for s in DEPLOYMENTS}
+
+
 @pytest.fixture
-async def contract(accounts: Stack) -> AsyncIterator[None]:
-    """The exchanges and queue of the two services, declared by the admin as the services do."""
-    admin = await aio_pika.connect(accounts.amqp_admin_url, timeout=10)
-    async with admin:
-        channel = await admin.channel()
-        users_events = await channel.declare_exchange(
-            USERS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        await channel.declare_exchange(
-            NOTIFICATIONS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        queue = await channel.declare_queue(NOTIFICATIONS_QUEUE, durable=True)
-        await queue.bind(users_events, "user.registered.v1")
-        yield
+async def contract(accounts: Stack, contracts: dict[str, Topology]) -> None:
+    """Each service declares its own topology with its own user, as it does at start-up.
+
+    The control for every refusal below: the grants are wide enough for the services' own work.
+    """
+    for service in ("users", "notifications"):  # notifications binds to users.events
+        connection = await aio_pika.connect(amqp_url(accounts, service), timeout=10)
+        async with connection:
+            await declare_topology(connection, contracts[service])
+
+
+# --- The grants themselves ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", sorted(DEPLOYMENTS))
+def test_the_brokers_grants_are_exactly_the_contracts(accounts: Stack, service: str) -> None:
+    """What the init container set on the broker equals the contract's, equals the hand-written."""
+    user = getattr(accounts.names, f"{service}_amqp_user")
+    on_broker = Rabbitmqctl().permissions(user)
+    assert on_broker == {accounts.names.vhost: EXPECTED[service]}
+    assert grant_for_contract(load_package_contract(service)) == EXPECTED[service]
+
+
+# Names each grant must not match: the other service's, and near misses of its own.
+NEAR_MISSES = [
+    "users.events.audit",
+    "xusers.events",
+    "users.eventsx",
+    "users.events-dlq",
+    "users_events",
+    "notifications.events.x",
+    "notifications.user-registered.x",
+    "notifications.user-registered.dlq.x",
+    "notifications.user-registered.retry.",
+    "notifications.user-registered.retry.1s.x",
+    "notifications.user-registered.retry.1d",
+    "notifications.user-registeredXretry.1s",
+    "notifications.other",
+    "amq.default.x",
+    "amq.topic",
+    "amq.gen-Xy",  # a server-named queue ("" is never checked: it means amq.default or this)
+]
+OWN = {
+    "users": {"configure": ["users.events"], "write": ["users.events"], "read": []},
+    "notifications": {
+        "configure": ["notifications.events", NOTIFICATIONS_QUEUE, NOTIFICATIONS_DLQ,
+                      "users.events", f"{NOTIFICATIONS_QUEUE}.retry.200ms",
+                      f"{NOTIFICATIONS_QUEUE}.retry.30s"],
+        "write": ["notifications.events", NOTIFICATIONS_QUEUE, NOTIFICATIONS_DLQ, "amq.default",
+                  f"{NOTIFICATIONS_QUEUE}.retry.5s"],
+        "read": [NOTIFICATIONS_QUEUE, NOTIFICATIONS_DLQ, "users.events",
+                 f"{NOTIFICATIONS_QUEUE}.retry.1m"],
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("service", sorted(DEPLOYMENTS))
+@pytest.mark.parametrize("kind", ["configure", "write", "read"])
+def test_each_pattern_matches_its_names_and_nothing_near(service: str, kind: str) -> None:
+    """Anchored and escaped: the own names match, the other service's and near misses do not."""
+    pattern = re.compile(getattr(EXPECTED[service], kind))
+    own = OWN[service][kind]
+    others = [n for other, kinds in OWN.items() if other != service for n in kinds[kind]]
+    for name in own:
+        assert pattern.search(name), (name, pattern.pattern)
+    for name in [*NEAR_MISSES, *others]:
+        if name not in own:
+            assert not pattern.search(name), (name, pattern.pattern)
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
@@ -216,81 +367,108 @@ async def test_a_role_cannot_escalate(accounts: Stack, service: str, statement: 
 # --- RabbitMQ -----------------------------------------------------------------------------------
 
 
-async def publish_confirmed(url: str, exchange: str, routing_key: str) -> None:
-    """Publish one message with publisher confirms on an existing `exchange`."""
+async def attempt(url: str, action: str, name: str) -> None:
+    """One operation on a fresh channel (an ACCESS_REFUSED closes the channel)."""
     connection = await aio_pika.connect(url, timeout=10)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
-        target = await channel.get_exchange(exchange, ensure=False)
-        await target.publish(aio_pika.Message(b"{}"), routing_key, timeout=10)
-
-
-@pytest.mark.usefixtures("contract")
-async def test_notifications_cannot_publish_to_the_users_exchange(accounts: Stack) -> None:
-    url = amqp_url(accounts, "notifications")
-    # The control: the same user publishes to its own exchange.
-    await publish_confirmed(url, NOTIFICATIONS_EXCHANGE, "notification.sent.v1")
-
-    with pytest.raises(aiormq.exceptions.ChannelAccessRefused) as refused:
-        await publish_confirmed(url, USERS_EXCHANGE, "user.registered.v1")
-    # aiormq raises ChannelAccessRefused for the channel close reply code 403 only.
-    assert "ACCESS_REFUSED" in str(refused.value)
-    assert USERS_EXCHANGE in str(refused.value)
-
-
-@pytest.mark.usefixtures("contract")
-async def test_users_cannot_publish_to_the_notifications_exchange(accounts: Stack) -> None:
-    url = amqp_url(accounts, "users")
-    await publish_confirmed(url, USERS_EXCHANGE, "user.registered.v1")  # the control
-
-    with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
-        await publish_confirmed(url, NOTIFICATIONS_EXCHANGE, "notification.sent.v1")
-
-
-@pytest.mark.usefixtures("contract")
-async def test_users_cannot_read_the_notifications_queue(accounts: Stack) -> None:
-    connection = await aio_pika.connect(amqp_url(accounts, "users"), timeout=10)
-    async with connection:
-        channel = await connection.channel()
-        queue = await channel.get_queue(NOTIFICATIONS_QUEUE, ensure=False)
-        with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
+        if action == "get":
+            queue = await channel.get_queue(name, ensure=False)
             await queue.get(no_ack=False, fail=False, timeout=10)
+        elif action == "purge":
+            queue = await channel.get_queue(name, ensure=False)
+            await queue.purge(timeout=10)
+        elif action == "delete-queue":
+            await channel.queue_delete(name, timeout=10)
+        elif action == "delete-exchange":
+            await channel.exchange_delete(name, timeout=10)
+        elif action == "publish-to-queue":  # through the default exchange, routing key = queue
+            await channel.default_exchange.publish(aio_pika.Message(b"{}"), name, timeout=10)
+        elif action == "publish":
+            exchange = await channel.get_exchange(name, ensure=False)
+            await exchange.publish(aio_pika.Message(b"{}"), "user.registered.v1", timeout=10)
+        elif action == "declare-queue":
+            await channel.declare_queue(name, durable=True)
+        elif action == "declare-exchange":
+            await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
+        elif action == "bind-to":  # bind the notifications queue to `name`
+            queue = await channel.get_queue(NOTIFICATIONS_QUEUE, ensure=False)
+            await queue.bind(name, "#", timeout=10)
+        else:
+            raise AssertionError(action)
 
 
 @pytest.mark.usefixtures("contract")
 @pytest.mark.parametrize(
-    ("service", "attempt"),
+    ("action", "name"),
     [
-        ("notifications", "declare-exchange users.private"),
-        ("notifications", "declare-queue users.stolen"),
-        ("notifications", "bind notifications.user-registered users.audit"),
-        ("users", "declare-queue notifications.stolen"),
-        ("users", "declare-exchange notifications.events"),
-        ("users", "declare-queue audit.anything"),
+        ("get", NOTIFICATIONS_QUEUE),
+        ("get", NOTIFICATIONS_DLQ),
+        ("purge", NOTIFICATIONS_QUEUE),
+        ("purge", NOTIFICATIONS_DLQ),
+        ("delete-queue", NOTIFICATIONS_DLQ),
+        ("publish-to-queue", NOTIFICATIONS_QUEUE),
+        ("publish-to-queue", NOTIFICATIONS_DLQ),
+        ("publish", NOTIFICATIONS_EXCHANGE),
+        ("declare-queue", "notifications.stolen"),
+        ("declare-queue", "users.anything"),
+        ("declare-exchange", NOTIFICATIONS_EXCHANGE),
+        ("delete-exchange", NOTIFICATIONS_EXCHANGE),
     ],
 )
-async def test_a_user_cannot_declare_or_bind_outside_its_permissions(
-    accounts: Stack, service: str, attempt: str
+async def test_users_cannot_touch_the_notifications_queues(
+    accounts: Stack, action: str, name: str
 ) -> None:
-    """configure / write / read regular expressions (CF-4) hold for declarations and bindings."""
-    verb, *args = attempt.split()
+    """users can neither read, purge, delete nor fill notifications' queues and DLQ."""
+    with pytest.raises(aiormq.exceptions.ChannelAccessRefused) as refused:
+        await attempt(amqp_url(accounts, "users"), action, name)
+    assert "ACCESS_REFUSED" in str(refused.value)
+
+
+@pytest.mark.usefixtures("contract")
+@pytest.mark.parametrize(
+    ("action", "name"),
+    [
+        ("publish", USERS_EXCHANGE),
+        ("delete-queue", "users.audit-queue"),
+        ("declare-queue", "users.stolen"),
+        ("declare-exchange", "users.private"),
+        ("declare-exchange", "notifications.events.extra"),
+        ("declare-queue", "notifications.user-registered.retry.forever"),
+        ("bind-to", "users.audit"),
+        ("get", "users.audit-queue"),
+        ("purge", "users.audit-queue"),
+    ],
+)
+async def test_notifications_cannot_touch_what_is_not_its_own(
+    accounts: Stack, action: str, name: str
+) -> None:
+    """notifications cannot publish as users, nor reach what is outside its contract."""
     admin = await aio_pika.connect(accounts.amqp_admin_url, timeout=10)
-    async with admin:  # `users.audit` exists: the bind is refused for permissions, not a 404
-        admin_channel = await admin.channel()
-        await admin_channel.declare_exchange("users.audit", aio_pika.ExchangeType.TOPIC)
-    connection = await aio_pika.connect(amqp_url(accounts, service), timeout=10)
-    async with connection:
-        channel = await connection.channel()
-        with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
-            await try_attempt(channel, verb, args)
+    async with admin:  # they exist: a refusal is for permissions, not a 404
+        channel = await admin.channel()
+        await channel.declare_exchange("users.audit", aio_pika.ExchangeType.TOPIC)
+        await channel.declare_queue("users.audit-queue", durable=True)
+    with pytest.raises(aiormq.exceptions.ChannelAccessRefused) as refused:
+        await attempt(amqp_url(accounts, "notifications"), action, name)
+    assert "ACCESS_REFUSED" in str(refused.value)
 
 
-async def try_attempt(channel: aio_pika.abc.AbstractChannel, verb: str, args: list[str]) -> None:
-    """Declare an exchange or a queue, or bind a queue to an exchange."""
-    if verb == "declare-exchange":
-        await channel.declare_exchange(args[0], aio_pika.ExchangeType.TOPIC, durable=True)
-    elif verb == "declare-queue":
-        await channel.declare_queue(args[0], durable=True)
-    else:
-        queue = await channel.get_queue(args[0], ensure=False)
-        await queue.bind(args[1], "#")
+@pytest.mark.usefixtures("contract")
+@pytest.mark.parametrize(
+    ("service", "action", "name"),
+    [
+        ("users", "publish", USERS_EXCHANGE),
+        ("notifications", "publish", NOTIFICATIONS_EXCHANGE),
+        ("notifications", "get", NOTIFICATIONS_QUEUE),
+        ("notifications", "publish-to-queue", NOTIFICATIONS_DLQ),
+        ("notifications", "get", NOTIFICATIONS_DLQ),
+        ("notifications", "purge", NOTIFICATIONS_DLQ),
+        ("notifications", "declare-queue", f"{NOTIFICATIONS_QUEUE}.retry.200ms"),
+    ],
+)
+async def test_each_service_uses_its_own_resources(
+    accounts: Stack, service: str, action: str, name: str
+) -> None:
+    """The controls: the same users do their own work (with other retry tiers too)."""
+    await attempt(amqp_url(accounts, service), action, name)

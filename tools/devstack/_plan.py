@@ -6,9 +6,10 @@ import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from svcinfra.messaging.contract import load_package_contract
+from svcinfra.provision import grant_for_contract
 from svcinfra.testing import free_port
 
-from ._provision import Grant
 from ._servers import SHARED
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,12 +105,7 @@ SERVICE_DIRS = {
     "notifications": REPO / "services/internal/notifications",
     "fake-mail": REPO / "services/dev/fake-mail",
 }
-# CF-4 on the broker: each user reaches its own resources only. The consumer declares its whole
-# contract, so also the exchange it binds to (`users.events`: configure, and read to bind), and
-# sends retries and dead letters through the default exchange (`amq.default`).
-USERS_GRANT = Grant(configure=r"^users\.", write=r"^users\.", read=r"^users\.")
-NOTIFICATIONS_GRANT = Grant(
-    configure=r"^(notifications\..*|users\.events)$",
-    write=r"^(notifications\..*|amq\.default)$",
-    read=r"^(notifications\..*|users\.events)$",
-)
+# CF-4 on the broker: each user reaches exactly the exchanges and queues of its own contract,
+# derived as the deploy init containers derive them (`svcinfra provision rabbitmq --contract`).
+USERS_GRANT = grant_for_contract(load_package_contract("users"))
+NOTIFICATIONS_GRANT = grant_for_contract(load_package_contract("notifications"))

@@ -91,6 +91,7 @@ GROWING = [
     "svcinfra.httpclient.testing",
     "svcinfra.postgres",
     "svcinfra.postgres.migrate",
+    "svcinfra.provision",
 ]
 
 
