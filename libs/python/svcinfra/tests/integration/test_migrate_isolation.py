@@ -24,7 +24,10 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.postgres
 
-BACKFILL = 20261127000001
+# the user's files come right after the newest shipped one
+BACKFILL = 1 + max(
+    int(item.name.split("_", 1)[0]) for item in migrations().iterdir() if item.name.endswith(".sql")
+)
 SHIPPED_TIMEOUT_S = 5  # the shipped files' `SET LOCAL statement_timeout = '5s'`
 
 

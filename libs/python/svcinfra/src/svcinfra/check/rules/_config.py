@@ -101,6 +101,8 @@ _PLACEHOLDER: Final = re.compile(
     r"example|placeholder|your[-_ ]|x{3,}|none$|null$|true$|false$|secret$|password$)",
     re.IGNORECASE,
 )
+# `USER:PASSWORD@`, `[:PASSWORD]@`: a word in capitals stands for a value in usage text
+_SHOUTED: Final = re.compile(r"^[\[<{(]*[A-Z][A-Z0-9_]*[\]>})]*$")
 _ENV_TEMPLATES: Final = (".example", ".sample", ".template", ".dist")
 _MIN_VALUE: Final = 8
 _MAX_BYTES: Final = 1_000_000
@@ -297,7 +299,12 @@ class HardCodedSecrets(Rule):
             )
         dsn = _DSN.search(line) if urls else None
         password = dsn.group("password") if dsn else ""
-        if dsn and len(password) >= _MIN_DSN_PASSWORD and not _PLACEHOLDER.match(password):
+        if (
+            dsn
+            and len(password) >= _MIN_DSN_PASSWORD
+            and not _PLACEHOLDER.match(password)
+            and not _SHOUTED.match(password)
+        ):
             yield self.finding(
                 rel, number, "URL with a password in it", column=dsn.start("password") + 1
             )
