@@ -97,7 +97,7 @@ def test_describe_lists_every_entity(topology: Topology) -> None:
 
 def _without_queue_type() -> Topology:
     """The fixture contract with its `x-queue-type: classic` removed: the defaults apply."""
-    document = yaml.safe_load((GOOD / "notifications.yaml").read_text(encoding="utf-8"))
+    document = read_document((GOOD / "notifications.yaml").read_text(encoding="utf-8"))
     del document["channels"]["notificationsUserEvents"]["x-amqp-queue-arguments"]
     return Topology.from_contract(contract_from_document(document))
 
@@ -130,7 +130,7 @@ def test_a_classic_work_queue_keeps_classic_wait_queues_and_dlq(topology: Topolo
 
 def test_the_contract_overrides_a_default_argument() -> None:
     """An argument the contract states wins over the default (here: at-most-once on purpose)."""
-    document = yaml.safe_load((GOOD / "notifications.yaml").read_text(encoding="utf-8"))
+    document = read_document((GOOD / "notifications.yaml").read_text(encoding="utf-8"))
     document["channels"]["notificationsUserEvents"]["x-amqp-queue-arguments"] = {
         "x-queue-type": "quorum",
         "x-dead-letter-strategy": "at-most-once",
