@@ -120,6 +120,7 @@ def environment(**overrides: str | None) -> dict[str, str]:
         "API_PORT": str(free_port()),
         "TECH_PORT": str(free_port()),
         "SHUTDOWN_TIMEOUT": str(DRAIN_TIMEOUT),
+        "HTTP_DRAIN_DELAY": "0",  # test_app_drain.py covers the drain delay
         "ENV_PREFIX": "SAMPLE_",
         "SAMPLE_POSTGRES_HOST": "db.internal",
         "SAMPLE_POSTGRES_USER": "sample",
