@@ -237,10 +237,14 @@ def test_the_drain_check_bites():
     container["lifecycle"] = {"preStop": {"sleep": {"seconds": 5}}}
     container["readinessProbe"]["periodSeconds"] = 5
     assert drain_problems(deployment, users) == [
-        "users-api: terminationGracePeriodSeconds is not above HTTP_DRAIN_DELAY (5) "
-        "+ SHUTDOWN_TIMEOUT (20)",
-        "users-api/users: a preStop hook delays the SIGTERM that starts the drain "
-        "(HTTP_DRAIN_DELAY)",
+        (
+            "users-api: terminationGracePeriodSeconds is not above HTTP_DRAIN_DELAY (5) "
+            "+ SHUTDOWN_TIMEOUT (20)"
+        ),
+        (
+            "users-api/users: a preStop hook delays the SIGTERM that starts the drain "
+            "(HTTP_DRAIN_DELAY)"
+        ),
         "users-api/users: readiness takes 10 s to fail, more than HTTP_DRAIN_DELAY (5)",
     ]
 

@@ -29,9 +29,9 @@ HOST = "127.0.0.1"
 class Balancer:
     """Round-robin TCP balancer on 127.0.0.1 over a mutable list of backend ports.
 
-        async with Balancer([8080, 8090]) as lb:
-            url = f"http://127.0.0.1:{lb.port}"
-            lb.remove(8080)  # new connections go to 8090; open ones stay where they are
+    async with Balancer([8080, 8090]) as lb:
+        url = f"http://127.0.0.1:{lb.port}"
+        lb.remove(8080)  # new connections go to 8090; open ones stay where they are
     """
 
     def __init__(self, backends: list[int]) -> None:
@@ -41,6 +41,7 @@ class Balancer:
         self._next = 0
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def port(self) -> int:
@@ -69,14 +70,15 @@ class Balancer:
     ) -> None:
         if self._server is not None:
             self._server.close()
-        for pipe in list(self._pipes):
-            pipe.cancel()
+        for writer in list(self._writers):
+            writer.transport.abort()  # ends both pumps of its connection
         await asyncio.gather(*self._pipes, return_exceptions=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        assert task is not None  # noqa: S101  (a connection callback runs in a task)
+        assert task is not None
         self._pipes.add(task)
+        self._writers.add(writer)
         try:
             if not self.backends:
                 writer.transport.abort()
@@ -90,12 +92,15 @@ class Balancer:
                 writer.transport.abort()  # the client sees the reset a refused SYN gives
                 return
             self.connections[backend] += 1
+            self._writers.add(up_writer)
             await asyncio.gather(
                 _pump(reader, up_writer), _pump(up_reader, writer), return_exceptions=True
             )
-            for end in (writer, up_writer):
-                end.close()
+            up_writer.close()
+            self._writers.discard(up_writer)
         finally:
+            writer.close()
+            self._writers.discard(writer)
             self._pipes.discard(task)
 
 
@@ -126,10 +131,15 @@ class Tally:
         """Requests that got an HTTP answer."""
         return sum(self.statuses.values())
 
+    def summary(self) -> str:
+        """Requests sent, statuses, and each distinct error with its count."""
+        errors = Counter(self.errors).most_common()
+        return f"{self.sent} sent, statuses {dict(self.statuses)}, errors {errors}"
+
     @property
     def server_errors(self) -> int:
         """Answers with a 5xx status."""
-        return sum(n for status, n in self.statuses.items() if status >= 500)  # noqa: PLR2004
+        return sum(n for status, n in self.statuses.items() if status >= 500)
 
 
 async def steady_load(

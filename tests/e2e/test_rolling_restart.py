@@ -15,9 +15,10 @@ without pause.
 
 Without the drain (`HTTP_DRAIN_DELAY=0`) the same rollout fails requests:
 `test_without_a_drain_delay_the_same_rollout_fails_requests` runs it and expects them. Observed
-(busy machine): the listener closes about 100 ms after SIGTERM, and every new connection the
-balancer still routes there in the next second is refused, e.g. 14 of 1530 requests failed with
-`RemoteProtocolError: Server disconnected without sending a response` / `ReadError`.
+(busy machine): the listener closes about 100 ms after SIGTERM, and the new connections the
+balancer still routes there in the next second are reset: 44 of 1850 requests failed (41
+`ReadError`, 3 `RemoteProtocolError: Server disconnected without sending a response`), where
+the drained rollout answered all 2114 with a 200.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ async def rolling_restart(stack: Stack, http: httpx.AsyncClient, drain_delay: st
                     await asyncio.sleep(ENDPOINT_LAG)
                     if float(drain_delay) > ENDPOINT_LAG:
                         # Still serving, but not ready: readiness turned at SIGTERM.
-                        assert await asyncio.to_thread(replica.readyz) == 503  # noqa: PLR2004
+                        assert await asyncio.to_thread(replica.readyz) == 503
                     assert replica.api_port is not None
                     balancer.remove(replica.api_port)
                     assert await asyncio.to_thread(replica.wait) == 0, replica.log_text()[-3000:]
@@ -89,6 +90,7 @@ async def test_a_rolling_restart_under_load_fails_no_request(
 ) -> None:
     """Zero connection errors, zero 5xx: every request of the load is answered, with a 200."""
     tally = await rolling_restart(stack, http, str(DRAIN_DELAY))
+    print(f"with a drain delay of {DRAIN_DELAY} s: {tally.summary()}")  # noqa: T201  (with -s)
 
     assert tally.errors == []
     assert tally.server_errors == 0
@@ -102,7 +104,7 @@ async def test_without_a_drain_delay_the_same_rollout_fails_requests(
 ) -> None:
     """The test above can fail: with HTTP_DRAIN_DELAY=0 the balancer's lag costs requests."""
     tally = await rolling_restart(stack, http, "0")
+    print(f"without a drain delay: {tally.summary()}")  # noqa: T201  (the observed failure, with -s)
 
-    assert tally.errors, f"no request failed without a drain delay: {tally}"
+    assert tally.errors, f"no request failed without a drain delay: {tally.summary()}"
     assert tally.answered < tally.sent
-

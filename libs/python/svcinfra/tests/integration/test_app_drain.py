@@ -49,7 +49,7 @@ async def get(
 
 
 @contextlib.asynccontextmanager
-async def connection(port: int):  # noqa: ANN201  (an async context manager of the stream pair)
+async def connection(port: int):
     reader, writer = await asyncio.open_connection(HOST, port)
     try:
         yield reader, writer
@@ -106,7 +106,7 @@ async def test_during_the_drain_delay_the_api_serves_with_connection_close() -> 
     assert events.index("draining: serving until traffic is routed away") < events.index(
         "shutting down"
     )
-    with pytest.raises(OSError, match="refused|Connect call failed"):
+    with pytest.raises(OSError, match=r"refused|Connect call failed"):
         await asyncio.open_connection(HOST, port)
 
 
