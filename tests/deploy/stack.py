@@ -475,12 +475,44 @@ def init_problems(obj: dict[str, Any], service: Service) -> list[str]:
     problems = []
     if actual != expected:
         problems.append(f"{obj['metadata']['name']}: init containers {actual}, expected {expected}")
-    shutdown = next(e for e in schema(service) if e.name == "SHUTDOWN_TIMEOUT").variable.default
-    if spec.get("terminationGracePeriodSeconds", 30) <= float(shutdown or 0):
+    return problems + drain_problems(obj, service)
+
+
+def drain_problems(obj: dict[str, Any], service: Service) -> list[str]:
+    """Rollouts without a failed request (issue 17), against the config's defaults.
+
+    The grace period exceeds HTTP_DRAIN_DELAY + SHUTDOWN_TIMEOUT (Kubernetes kills the process
+    after it); no container has a preStop hook (the drain is in the process, from SIGTERM: a
+    hook would postpone the readiness 503 and spend the grace period); a container serving an
+    API (`http` port) is unready within the drain delay when its readiness checks fail.
+    """
+    spec = pod_spec(obj)
+    if spec is None:
+        return []
+    defaults = {e.name: e.variable.default for e in schema(service)}
+    shutdown = float(defaults.get("SHUTDOWN_TIMEOUT") or 0)
+    drain = float(defaults.get("HTTP_DRAIN_DELAY") or 0)
+    name = obj["metadata"]["name"]
+    problems = []
+    if spec.get("terminationGracePeriodSeconds", 30) <= shutdown + drain:
         problems.append(
-            f"{obj['metadata']['name']}: terminationGracePeriodSeconds is not above "
-            f"SHUTDOWN_TIMEOUT ({shutdown})"
+            f"{name}: terminationGracePeriodSeconds is not above HTTP_DRAIN_DELAY ({drain:g}) "
+            f"+ SHUTDOWN_TIMEOUT ({shutdown:g})"
         )
+    for container in spec["containers"]:
+        if (container.get("lifecycle") or {}).get("preStop"):
+            problems.append(
+                f"{name}/{container['name']}: a preStop hook delays the SIGTERM that starts "
+                "the drain (HTTP_DRAIN_DELAY)"
+            )
+        readiness = container.get("readinessProbe") or {}
+        serves = any(p.get("name") == "http" for p in container.get("ports", []))
+        unready_after = readiness.get("periodSeconds", 10) * readiness.get("failureThreshold", 3)
+        if serves and unready_after > drain:
+            problems.append(
+                f"{name}/{container['name']}: readiness takes {unready_after} s to fail, more "
+                f"than HTTP_DRAIN_DELAY ({drain:g})"
+            )
     return problems
 
 

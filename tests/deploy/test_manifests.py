@@ -16,6 +16,7 @@ from stack import (
     TECH_PORT,
     Stack,
     deploy_env,
+    drain_problems,
     effective_env,
     env_problems,
     init_problems,
@@ -192,7 +193,7 @@ def test_the_security_check_bites():
 
 @pytest.mark.parametrize("env", ENVS)
 def test_probes_init_order_and_grace(env):
-    """Probes on the tech port; init containers in their order; grace above shutdown."""
+    """Probes on the tech port; init containers in order; grace above drain plus shutdown."""
     stack = full_stack(env)
     problems = []
     deployments = 0
@@ -222,6 +223,30 @@ def test_the_probe_and_init_checks_bite():
     assert len(problems) == 2
     assert "create-rabbitmq-user', 'migrate']" in problems[0]
     assert "terminationGracePeriodSeconds" in problems[1]
+
+
+def test_the_drain_check_bites():
+    """Issue 17: a grace period of 25 s (= 5 s drain + 20 s shutdown), a preStop sleep and a
+    readiness probe slower than the drain delay each fail the check."""
+    deployment = users_deployment(full_stack("dev"))
+    users = load_service(ROOT / "services/internal/users")
+    assert drain_problems(deployment, users) == []
+    spec = deployment["spec"]["template"]["spec"]
+    spec["terminationGracePeriodSeconds"] = 25
+    container = spec["containers"][0]
+    container["lifecycle"] = {"preStop": {"sleep": {"seconds": 5}}}
+    container["readinessProbe"]["periodSeconds"] = 5
+    assert drain_problems(deployment, users) == [
+        (
+            "users-api: terminationGracePeriodSeconds is not above HTTP_DRAIN_DELAY (5) "
+            "+ SHUTDOWN_TIMEOUT (20)"
+        ),
+        (
+            "users-api/users: a preStop hook delays the SIGTERM that starts the drain "
+            "(HTTP_DRAIN_DELAY)"
+        ),
+        "users-api/users: readiness takes 10 s to fail, more than HTTP_DRAIN_DELAY (5)",
+    ]
 
 
 @pytest.mark.parametrize("env", ENVS)

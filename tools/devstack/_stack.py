@@ -307,6 +307,9 @@ class Stack:
             "LOG_LEVEL": "INFO",
             "HTTP_HOST": "127.0.0.1",
             "SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT),
+            # No load balancer routes to the dev stack: a stop need not wait for one (issue 17;
+            # a rolling restart through a proxy sets it, tests/e2e/test_rolling_restart.py).
+            "HTTP_DRAIN_DELAY": "0",
             "SERVICE_NAME": service,
         }
         if service == "fake-mail":

@@ -102,7 +102,7 @@ async def setup(lc: Lifecycle, config: SampleConfig) -> None:
         host=config.http.host,
         port=config.http.api_port,
     )
-    lc.add_task("api", api.serve, stop=api.request_stop)
+    lc.add_task("api", api.serve, stop=api.request_stop, drain=api.drain)
 
 
 if __name__ == "__main__":

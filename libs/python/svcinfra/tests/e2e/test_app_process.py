@@ -120,6 +120,7 @@ def environment(**overrides: str | None) -> dict[str, str]:
         "API_PORT": str(free_port()),
         "TECH_PORT": str(free_port()),
         "SHUTDOWN_TIMEOUT": str(DRAIN_TIMEOUT),
+        "HTTP_DRAIN_DELAY": "0",  # test_app_drain.py covers the drain delay
         "ENV_PREFIX": "SAMPLE_",
         "SAMPLE_POSTGRES_HOST": "db.internal",
         "SAMPLE_POSTGRES_USER": "sample",
@@ -246,6 +247,38 @@ def test_sigterm_drains_in_reverse_order_and_exits_0(start: Callable[..., Servic
     # The API (a task) stops before any resource closes: uvicorn logs it first.
     assert events.index("Shutting down") < events.index("closing third")
     assert "shutdown complete" in service.events()
+
+
+def hello_connection_header(port: int) -> str | None:
+    """The `Connection` header of a `GET /hello` on a new connection; None when refused."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/hello", timeout=2) as answer:
+            return str(answer.headers.get("Connection"))
+    except OSError:
+        return None
+
+
+def test_sigterm_serves_through_the_drain_delay_then_stops_accepting(
+    start: Callable[..., Service],
+) -> None:
+    """Issue 17: readiness 503 at once; new connections served with `Connection: close`
+    during HTTP_DRAIN_DELAY (a load balancer still routes them); then refused; exit 0."""
+    service = start(HTTP_DRAIN_DELAY="3")
+    service.wait_ready()
+
+    service.process.send_signal(signal.SIGTERM)
+    service.wait_until(lambda: service.readyz() == 503, "readyz 503 after SIGTERM", timeout=2)
+    served_while_unready = hello_connection_header(service.api_port)
+    service.wait_until(lambda: service.hello() is None, "the API to stop accepting", timeout=10)
+    status = service.wait_exit(timeout=DRAIN_TIMEOUT + 5)
+
+    assert served_while_unready == "close"
+    assert status == 0
+    events = service.events()
+    assert events.index("draining: serving until traffic is routed away") < events.index(
+        "Shutting down"  # uvicorn: it stops accepting only after the delay
+    )
+    assert "shutdown complete" in events
 
 
 @pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -388,6 +388,40 @@ async def test_stop_finishes_in_flight_messages_within_the_drain_timeout(svc) ->
     assert await svc.depth(svc.queue) == 0
 
 
+async def test_stop_fetches_nothing_more_and_acks_what_it_holds(svc) -> None:
+    """Issue 17 (rollouts): after `stop` a message published is left to the other replicas.
+
+    The held message is finished and acked; the one published after `stop` stays in the queue
+    (never delivered, or returned unapplied if the broker had already sent it), unapplied.
+    """
+    entered, release = asyncio.Event(), asyncio.Event()
+    record = recorder(svc)
+
+    async def held(tx: Transaction, delivery: Delivery) -> None:
+        entered.set()
+        await release.wait()
+        await record(tx, delivery)
+
+    consumer = make(svc, drain_timeout=30)
+    both(consumer, held)
+    task = asyncio.create_task(consumer.run())
+    await msgkit.until(consumer.ready)
+    first = await svc.publish_json(msgkit.registered())
+    await entered.wait()
+    consumer.stop()
+    await svc.publish_json(msgkit.registered())
+    await asyncio.sleep(0.2)  # time for the broker to deliver it, were the consumer still on
+    release.set()
+    await task
+
+    assert await svc.effects() == {first: 1}
+    await msgkit.until(lambda: _depth_is(svc, 1))
+
+
+async def _depth_is(svc, expected: int) -> bool:
+    return await svc.depth(svc.queue) == expected
+
+
 async def test_stop_returns_messages_that_outlast_the_drain_timeout(svc) -> None:
     """A handler still busy at the drain timeout is cancelled; its message goes back, unapplied."""
     entered = asyncio.Event()

@@ -23,6 +23,7 @@ from svcinfra.messaging.outbox import Outbox, Relay
 from svcinfra.messaging.storage import migrations, write_migrations
 from svcinfra.messaging.topology import Topology
 from svcinfra.postgres.migrate import Migrator, load_migrations
+from svcinfra.testing import FaultProxy
 
 KIT = str(Path(__file__).parents[1] / "assets" / "messaging")
 if KIT not in sys.path:
@@ -237,3 +238,34 @@ async def test_a_relay_that_died_before_marking_is_covered_by_the_next_one(svc) 
     delivered = sorted(m.message_id for m in await svc.take(svc.queue))
     assert delivered == sorted(ids * 2)
     assert uuid.UUID(ids[0]).version == 4
+
+
+async def test_stop_mid_batch_finishes_the_batch_and_starts_no_other(svc) -> None:
+    """Issue 17: a relay stopped at shutdown publishes and marks the batch it claimed.
+
+    The broker is behind a proxy adding 0.1 s a chunk, so `stop` lands while the first batch of
+    50 (of 80 rows) is being published: `run` returns once those 50 are confirmed and marked
+    sent; the other 30 stay unclaimed for the next relay, and nothing is left half-claimed.
+    """
+    ids = await add_many(svc, 80)
+    async with FaultProxy("127.0.0.1", 5672) as proxy:
+        url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/"
+        async with Publisher(svc.contract, url=url) as publisher:
+            proxy.latency = 0.1
+            relay = Relay(svc.db, publisher, batch_size=50, poll_interval=3600)
+            run = asyncio.create_task(relay.run())
+            claimed = "SELECT count(*) FROM svcinfra_outbox WHERE claimed_until IS NOT NULL"
+            await msgkit.until(lambda: _claimed(svc, claimed))
+            relay.stop()
+            await asyncio.wait_for(run, timeout=30)
+
+    rows = await fetch(_dsn(svc), "SELECT id, sent_at, claimed_until FROM svcinfra_outbox")
+    sent = {str(row["id"]) for row in rows if row["sent_at"] is not None}
+    assert len(sent) == 50
+    assert sent <= set(ids)
+    assert [row for row in rows if row["sent_at"] is None and row["claimed_until"]] == []
+    assert await svc.depth(svc.queue) == 50
+
+
+async def _claimed(svc: msgkit.Service, query: str) -> bool:
+    return (await fetch(_dsn(svc), query))[0][0] > 0

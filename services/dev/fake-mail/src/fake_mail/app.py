@@ -24,4 +24,4 @@ async def setup(lc: Lifecycle, config: FakeMailConfig) -> None:
         host=config.http.host,
         port=config.http.api_port,
     )
-    lc.add_task("api", api.serve, stop=api.request_stop)
+    lc.add_task("api", api.serve, stop=api.request_stop, drain=api.drain)

@@ -64,6 +64,7 @@ def _environ(key: str, **extra: str) -> dict[str, str]:
         TECH_PORT=str(_free_port()),
         FAKE_MAIL_API_KEY=key,
         SHUTDOWN_TIMEOUT="10",
+        HTTP_DRAIN_DELAY="0",  # no balancer in front: stop at once (issue 17)
         **extra,
     )
     return environ

@@ -87,7 +87,7 @@ async def setup_serve(lc: Lifecycle, config: UsersConfig, wiring: Wiring | None 
         port=config.http.api_port,
         drain_timeout=max(1, int(config.service.shutdown_timeout / 2)),
     )
-    lc.add_task("api", api.serve, stop=api.request_stop)
+    lc.add_task("api", api.serve, stop=api.request_stop, drain=api.drain)
 
 
 async def setup_relay(lc: Lifecycle, config: UsersConfig, wiring: Wiring | None = None) -> None:

@@ -60,6 +60,7 @@ def environment(dbname: str, **overrides: str | None) -> dict[str, str]:
         "API_PORT": str(free_port()),
         "TECH_PORT": str(free_port()),
         "SHUTDOWN_TIMEOUT": "10",
+        "HTTP_DRAIN_DELAY": "0",  # tests/e2e/test_rolling_restart.py drains behind a balancer
         "USERS_POSTGRES_HOST": "127.0.0.1",
         "USERS_POSTGRES_PORT": "5432",
         "USERS_POSTGRES_USER": "postgres",

@@ -4,7 +4,7 @@
         pool = await lc.enter(open_pool(config.postgres))
         lc.add_readiness_check("postgres", pool.ping)
         api = AsgiServer(build_api(pool), host=config.http.host, port=config.http.api_port)
-        lc.add_task("api", api.serve, stop=api.request_stop)
+        lc.add_task("api", api.serve, stop=api.request_stop, drain=api.drain)
 
     def main() -> None:
         run(UsersConfig, setup)
@@ -13,8 +13,10 @@
 `/health/readyz` and `/metrics` on the tech port, calls `setup`, freezes what start-up allocated
 and raises the collector's generation-0 threshold (`_gc.tune_gc`: a busy server otherwise spends
 ~90 us a request in collections that find nothing), starts the tasks, and on SIGINT, SIGTERM,
-SIGQUIT or SIGHUP turns readiness to 503, stops the tasks and closes the resources in reverse
-order within the shutdown timeout. A second signal exits at once with status 2. `AsgiServer`
+SIGQUIT or SIGHUP turns readiness to 503, keeps an API registered with `drain` serving for
+`HTTP_DRAIN_DELAY` (answers with `Connection: close`) while the load balancer routes traffic
+away, then stops the tasks and closes the resources in reverse order within the shutdown
+timeout. A second signal exits at once with status 2. `AsgiServer`
 serves an app inside `AllowedMethods`, so OPTIONS and 405 answers carry the path's real `Allow`.
 """
 

@@ -15,9 +15,37 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from types import TracebackType
 
-    from starlette.types import ASGIApp
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _STARTUP_POLL = 0.01
+_CONNECTION = b"connection"
+_CLOSE = (_CONNECTION, b"close")
+
+
+class _CloseWhileDraining:
+    """Answer `Connection: close` once draining began, so keep-alive clients reconnect.
+
+    A client's next request then opens a new connection, which the load balancer routes to
+    another replica; uvicorn closes the connection after the answer. Until the drain begins
+    requests go straight to the app (one attribute read a request).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+        self.draining = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.draining or scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != _CONNECTION]
+                message = {**message, "headers": [*headers, _CLOSE]}
+            await send(message)
+
+        await self._app(scope, receive, send_closing)
 
 
 class _Server(uvicorn.Server):
@@ -37,9 +65,12 @@ class AsgiServer:
     and a crash of it shuts the service down:
 
         api = AsgiServer(app, host=config.http.host, port=config.http.api_port)
-        lc.add_task("api", api.serve, stop=api.request_stop)
+        lc.add_task("api", api.serve, stop=api.request_stop, drain=api.drain)
 
     Or as an async context manager (`start` / `aclose`), which is how `TechServer` uses it.
+
+    An API behind a load balancer also passes `drain=api.drain`: at shutdown, before it stops
+    accepting, it serves through the lifecycle's drain delay and answers `Connection: close`.
 
     The app is served inside `AllowedMethods`: a 405 of its router, and an OPTIONS it has no
     route for, name every method of the path in `Allow` (Starlette names only the first route's).
@@ -61,7 +92,7 @@ class AsgiServer:
         access_log: bool = False,
         drain_timeout: int = 5,
     ) -> None:
-        self._app = AllowedMethods(app)
+        self._draining = _CloseWhileDraining(AllowedMethods(app))
         self._host = host
         self._port = port
         self._access_log = access_log
@@ -100,7 +131,7 @@ class AsgiServer:
         # connections inherit the option from the listening socket.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         config = uvicorn.Config(
-            self._app,
+            self._draining,
             lifespan="off",
             log_config=None,  # the service's JSON logging stays in place
             access_log=self._access_log,
@@ -118,6 +149,19 @@ class AsgiServer:
                 raise RuntimeError("uvicorn stopped while starting")
             await asyncio.sleep(_STARTUP_POLL)
         self._bound_port = sock.getsockname()[1]
+
+    @property
+    def draining(self) -> bool:
+        """Whether `drain` was called: answers say `Connection: close`."""
+        return self._draining.draining
+
+    def drain(self) -> None:
+        """Keep serving, but close each connection after its answer (the task's `drain`).
+
+        Keep-alive clients then open new connections, which the load balancer, told by the
+        readiness 503, routes to other replicas; `request_stop` later stops accepting.
+        """
+        self._draining.draining = True
 
     def request_stop(self) -> None:
         """Ask it to stop: no new connections, requests in flight finish (the task's `stop`)."""
@@ -146,6 +190,7 @@ class AsgiServer:
 
     def _reset(self) -> None:
         self._server = self._task = self._bound_port = None
+        self._draining.draining = False
 
     async def __aenter__(self) -> Self:
         await self.start()

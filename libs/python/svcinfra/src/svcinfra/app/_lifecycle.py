@@ -98,6 +98,7 @@ class _Task:
     name: str
     run: Callable[[], Awaitable[object]]
     stop: Callable[[], object] | None
+    drain: Callable[[], object] | None = None
     task: asyncio.Task[object] | None = None
 
 
@@ -126,7 +127,7 @@ class Lifecycle:
             pool = await lc.enter(open_pool(config.postgres))         # closed last
             lc.add_readiness_check("postgres", pool.ping, timeout=2.0)
             api = AsgiServer(build_api(pool), port=config.http.api_port)
-            lc.add_task("api", api.serve, stop=api.request_stop)         # stopped first
+            lc.add_task("api", api.serve, stop=api.request_stop, drain=api.drain)  # stopped first
 
     Resources close in the reverse order of opening, also after a start that failed half-way.
     Each close is bounded, and one that raises or times out is logged and reported without
@@ -233,6 +234,7 @@ class Lifecycle:
         run: Callable[[], Awaitable[object]],
         *,
         stop: Callable[[], object] | None = None,
+        drain: Callable[[], object] | None = None,
     ) -> None:
         """Run `run()` (a server, a consumer) from the start until the shutdown.
 
@@ -241,6 +243,11 @@ class Lifecycle:
         not block, e.g. `server.should_exit = True`) and waited for; without `stop` it is
         cancelled. Tasks stop before any resource closes.
 
+        A task that serves traffic a load balancer routes (an HTTP API) passes `drain`: at
+        shutdown it is called first (it must not block, e.g. `AsgiServer.drain`, which makes
+        answers say `Connection: close`), and the task keeps running through the shutdown's
+        drain delay, while readiness already answers 503, before `stop` (see `shutdown`).
+
         Raises:
             ValueError: a task with this name exists.
             RuntimeError: the shutdown has begun.
@@ -248,7 +255,7 @@ class Lifecycle:
         self._ensure_open()
         if name in self._tasks:
             raise ValueError(f"task {name!r} is already registered")
-        spec = _Task(name, run, stop)
+        spec = _Task(name, run, stop, drain)
         self._tasks[name] = spec
         if self._state is LifecycleState.RUNNING:
             self._launch(spec)
@@ -297,12 +304,19 @@ class Lifecycle:
         *,
         timeout: float,  # noqa: ASYNC109  (one budget shared by many stops and closes)
         reason: str = "shutdown",
+        drain_delay: float = 0.0,
     ) -> ShutdownReport:
-        """Stop the tasks, then close the resources in reverse order, all within `timeout`.
+        """Drain, stop the tasks, then close the resources in reverse order within `timeout`.
 
-        Readiness answers `stopping` from the first moment. What raises is logged and reported
-        as failed; what is still running at the deadline is cancelled, abandoned and reported
-        as unfinished, and what had no time left is not started.
+        Readiness answers `stopping` from the first moment. When a running task has a `drain`
+        hook and `drain_delay` is positive, the hooks are called and every task keeps running
+        for `drain_delay` seconds (less if the draining tasks all end): Kubernetes removes a
+        terminating pod from its Service's endpoints asynchronously, so new connections keep
+        arriving for a few seconds after SIGTERM, and they are served instead of refused.
+        Then `timeout` starts: what raises is logged and reported as failed; what is still
+        running at the deadline is cancelled, abandoned and reported as unfinished, and what
+        had no time left is not started. `terminationGracePeriodSeconds` must exceed
+        `drain_delay + timeout`.
 
         Raises:
             RuntimeError: called twice.
@@ -313,7 +327,8 @@ class Lifecycle:
         self.request_shutdown(reason)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        deadline = started + timeout
+        await self._drain(drain_delay)
+        deadline = loop.time() + timeout
         _log.info("shutting down", reason=self._shutdown_reason, timeout=timeout)
         failed: list[str] = []
         unfinished: list[str] = []
@@ -364,6 +379,28 @@ class Lifecycle:
             _log.error("task ended before the shutdown", task=name, cancelled=task.cancelled())
         self._crashed.append(name)
         self.request_shutdown(f"task {name} failed" if error else f"task {name} ended")
+
+    async def _drain(self, delay: float) -> None:
+        """Call the drain hooks, then keep every task running for `delay` seconds."""
+        hooks = [
+            (spec, spec.task, spec.drain)
+            for spec in self._tasks.values()
+            if spec.drain is not None and spec.task is not None and not spec.task.done()
+        ]
+        if not hooks or delay <= 0:
+            return
+        for spec, _, drain in hooks:
+            try:
+                drain()
+            except Exception:  # noqa: BLE001  (reported; serving through the delay goes on)
+                _log.error("task drain failed", task=spec.name, exc_info=True)
+        _log.info(
+            "draining: serving until traffic is routed away",
+            reason=self._shutdown_reason,
+            delay=delay,
+            tasks=[spec.name for spec, _, _ in hooks],
+        )
+        await asyncio.wait({task for _, task, _ in hooks}, timeout=delay)
 
     async def _stop_tasks(self, deadline: float, failed: list[str], unfinished: list[str]) -> None:
         running = {

@@ -71,8 +71,11 @@ def main(
     3. Configure tracing; serve the tech port (`TechServer`); `await setup(lifecycle, config)`,
        which opens resources into the lifecycle and registers readiness checks and tasks.
     4. Run until SIGINT, SIGTERM, SIGQUIT or SIGHUP, or until a task fails. Then shut down
-       gracefully: readiness answers 503, tasks stop, resources close in reverse order, all
-       within `service.shutdown_timeout`.
+       gracefully: readiness answers 503 at once; a task registered with a `drain` hook (the
+       API) keeps serving, answering `Connection: close`, for `http.drain_delay` seconds while
+       Kubernetes routes traffic away; then tasks stop (the API stops accepting and finishes
+       what is in flight) and resources close in reverse order, within
+       `service.shutdown_timeout`.
 
     Exit status: 0 after a clean shutdown; 1 when the start failed (after closing what it
     opened), a task failed, or a close failed; 78 for an invalid configuration. Two cases end
@@ -147,6 +150,7 @@ class _Runner(Generic[C]):
             report = await self._lifecycle.shutdown(
                 timeout=max(0.0, self._config.service.shutdown_timeout - self._drain_spent),
                 reason="start failed" if self._start_failed else "shutdown",
+                drain_delay=self._config.http.drain_delay,
             )
         finally:
             for signum in SIGNALS:

@@ -67,6 +67,21 @@ class HttpServerSettings(Section):
         Env("TECH_PORT"),
         Field(description="Port of /health/livez, /health/readyz and /metrics."),
     ] = 8081
+    # Rollouts without a failed request (issue 17): SIGTERM turns readiness to 503 at once, the
+    # API keeps serving for this long while Kubernetes removes the pod from its endpoints,
+    # then stops accepting. terminationGracePeriodSeconds > HTTP_DRAIN_DELAY + SHUTDOWN_TIMEOUT.
+    drain_delay: Annotated[
+        float,
+        Env("HTTP_DRAIN_DELAY"),
+        Field(
+            ge=0,
+            le=300,
+            description=(
+                "Seconds the API keeps serving after SIGTERM (readiness 503, answers with "
+                "Connection: close) before it stops accepting; 0: at once."
+            ),
+        ),
+    ] = 5.0
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> Self:
