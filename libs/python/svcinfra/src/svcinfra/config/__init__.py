@@ -27,6 +27,7 @@ from ._sections import (
     RedisSettings,
     ServiceSettings,
 )
+from ._tls import TlsClient, TlsNames, client_context
 
 __all__ = [
     "ENV_PREFIX",
@@ -45,7 +46,10 @@ __all__ = [
     "Section",
     "ServiceSettings",
     "SettingError",
+    "TlsClient",
+    "TlsNames",
     "Variable",
+    "client_context",
     "load_config",
     "looks_secret",
     "mask_url_credentials",
