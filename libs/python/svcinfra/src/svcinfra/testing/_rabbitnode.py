@@ -12,7 +12,8 @@ recovery, a memory alarm or a SIGKILLed broker starts a private node instead:
 The node has its own node name, AMQP port, distribution port, data, log and configuration
 directories under `base_dir / name` (removed by `close()`), no plugins (management off), and
 lets `guest` in from loopback only. With `tls=ServerTls(...)` and `tls_port` it also has an
-`ssl_options` listener on 127.0.0.1:`tls_port` (`tls_url`, issue 17); the plain one stays. Every `rabbitmqctl` call names the private node with `-n`, and
+`ssl_options` listener on 127.0.0.1:`tls_port` (`tls_url`, issue 17); the plain one stays.
+Every `rabbitmqctl` call names the private node with `-n`, and
 a name that could be the shared node's is refused, so nothing here can reach the shared broker.
 """
 
