@@ -358,6 +358,22 @@ class TlsConnection(Connection):
         kwargs["ssl"] = self._tls.context
         return kwargs
 
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401  (redis-py's signature)
+        """Read as redis-py does; a TLS alert on the first read names the setting to fix.
+
+        With TLS 1.3 the server checks the client certificate after the handshake, so its
+        refusal (`certificate required`, `unknown ca`) arrives on the first read.
+        """
+        try:
+            return await super().read_response(*args, **kwargs)
+        except RedisConnectionError as exc:
+            why = self._tls.explain(exc)
+            if why is None:
+                raise
+            raise RedisConnectionError(
+                f"Error reading from {self.host}:{self.port}. {why}."
+            ) from exc
+
     def _error_message(self, exception: BaseException) -> str:
         why = self._tls.explain(exception)
         if why is None:

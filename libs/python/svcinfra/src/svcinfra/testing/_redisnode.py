@@ -167,13 +167,16 @@ class PrivateRedis:
     def running(self) -> bool:
         """Whether the server answers PING (over TLS with a client certificate-less probe)."""
         try:
-            with socket.create_connection((self.host, self.port), timeout=1) as raw:
-                sock = raw if self.tls is None else self._probe_context().wrap_socket(raw)
+            with contextlib.ExitStack() as stack:
+                sock = stack.enter_context(
+                    socket.create_connection((self.host, self.port), timeout=1)
+                )
+                if self.tls is not None:
+                    sock = stack.enter_context(self._probe_context().wrap_socket(sock))
                 sock.sendall(b"PING\r\n")
-                answer = sock.recv(64)
                 # A server that wants a client certificate ends the handshake of this probe,
                 # which has none: getting that far (no refused connection) means it runs.
-                return answer.startswith(b"+PONG")
+                return sock.recv(64).startswith(b"+PONG")
         except ssl.SSLError:
             return self.tls is not None and self.tls.require_client_cert
         except OSError:
