@@ -84,7 +84,9 @@ async def test_postgres_verify_full_with_the_right_ca_connects_over_tls(
     try:
         con = await db._acquire(None)  # noqa: SLF001  (a look at the session itself)
         try:
-            encrypted = await con.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            encrypted = await con.fetchval(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+            )
         finally:
             await db._release(con)  # noqa: SLF001
     finally:
@@ -121,7 +123,9 @@ async def test_postgres_wrong_host_name_fails_naming_postgres_host(
     assert "'127.0.0.1'" in str(caught.value)
 
 
-async def test_postgres_verify_ca_accepts_another_host_name(pg: PrivatePostgres, ca: TestCA) -> None:
+async def test_postgres_verify_ca_accepts_another_host_name(
+    pg: PrivatePostgres, ca: TestCA
+) -> None:
     """verify-ca checks the signature only: the same wrong name connects (hence not in prod)."""
     settings = pg_settings(pg, host="127.0.0.1", sslmode="verify-ca", ca_file=str(ca.cert))
 
