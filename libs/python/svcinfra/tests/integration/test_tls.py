@@ -82,13 +82,13 @@ async def test_postgres_verify_full_with_the_right_ca_connects_over_tls(
 
     db = await Database.connect(settings)
     try:
-        con = await db._acquire(None)  # noqa: SLF001  (a look at the session itself)
+        con = await db._acquire(None)
         try:
             encrypted = await con.fetchval(
                 "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
             )
         finally:
-            await db._release(con)  # noqa: SLF001
+            await db._release(con)
     finally:
         await db.close()
 
