@@ -476,7 +476,7 @@ class AmqpSettings(Section):
         With TLS it is `amqps://` and carries aiormq's TLS keywords (`cafile`, `certfile`,
         `keyfile`, `no_verify_ssl`) and `server_name`, so that every user of the URL (the
         publisher, the consumer, the DLQ and topology tools) connects alike; svcinfra's
-        `messaging.connect_amqp` builds the context from them, server name included.
+        `messaging._connect.connect_amqp` builds the context from them, server name included.
         """
         user = quote(self.user, safe="")
         password = quote(self.password.get_secret_value(), safe="")
@@ -533,29 +533,9 @@ class AmqpSettings(Section):
             )
         return None
 
-    def tls_client(self) -> TlsClient | None:
-        """The TLS context of the connection, None without TLS (issue 17).
-
-        Raises:
-            ConfigError: a certificate or key file cannot be read.
-        """
-        if not self.tls:
-            return None
-        server_name = self.tls_server_name or self.host
-        context = client_context(
-            names=_AMQP_TLS,
-            ca_file=self.ca_file,
-            cert_file=self.cert_file,
-            key_file=self.keyfile,
-            verify=self.tls_verify,
-            server_name=self.tls_server_name,
-        )
-        return TlsClient(context, server_name, self.ca_file, _AMQP_TLS)
-
 
 _PG_TLS = TlsNames.of("POSTGRES_", switch="SSLMODE", server_name="HOST")
 _REDIS_TLS = TlsNames.of("REDIS_", switch="TLS", server_name="TLS_SERVER_NAME")
-_AMQP_TLS = TlsNames.of("RABBITMQ_", switch="TLS", server_name="TLS_SERVER_NAME")
 
 
 def _client_pair(cert_file: str | None, key_file: str | None, section: str) -> None:
