@@ -5,9 +5,9 @@ one stands for "the wrong CA". Each server is private (`PrivatePostgres` with `s
 `PrivateRedis` with `--tls-port` and `--port 0`, `PrivateRabbitNode` with an `ssl_options`
 listener), started once for the module on ports of `free_port`, and removed afterwards; the
 machine's shared servers are not involved. For each server: the right CA connects and works; the
-wrong CA and a wrong server name fail with an error that names the variable to fix; Redis also
-shows a server that requires a client certificate refusing a client without one (naming
-REDIS_CERT_FILE) and accepting one with it.
+wrong CA and a wrong server name fail with an error that names the variable to fix; PostgreSQL
+and Redis also show a server that requires a client certificate refusing a client without one
+(naming *_CERT_FILE) and accepting one with it.
 """
 
 from __future__ import annotations
@@ -128,6 +128,47 @@ async def test_postgres_verify_ca_accepts_another_host_name(
 ) -> None:
     """verify-ca checks the signature only: the same wrong name connects (hence not in prod)."""
     settings = pg_settings(pg, host="127.0.0.1", sslmode="verify-ca", ca_file=str(ca.cert))
+
+    db = await Database.connect(settings)
+    try:
+        await db.ping()
+    finally:
+        await db.close()
+
+
+@pytest.fixture(scope="module", name="pg_mtls")
+def _pg_mtls(ca: TestCA) -> Iterator[PrivatePostgres]:
+    """A PostgreSQL that lets in only TCP clients with a certificate its CA signed."""
+    issued = ca.issue("pg-mtls-server", dns=("localhost",))
+    tls = ServerTls(issued.cert, issued.key, ca.cert, require_client_cert=True)
+    with PrivatePostgres(free_port(), tls=tls) as server:
+        yield server
+
+
+async def test_postgres_requiring_a_client_certificate_refuses_one_without(
+    pg_mtls: PrivatePostgres, ca: TestCA
+) -> None:
+    """`hostssl ... clientcert=verify-ca` and no POSTGRES_CERT_FILE: the error says to set it."""
+    settings = pg_settings(pg_mtls, sslmode="verify-full", ca_file=str(ca.cert))
+
+    with pytest.raises(TemporarilyUnavailable) as caught:
+        await Database.connect(settings)
+
+    assert "POSTGRES_CERT_FILE" in str(caught.value)
+
+
+async def test_postgres_client_certificate_signed_by_the_ca_is_accepted(
+    pg_mtls: PrivatePostgres, ca: TestCA
+) -> None:
+    """POSTGRES_CERT_FILE and POSTGRES_KEY_FILE (sslcert, sslkey in the DSN): it connects."""
+    client = ca.issue("pg-client", client=True)
+    settings = pg_settings(
+        pg_mtls,
+        sslmode="verify-full",
+        ca_file=str(ca.cert),
+        cert_file=str(client.cert),
+        keyfile=str(client.key),
+    )
 
     db = await Database.connect(settings)
     try:

@@ -234,7 +234,16 @@ class PostgresSettings(Section):
         )
 
     def tls_failure(self, exc: BaseException) -> str | None:
-        """Explain a failed TLS handshake by the setting to fix; None for any other failure."""
+        """Explain a failed TLS handshake by the setting to fix; None for any other failure.
+
+        PostgreSQL asks for a client certificate only optionally in the handshake and refuses a
+        missing or unaccepted one afterwards, by pg_hba.conf (`clientcert=verify-ca|full`).
+        """
+        if "requires a valid client certificate" in str(exc):
+            return (
+                "TLS: the server requires a client certificate its CA signed; set "
+                "POSTGRES_CERT_FILE and POSTGRES_KEY_FILE"
+            )
         return explain_tls_failure(exc, names=_PG_TLS, server_name=self.host, ca_file=self.ca_file)
 
     def statement_cache(self) -> int:
