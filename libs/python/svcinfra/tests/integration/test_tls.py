@@ -24,6 +24,8 @@ from svcinfra.cache import create_cache_client
 from svcinfra.config import AmqpSettings, ConfigError, PostgresSettings, RedisSettings
 from svcinfra.messaging._connect import AmqpTlsError, connect_amqp
 from svcinfra.postgres import Database, TemporarilyUnavailable
+from svcinfra.postgres.migrate import DatabaseUnavailableError
+from svcinfra.postgres.migrate._connect import connect as migrate_connect
 from svcinfra.testing import PrivatePostgres, PrivateRedis, ServerTls, TestCA, free_port
 from svcinfra.testing._rabbitnode import PrivateRabbitNode
 
@@ -134,6 +136,22 @@ async def test_postgres_verify_ca_accepts_another_host_name(
         await db.ping()
     finally:
         await db.close()
+
+
+async def test_migrations_connect_with_the_dsns_tls_files_and_name_the_ca_setting(
+    pg: PrivatePostgres, ca: TestCA, wrong_ca: TestCA
+) -> None:
+    """`svcinfra migrate` uses the same DSN: it verifies alike, and names POSTGRES_CA_FILE."""
+    good = pg_settings(pg, sslmode="verify-full", ca_file=str(ca.cert)).dsn()
+    bad = pg_settings(pg, sslmode="verify-full", ca_file=str(wrong_ca.cert)).dsn()
+
+    conn = await migrate_connect(good.get_secret_value(), connect_timeout=10)
+    await conn.close()
+    with pytest.raises(DatabaseUnavailableError) as caught:
+        await migrate_connect(bad.get_secret_value(), connect_timeout=10)
+
+    assert "POSTGRES_CA_FILE" in str(caught.value)
+    assert "unused-trust-auth" not in str(caught.value)
 
 
 @pytest.fixture(scope="module", name="pg_mtls")

@@ -33,6 +33,7 @@ EXPECTED = {
         "TlsNames",
         "Variable",
         "client_context",
+        "explain_tls_failure",
         "load_config",
         "looks_secret",
         "mask_url_credentials",

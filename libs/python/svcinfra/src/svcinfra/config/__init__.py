@@ -27,7 +27,7 @@ from ._sections import (
     RedisSettings,
     ServiceSettings,
 )
-from ._tls import TlsClient, TlsNames, client_context
+from ._tls import TlsClient, TlsNames, client_context, explain_tls_failure
 
 __all__ = [
     "ENV_PREFIX",
@@ -50,6 +50,7 @@ __all__ = [
     "TlsNames",
     "Variable",
     "client_context",
+    "explain_tls_failure",
     "load_config",
     "looks_secret",
     "mask_url_credentials",
