@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ._errors import ConfigError, ConfigProblem
 
 if TYPE_CHECKING:
-    from ssl import SSLObject, SSLSession, SSLSocket
+    from ssl import SSLObject, SSLSession
 
 # OpenSSL's X509_V_ERR_* codes a failed verification carries in `verify_code`.
 _HOSTNAME_MISMATCH = frozenset({62, 63, 64})  # host name, e-mail, IP address mismatch
@@ -95,6 +95,7 @@ class _NamedContext(ssl.SSLContext):
     asyncio passes the host it connects to as `server_hostname`; a server reached by address
     (or through a tunnel) whose certificate names another host needs the name set apart from
     the address (`REDIS_TLS_SERVER_NAME`, `RABBITMQ_TLS_SERVER_NAME`). The name is also the SNI.
+    asyncio (which every driver here runs on) wraps its transports with `wrap_bio`.
     """
 
     svcinfra_server_name: str | None = None
@@ -110,12 +111,6 @@ class _NamedContext(ssl.SSLContext):
         """Wrap as `ssl.SSLContext.wrap_bio`, with the configured server name."""
         name = self.svcinfra_server_name or server_hostname
         return super().wrap_bio(incoming, outgoing, server_side, name, session)
-
-    def wrap_socket(self, sock: Any, *args: Any, **kwargs: Any) -> SSLSocket:  # noqa: ANN401  (ssl's signature)
-        """Wrap as `ssl.SSLContext.wrap_socket`, with the configured server name."""
-        if self.svcinfra_server_name:
-            kwargs["server_hostname"] = self.svcinfra_server_name
-        return super().wrap_socket(sock, *args, **kwargs)
 
 
 def client_context(
