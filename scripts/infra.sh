@@ -192,10 +192,12 @@ private_servers_up() {
   if is_root && ! id postgres >/dev/null 2>&1; then missing+=(postgresql); fi
   command -v redis-server >/dev/null || missing+=(redis-server)
   [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
+  # The TLS tests (issue 17) make their CA and certificates with the openssl command line.
+  command -v openssl >/dev/null || missing+=(openssl)
   if ((${#missing[@]})); then
     apt_install $(printf '%s\n' "${missing[@]}" | sort -u) || return 1
   fi
-  log "private test servers: initdb, redis-server and rabbitmq-server are installed"
+  log "private test servers: initdb, redis-server, rabbitmq-server and openssl are installed"
 }
 
 status() {

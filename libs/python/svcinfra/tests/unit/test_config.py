@@ -54,6 +54,11 @@ def valid_env(prefix: str = "USERS_") -> dict[str, str]:
         "RABBITMQ_HOST": "rabbitmq.internal",
         f"{prefix}RABBITMQ_USER": "users",
         f"{prefix}RABBITMQ_PASSWORD": AMQP_PASSWORD,
+        # Staging verifies every server (issue 17): the cluster-wide TLS settings.
+        "POSTGRES_SSLMODE": "verify-full",
+        "POSTGRES_CA_FILE": "/etc/svcinfra/tls/ca.pem",
+        "REDIS_TLS": "true",
+        "RABBITMQ_TLS": "true",
     }
 
 

@@ -38,6 +38,11 @@ OPTIONAL = {
     ("variable", "USERS_REDIS_USERNAME"),
     ("variable", "USERS_POSTGRES_STATEMENT_CACHE_SIZE"),  # unset: by POSTGRES_POOLER (issue 14)
     ("secret", "USERS_REDIS_PASSWORD"),
+    # Client certificates, only for servers that ask for one (issue 17).
+    ("variable", "USERS_POSTGRES_CERT_FILE"),
+    ("variable", "USERS_POSTGRES_KEY_FILE"),
+    ("variable", "USERS_REDIS_CERT_FILE"),
+    ("variable", "USERS_REDIS_KEY_FILE"),
 }
 EXISTING = {
     "ai-staging": {
@@ -289,7 +294,14 @@ def test_what_apply_creates_makes_the_manifests_yield_a_valid_config(gh) -> None
     run(gh, "apply", str(USERS), *ENVS, *VALUES)
     service = load_service(USERS)
     staging = gh.entries("staging", "variable") | gh.entries("staging", "secret")
-    environ: dict[str, str] = {"POSTGRES_HOST": "postgres", "REDIS_HOST": "redis"}
+    environ: dict[str, str] = {
+        "POSTGRES_HOST": "postgres",
+        "REDIS_HOST": "redis",
+        # The cluster ConfigMap's TLS settings: staging refuses unverified servers (issue 17).
+        "POSTGRES_SSLMODE": "verify-full",
+        "POSTGRES_CA_FILE": "/etc/svcinfra/tls/ca.pem",
+        "REDIS_TLS": "true",
+    }
     for file in generated_files(service)[1:]:
         doc = yaml.safe_load(envkit.render_template(file.text, staging))
         environ |= doc.get("data") or doc.get("stringData") or {}

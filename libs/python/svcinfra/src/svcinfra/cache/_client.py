@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 import structlog
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Connection, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -22,7 +22,7 @@ from ._metrics import DB_KEYS, ERRORS, KEYS, OPERATION_SECONDS, POOLS
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 
-    from svcinfra.config import RedisSettings
+    from svcinfra.config import RedisSettings, TlsClient
 
     from ._keys import KeyNamespace
 
@@ -339,6 +339,48 @@ def _pool_exhausted(exc: BaseException) -> bool:
     )
 
 
+class TlsConnection(Connection):
+    """A redis-py connection over TLS with svcinfra's context (`rediss`, issue 17).
+
+    redis-py's own `SSLConnection` builds its context from keywords and checks the certificate
+    against the host it connects to; this one takes the context `RedisSettings.tls_client()`
+    built (CA, client certificate, `REDIS_TLS_SERVER_NAME`), and its connection errors name the
+    setting to fix when the handshake fails.
+    """
+
+    def __init__(self, *, tls: TlsClient, **kwargs: Any) -> None:  # noqa: ANN401  (redis-py's keywords)
+        """Take redis-py's connection keywords and the TLS client of the settings."""
+        self._tls = tls
+        super().__init__(**kwargs)
+
+    def _connection_arguments(self) -> Any:  # noqa: ANN401  (redis-py's mapping)
+        kwargs = dict(super()._connection_arguments())
+        kwargs["ssl"] = self._tls.context
+        return kwargs
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401  (redis-py's signature)
+        """Read as redis-py does; a TLS alert on the first read names the setting to fix.
+
+        With TLS 1.3 the server checks the client certificate after the handshake, so its
+        refusal (`certificate required`, `unknown ca`) arrives on the first read.
+        """
+        try:
+            return await super().read_response(*args, **kwargs)
+        except RedisConnectionError as exc:
+            why = self._tls.explain(exc)
+            if why is None:
+                raise
+            raise RedisConnectionError(
+                f"Error reading from {self.host}:{self.port}. {why}."
+            ) from exc
+
+    def _error_message(self, exception: BaseException) -> str:
+        why = self._tls.explain(exception)
+        if why is None:
+            return str(super()._error_message(exception))
+        return f"Error connecting to {self.host}:{self.port}. {why}."
+
+
 def create_cache_client(
     settings: RedisSettings,
     *,
@@ -352,8 +394,16 @@ def create_cache_client(
     (`socket_timeout`, `connect_timeout`), a small wait for a pooled connection (`pool_timeout`),
     and retries only after a broken connection (a pooled socket the server closed), never after a
     timeout, since a retried timeout doubles the latency the breaker is there to cap.
-    No I/O happens here: connections open on first use.
+    No I/O happens here: connections open on first use. With `REDIS_TLS` the connections are
+    `TlsConnection`s (`rediss`, issue 17).
+
+    Raises:
+        ConfigError: a TLS file of the settings cannot be read.
     """
+    tls = settings.tls_client()
+    tls_options: dict[str, Any] = (
+        {} if tls is None else {"connection_class": TlsConnection, "tls": tls}
+    )
     pool = BlockingConnectionPool(
         host=settings.host,
         port=settings.port,
@@ -375,6 +425,7 @@ def create_cache_client(
         health_check_interval=0,
         client_name=name,
         decode_responses=False,
+        **tls_options,
     )
     return CacheClient(
         Redis.from_pool(pool),

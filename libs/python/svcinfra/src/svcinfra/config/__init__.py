@@ -27,6 +27,7 @@ from ._sections import (
     RedisSettings,
     ServiceSettings,
 )
+from ._tls import TlsClient, TlsNames, client_context, explain_tls_failure
 
 __all__ = [
     "ENV_PREFIX",
@@ -45,7 +46,11 @@ __all__ = [
     "Section",
     "ServiceSettings",
     "SettingError",
+    "TlsClient",
+    "TlsNames",
     "Variable",
+    "client_context",
+    "explain_tls_failure",
     "load_config",
     "looks_secret",
     "mask_url_credentials",

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, SecretStr, ValidationEr
 from ._errors import ConfigDefinitionError, ConfigError, ConfigProblem, SettingError
 from ._naming import MASK, mask_url_credentials
 from ._section import Section, Variable
-from ._sections import HttpServerSettings, ObservabilitySettings, ServiceSettings
+from ._sections import Environment, HttpServerSettings, ObservabilitySettings, ServiceSettings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -169,6 +169,7 @@ def load_config(cls: type[C], environ: Mapping[str, str] | None = None) -> C:
         if section is not None:
             sections[section_name] = section
     problems.extend(_unknown_variables(cls, prefix, env))
+    problems.extend(_insecure_transports(cls, sections, prefix, sources))
 
     if problems:
         raise ConfigError(tuple(problems))
@@ -228,6 +229,35 @@ def _explain_unfallen(problem: ConfigProblem, prefix: str, env: Mapping[str, str
         f"{problem.message}; {unprefixed} is set but is not read in its place: "
         "credentials never fall back to unprefixed variables (CF-4)",
     )
+
+
+# Where a connection that is plaintext or does not verify the server is a configuration error
+# unless its section's *_ALLOW_INSECURE gives the reason (issue 17).
+VERIFIED_TLS_ENVIRONMENTS = frozenset({Environment.STAGING, Environment.PROD})
+
+
+def _insecure_transports(
+    cls: type[Config],
+    sections: dict[str, Section],
+    prefix: str,
+    sources: dict[str, str],
+) -> list[ConfigProblem]:
+    """Refuse plaintext or unverified connections in staging and prod (issue 17)."""
+    service = sections.get("service")
+    if not isinstance(service, ServiceSettings) or service.env not in VERIFIED_TLS_ENVIRONMENTS:
+        return []
+    problems = []
+    for section_name, section_cls in cls.sections().items():
+        section = sections.get(section_name)
+        found = section.insecure_transport() if section is not None else None
+        if found is not None:
+            field, why = found
+            variable = (
+                sources.get(f"{section_name}.{field}")
+                or section_cls.variable_names(field, prefix)[0]
+            )
+            problems.append(ConfigProblem(variable, f"{why} (ENV={service.env.value})"))
+    return problems
 
 
 def _unknown_variables(

@@ -95,6 +95,14 @@ class Section(BaseModel):
         for name, value in super().__repr_args__():
             yield name, mask_url_credentials(value) if isinstance(value, str) else value
 
+    def insecure_transport(self) -> tuple[str, str] | None:
+        """Return (field, why) when this section connects in plaintext or unverified, else None.
+
+        Staging and prod refuse such a connection (issue 17): `load_config` reports it as a
+        problem of the field's variable. Sections without a network connection have none.
+        """
+        return None
+
     @classmethod
     def variable_names(cls, field: str, env_prefix: str) -> tuple[str, ...]:
         """Return the variables that may hold `field`, in the order they are looked up."""

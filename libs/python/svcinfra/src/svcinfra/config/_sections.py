@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated, Literal, Self
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from ._errors import SettingError
 from ._section import Env, Section
+from ._tls import TlsClient, TlsNames, client_context, explain_tls_failure
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[float, Field(gt=0, le=3600)]
@@ -140,8 +141,38 @@ class PostgresSettings(Section):
     sslmode: Annotated[
         Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
         Env(shared=True),
-        Field(description="libpq sslmode."),
+        Field(
+            description="libpq sslmode; verify-full (with POSTGRES_CA_FILE) checks the server's "
+            "certificate and name, and is required in staging and prod (issue 17).",
+        ),
     ] = "prefer"
+    ca_file: Annotated[
+        str | None,
+        Env(shared=True),
+        Field(
+            min_length=1,
+            description="PEM file of the CA that signs the server's certificate (mounted from "
+            "a Secret); needed by sslmode verify-ca and verify-full.",
+        ),
+    ] = None
+    cert_file: Annotated[
+        str | None,
+        Field(min_length=1, description="PEM client certificate, if the server asks for one."),
+    ] = None
+    keyfile: Annotated[
+        str | None,
+        Env("POSTGRES_KEY_FILE"),
+        Field(min_length=1, description="PEM private key of POSTGRES_CERT_FILE (a file path)."),
+    ] = None
+    allow_insecure: Annotated[
+        str | None,
+        Env(shared=True),
+        Field(
+            min_length=1,
+            description="Why a connection that does not verify the server (sslmode other than "
+            "verify-full) is accepted in staging or prod; unset: refused there.",
+        ),
+    ] = None
     pooler: Annotated[
         Literal["none", "transaction"],
         Env(shared=True),
@@ -183,6 +214,53 @@ class PostgresSettings(Section):
             raise SettingError("pool_min_size", "must not exceed POOL_MAX_SIZE")
         return self
 
+    @model_validator(mode="after")
+    def _tls_files(self) -> Self:
+        verifying = self.sslmode in ("verify-ca", "verify-full")
+        if verifying and not self.ca_file:
+            raise SettingError(
+                "ca_file",
+                f"required with POSTGRES_SSLMODE={self.sslmode}: the PEM bundle of the CA that "
+                "signs the server's certificate (a public CA: /etc/ssl/certs/ca-certificates.crt)",
+            )
+        if self.ca_file and not verifying:
+            raise SettingError(
+                "ca_file",
+                f"is set but POSTGRES_SSLMODE={self.sslmode} does not verify the server; "
+                "use verify-full",
+            )
+        if self.sslmode in ("disable", "allow", "prefer") and self.cert_file:
+            raise SettingError(
+                "cert_file", f"needs POSTGRES_SSLMODE require or stricter, not {self.sslmode}"
+            )
+        _client_pair(self.cert_file, self.keyfile, "POSTGRES_")
+        return self
+
+    def insecure_transport(self) -> tuple[str, str] | None:
+        """Why the connection does not verify the server, unless allowed (issue 17)."""
+        if self.sslmode == "verify-full" or self.allow_insecure:
+            return None
+        return (
+            "sslmode",
+            (
+                f"is {self.sslmode}: staging and prod connect with verify-full (and "
+                "POSTGRES_CA_FILE), or set POSTGRES_ALLOW_INSECURE to the reason"
+            ),
+        )
+
+    def tls_failure(self, exc: BaseException) -> str | None:
+        """Explain a failed TLS handshake by the setting to fix; None for any other failure.
+
+        PostgreSQL asks for a client certificate only optionally in the handshake and refuses a
+        missing or unaccepted one afterwards, by pg_hba.conf (`clientcert=verify-ca|full`).
+        """
+        if "requires a valid client certificate" in str(exc):
+            return (
+                "TLS: the server requires a client certificate its CA signed; set "
+                "POSTGRES_CERT_FILE and POSTGRES_KEY_FILE"
+            )
+        return explain_tls_failure(exc, names=_PG_TLS, server_name=self.host, ca_file=self.ca_file)
+
     def statement_cache(self) -> int:
         """Prepared statements asyncpg may cache per connection: the setting, or its default.
 
@@ -199,9 +277,13 @@ class PostgresSettings(Section):
         """Return the libpq URL with the password, wrapped so that it is not logged by mistake."""
         user = quote(self.user, safe="")
         password = quote(self.password.get_secret_value(), safe="")
+        # The TLS files travel in the URL (libpq's and asyncpg's keywords), so that every user
+        # of the DSN (the pool, migrations, the relay's LISTEN connection) verifies alike.
+        files = {"sslrootcert": self.ca_file, "sslcert": self.cert_file, "sslkey": self.keyfile}
+        query = {"sslmode": self.sslmode} | {k: path for k, path in files.items() if path}
         return SecretStr(
             f"postgresql://{user}:{password}@{_host(self.host)}:{self.port}/"
-            f"{quote(self.db, safe='')}?sslmode={self.sslmode}",
+            f"{quote(self.db, safe='')}?{urlencode(query, quote_via=quote, safe='/')}",
         )
 
 
@@ -218,6 +300,51 @@ class RedisSettings(Section):
         None
     )
     db: Annotated[int, Field(ge=0, le=15, description="Database number of the service.")] = 0
+    tls: Annotated[
+        bool,
+        Env(shared=True),
+        Field(description="Connect with TLS (rediss); required in staging and prod."),
+    ] = False
+    tls_verify: Annotated[
+        bool,
+        Env(shared=True),
+        Field(description="Verify the server's certificate and name (false: encrypt only)."),
+    ] = True
+    tls_server_name: Annotated[
+        str | None,
+        Env(shared=True),
+        Field(
+            min_length=1,
+            description="Name the server's certificate must carry (and SNI); unset: REDIS_HOST.",
+        ),
+    ] = None
+    ca_file: Annotated[
+        str | None,
+        Env(shared=True),
+        Field(
+            min_length=1,
+            description="PEM file of the CA that signs the server's certificate (mounted from "
+            "a Secret); unset: the system's CAs.",
+        ),
+    ] = None
+    cert_file: Annotated[
+        str | None,
+        Field(min_length=1, description="PEM client certificate, if the server asks for one."),
+    ] = None
+    keyfile: Annotated[
+        str | None,
+        Env("REDIS_KEY_FILE"),
+        Field(min_length=1, description="PEM private key of REDIS_CERT_FILE (a file path)."),
+    ] = None
+    allow_insecure: Annotated[
+        str | None,
+        Env(shared=True),
+        Field(
+            min_length=1,
+            description="Why a plaintext or unverified connection is accepted in staging or "
+            "prod; unset: refused there.",
+        ),
+    ] = None
     connect_timeout: Annotated[Seconds, Field(description="Seconds to connect.")] = 0.5
     socket_timeout: Annotated[Seconds, Field(description="Seconds a command may take.")] = 0.25
     max_connections: Annotated[int, Field(ge=1, le=10_000, description="Pool size.")] = 50
@@ -246,6 +373,57 @@ class RedisSettings(Section):
         Field(ge=1, le=30 * 86_400, description="Longest TTL a cache may use, seconds (RD-2)."),
     ] = 7 * 86_400
 
+    @model_validator(mode="after")
+    def _tls_files(self) -> Self:
+        if not self.tls:
+            for field in ("tls_server_name", "ca_file", "cert_file", "keyfile"):
+                if getattr(self, field) is not None:
+                    name = "KEY_FILE" if field == "keyfile" else field.upper()
+                    raise SettingError(field, f"REDIS_{name} is set but REDIS_TLS is false")
+        _client_pair(self.cert_file, self.keyfile, "REDIS_")
+        return self
+
+    def insecure_transport(self) -> tuple[str, str] | None:
+        """Why the connection is plaintext or unverified, unless allowed (issue 17)."""
+        if self.allow_insecure:
+            return None
+        if not self.tls:
+            return (
+                "tls",
+                (
+                    "is false: staging and prod connect with TLS, or set REDIS_ALLOW_INSECURE to "
+                    "the reason"
+                ),
+            )
+        if not self.tls_verify:
+            return (
+                "tls_verify",
+                (
+                    "is false: staging and prod verify the server, or set REDIS_ALLOW_INSECURE to "
+                    "the reason"
+                ),
+            )
+        return None
+
+    def tls_client(self) -> TlsClient | None:
+        """The TLS context of the connection, None without TLS (issue 17).
+
+        Raises:
+            ConfigError: a certificate or key file cannot be read.
+        """
+        if not self.tls:
+            return None
+        server_name = self.tls_server_name or self.host
+        context = client_context(
+            names=_REDIS_TLS,
+            ca_file=self.ca_file,
+            cert_file=self.cert_file,
+            key_file=self.keyfile,
+            verify=self.tls_verify,
+            server_name=self.tls_server_name,
+        )
+        return TlsClient(context, server_name, self.ca_file, _REDIS_TLS)
+
 
 class AmqpSettings(Section):
     """RabbitMQ connection (`${ENV_PREFIX}RABBITMQ_USER/PASSWORD/VHOST`)."""
@@ -258,6 +436,53 @@ class AmqpSettings(Section):
     user: Annotated[str, Field(min_length=1, description="The service's own broker user.")]
     password: Annotated[SecretStr, Field(description="Password of the broker user.")]
     vhost: Annotated[str, Field(min_length=1, description="Virtual host.")] = "/"
+    tls: Annotated[
+        bool,
+        Env(shared=True),
+        Field(
+            description="Connect with TLS (amqps, usually port 5671); required in staging and prod."
+        ),
+    ] = False
+    tls_verify: Annotated[
+        bool,
+        Env(shared=True),
+        Field(description="Verify the server's certificate and name (false: encrypt only)."),
+    ] = True
+    tls_server_name: Annotated[
+        str | None,
+        Env(shared=True),
+        Field(
+            min_length=1,
+            description="Name the server's certificate must carry (and SNI); unset: RABBITMQ_HOST.",
+        ),
+    ] = None
+    ca_file: Annotated[
+        str | None,
+        Env(shared=True),
+        Field(
+            min_length=1,
+            description="PEM file of the CA that signs the server's certificate (mounted from "
+            "a Secret); unset: the system's CAs.",
+        ),
+    ] = None
+    cert_file: Annotated[
+        str | None,
+        Field(min_length=1, description="PEM client certificate, if the server asks for one."),
+    ] = None
+    keyfile: Annotated[
+        str | None,
+        Env("RABBITMQ_KEY_FILE"),
+        Field(min_length=1, description="PEM private key of RABBITMQ_CERT_FILE (a file path)."),
+    ] = None
+    allow_insecure: Annotated[
+        str | None,
+        Env(shared=True),
+        Field(
+            min_length=1,
+            description="Why a plaintext or unverified connection is accepted in staging or "
+            "prod; unset: refused there.",
+        ),
+    ] = None
     heartbeat: Annotated[int, Field(ge=0, le=3600, description="Heartbeat seconds.")] = 30
     connect_timeout: Annotated[Seconds, Field(description="Seconds to connect.")] = 5.0
     publish_confirm_timeout: Annotated[
@@ -270,14 +495,79 @@ class AmqpSettings(Section):
     ] = 30.0
 
     def url(self) -> SecretStr:
-        """Return the AMQP URL with the password, wrapped so that it is not logged by mistake."""
+        """Return the AMQP URL with the password, wrapped so that it is not logged by mistake.
+
+        With TLS it is `amqps://` and carries aiormq's TLS keywords (`cafile`, `certfile`,
+        `keyfile`, `no_verify_ssl`) and `server_name`, so that every user of the URL (the
+        publisher, the consumer, the DLQ and topology tools) connects alike; svcinfra's
+        `messaging._connect.connect_amqp` builds the context from them, server name included.
+        """
         user = quote(self.user, safe="")
         password = quote(self.password.get_secret_value(), safe="")
         vhost = quote(self.vhost, safe="")
+        query: dict[str, str | int] = {
+            "heartbeat": self.heartbeat,
+            "connection_timeout": int(self.connect_timeout * 1000),
+        }
+        if self.tls:
+            tls = {
+                "cafile": self.ca_file,
+                "certfile": self.cert_file,
+                "keyfile": self.keyfile,
+                "server_name": self.tls_server_name,
+            }
+            query.update({keyword: value for keyword, value in tls.items() if value})
+            if not self.tls_verify:
+                query["no_verify_ssl"] = 1
+        scheme = "amqps" if self.tls else "amqp"
         return SecretStr(
-            f"amqp://{user}:{password}@{_host(self.host)}:{self.port}/{vhost}"
-            f"?heartbeat={self.heartbeat}&connection_timeout={int(self.connect_timeout * 1000)}",
+            f"{scheme}://{user}:{password}@{_host(self.host)}:{self.port}/{vhost}"
+            f"?{urlencode(query, quote_via=quote, safe='/')}",
         )
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> Self:
+        if not self.tls:
+            for field in ("tls_server_name", "ca_file", "cert_file", "keyfile"):
+                if getattr(self, field) is not None:
+                    name = "KEY_FILE" if field == "keyfile" else field.upper()
+                    raise SettingError(field, f"RABBITMQ_{name} is set but RABBITMQ_TLS is false")
+        _client_pair(self.cert_file, self.keyfile, "RABBITMQ_")
+        return self
+
+    def insecure_transport(self) -> tuple[str, str] | None:
+        """Why the connection is plaintext or unverified, unless allowed (issue 17)."""
+        if self.allow_insecure:
+            return None
+        if not self.tls:
+            return (
+                "tls",
+                (
+                    "is false: staging and prod connect with TLS, or set "
+                    "RABBITMQ_ALLOW_INSECURE to the reason"
+                ),
+            )
+        if not self.tls_verify:
+            return (
+                "tls_verify",
+                (
+                    "is false: staging and prod verify the server, or set "
+                    "RABBITMQ_ALLOW_INSECURE to the reason"
+                ),
+            )
+        return None
+
+
+_PG_TLS = TlsNames.of("POSTGRES_", switch="SSLMODE", server_name="HOST")
+_REDIS_TLS = TlsNames.of("REDIS_", switch="TLS", server_name="TLS_SERVER_NAME")
+
+
+def _client_pair(cert_file: str | None, key_file: str | None, section: str) -> None:
+    """A client certificate comes with its key, and a key with its certificate."""
+    if cert_file and not key_file:
+        raise SettingError("keyfile", f"required with {section}CERT_FILE (its private key)")
+    if key_file and not cert_file:
+        raise SettingError("cert_file", f"required with {section}KEY_FILE (the certificate)")
 
 
 def _host(host: str) -> str:

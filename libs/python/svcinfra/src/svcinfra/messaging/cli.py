@@ -23,6 +23,7 @@ import click
 
 from svcinfra.config import AmqpSettings, Config, ConfigError, load_config, mask_url_credentials
 
+from ._connect import connect_amqp
 from ._errors import BrokerUnavailableError, ContractError, TopologyError
 from .contract import Contract, load_contract, load_package_contract
 from .contract._loader import DEFAULT_RESOURCE, check_document, parse_document
@@ -169,7 +170,7 @@ def amqp_url(url: str | None, config_target: str | None) -> str:
 
 async def _declare(url: str, topology: Topology) -> DeclareReport:
     try:
-        connection = await aio_pika.connect(url, timeout=10)
+        connection = await connect_amqp(url, timeout=10)
     except (OSError, aio_pika.exceptions.AMQPError, TimeoutError) as exc:
         raise BrokerUnavailableError(f"cannot connect to {url}: {exc!r}") from exc
     async with connection:

@@ -142,8 +142,10 @@ class Database(Runner):
                 reset=db._session.reset,
             )
         except Exception as exc:
+            tls = settings.tls_failure(exc)  # names POSTGRES_CA_FILE, POSTGRES_HOST, ... (issue 17)
+            hint = f": {tls}" if tls else _hint(exc)
             raise TemporarilyUnavailable(
-                f"cannot open the pool of {settings.db} ({type(exc).__name__}){_hint(exc)}"
+                f"cannot open the pool of {settings.db} ({type(exc).__name__}){hint}"
             ) from exc
         watch_pool(db)
         return db

@@ -7,15 +7,19 @@ from ._ports import free_port
 from ._proxy import FaultProxy
 from ._reaper import PrivateServerError
 from ._redisnode import PrivateRedis
+from ._tlscerts import Issued, ServerTls, TestCA
 from ._wait import metric_value, until
 
 __all__ = [
     "CapturedLogs",
     "FaultProxy",
     "FullConfig",
+    "Issued",
     "PrivatePostgres",
     "PrivateRedis",
     "PrivateServerError",
+    "ServerTls",
+    "TestCA",
     "capture_logs",
     "free_port",
     "full_environ",

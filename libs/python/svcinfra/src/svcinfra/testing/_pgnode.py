@@ -13,6 +13,11 @@ the same if the test process is killed outright.
         pg.kill()                             # immediate shutdown
         pg.start()
 
+With `tls=ServerTls(cert, key, ca)` the server also listens with TLS (`ssl = on`, the files copied
+into the data directory, owned by the server's user, mode 0600); `require_client_cert` makes
+TCP clients present a certificate signed by `ca` (`hostssl ... clientcert=verify-ca`, no plain
+`host` line).
+
 The binaries are those of the newest `/usr/lib/postgresql/<version>/bin` (Debian's layout, the
 packages `scripts/infra.sh up` installs), or of `SVCINFRA_PG_BINDIR`. `initdb` refuses to run as
 root: as root the server runs as the `postgres` OS user the packages create.
@@ -35,6 +40,8 @@ from ._reaper import PrivateServerError, Reaper
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from types import TracebackType
+
+    from ._tlscerts import ServerTls
 
 HOST = "127.0.0.1"
 SUPERUSER = "postgres"
@@ -83,6 +90,7 @@ class PrivatePostgres:
         base_dir: where its temporary directory goes (default: the system's temporary
             directory); as root it must be reachable by the `postgres` OS user.
         settings: `postgresql.conf` settings over the test defaults (values as written there).
+        tls: the server's certificate, key and client CA: TLS on (issue 17).
     """
 
     def __init__(
@@ -91,8 +99,10 @@ class PrivatePostgres:
         *,
         base_dir: Path | None = None,
         settings: Mapping[str, str] | None = None,
+        tls: ServerTls | None = None,
     ) -> None:
         self.port = port
+        self.tls = tls
         self.host = HOST
         self._base_dir = base_dir
         self._settings = _SETTINGS | dict(settings or {})
@@ -217,9 +227,32 @@ class PrivatePostgres:
             "port": str(self.port),
             "unix_socket_directories": f"'{sockets}'",
         }
+        if self.tls is not None:
+            settings |= self._install_tls(self.tls)
         lines = "".join(f"{name} = {value}\n" for name, value in settings.items())
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write("\n# svcinfra.testing.PrivatePostgres\n" + lines)
+
+    def _install_tls(self, tls: ServerTls) -> dict[str, str]:
+        """Copy the TLS files into the data directory (server's user, 0600); return settings."""
+        names = {"server.crt": tls.cert, "server.key": tls.key, "root.crt": tls.ca}
+        for name, source in names.items():
+            target = self.data_dir / name
+            shutil.copyfile(source, target)
+            target.chmod(0o600)
+            if self._user is not None:
+                entry = pwd.getpwnam(self._user)
+                os.chown(target, entry.pw_uid, entry.pw_gid)
+        if tls.require_client_cert:
+            (self.data_dir / "pg_hba.conf").write_text(
+                f"local all all trust\nhostssl all all {HOST}/32 trust clientcert=verify-ca\n"
+            )
+        return {
+            "ssl": "on",
+            "ssl_cert_file": "'server.crt'",
+            "ssl_key_file": "'server.key'",
+            "ssl_ca_file": "'root.crt'",
+        }
 
     def _pg_ctl_argv(self, action: str, mode: str, *, root: Path | None = None) -> list[str]:
         data = (root or self._root()) / "data"

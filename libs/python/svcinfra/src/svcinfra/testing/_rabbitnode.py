@@ -11,7 +11,9 @@ recovery, a memory alarm or a SIGKILLed broker starts a private node instead:
 
 The node has its own node name, AMQP port, distribution port, data, log and configuration
 directories under `base_dir / name` (removed by `close()`), no plugins (management off), and
-lets `guest` in from loopback only. Every `rabbitmqctl` call names the private node with `-n`, and
+lets `guest` in from loopback only. With `tls=ServerTls(...)` and `tls_port` it also has an
+`ssl_options` listener on 127.0.0.1:`tls_port` (`tls_url`, issue 17); the plain one stays.
+Every `rabbitmqctl` call names the private node with `-n`, and
 a name that could be the shared node's is refused, so nothing here can reach the shared broker.
 """
 
@@ -30,6 +32,8 @@ from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
     from types import TracebackType
+
+    from ._tlscerts import ServerTls
 
 #: Where Debian's package keeps the scripts that run as the calling user (`/usr/sbin/rabbitmq-*`
 #: wrap them to switch to the `rabbitmq` user, whose home holds the shared node's cookie).
@@ -54,6 +58,8 @@ class PrivateRabbitNode:
             (default `dist_port + 1`); calls to `ctl()` are serialised, so one port is enough.
         erl_args: extra Erlang arguments of the node, e.g. application settings such as
             `-rabbit dead_letter_worker_publisher_confirm_timeout 1000`.
+        tls: the server's certificate, key and client CA of a TLS listener (issue 17).
+        tls_port: the TLS listener's port, on 127.0.0.1 (required with `tls`).
     """
 
     def __init__(
@@ -65,7 +71,11 @@ class PrivateRabbitNode:
         *,
         ctl_dist_port: int | None = None,
         erl_args: str = "",
+        tls: ServerTls | None = None,
+        tls_port: int | None = None,
     ) -> None:
+        if (tls is None) != (tls_port is None):
+            raise ValueError("give both tls and tls_port, or neither")
         if "@" in name or not name or name == "rabbit" or name.startswith("rabbit@"):
             raise ValueError(
                 f"private node name {name!r}: give a short name such as svcinfra-test-<run>-<n>"
@@ -77,6 +87,8 @@ class PrivateRabbitNode:
         self.ctl_dist_port = dist_port + 1 if ctl_dist_port is None else ctl_dist_port
         self.dir = Path(base_dir) / name
         self.erl_args = erl_args
+        self.tls = tls
+        self.tls_port = tls_port
         self._process: subprocess.Popen[bytes] | None = None
         self._ctl_lock = threading.Lock()
 
@@ -86,6 +98,13 @@ class PrivateRabbitNode:
     def url(self) -> str:
         """The AMQP URL of the node (guest, loopback only)."""
         return f"amqp://guest:guest@127.0.0.1:{self.amqp_port}/"
+
+    @property
+    def tls_url(self) -> str:
+        """The `amqps` URL of the TLS listener (guest, loopback only)."""
+        if self.tls_port is None:
+            raise RabbitNodeError(f"{self.node} has no TLS listener")
+        return f"amqps://guest:guest@127.0.0.1:{self.tls_port}/"
 
     @property
     def pid(self) -> int | None:
@@ -249,6 +268,7 @@ class PrivateRabbitNode:
                     "log.console.level = warning",
                     "log.file = false",
                     "disk_free_limit.absolute = 10MB",
+                    *self._tls_lines(),
                     "",
                 ],
             ),
@@ -257,6 +277,19 @@ class PrivateRabbitNode:
         # An empty environment file: the machine's /etc/rabbitmq/rabbitmq-env.conf names the
         # shared node, and must not be read for this one.
         (self.dir / "rabbitmq-env.conf").write_text("")
+
+    def _tls_lines(self) -> list[str]:
+        tls = self.tls
+        if tls is None:
+            return []
+        return [
+            f"listeners.ssl.default = 127.0.0.1:{self.tls_port}",
+            f"ssl_options.cacertfile = {tls.ca}",
+            f"ssl_options.certfile = {tls.cert}",
+            f"ssl_options.keyfile = {tls.key}",
+            "ssl_options.verify = verify_peer",
+            f"ssl_options.fail_if_no_peer_cert = {str(tls.require_client_cert).lower()}",
+        ]
 
     def _env(self) -> dict[str, str]:
         base = {

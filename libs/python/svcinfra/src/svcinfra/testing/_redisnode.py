@@ -11,6 +11,9 @@ guard process (`Reaper`) does the same if the test process is killed outright.
         redis.stop()                          # SHUTDOWN-like: SIGTERM, no save
         redis.start()
         redis.kill()                          # SIGKILL
+
+With `tls=ServerTls(cert, key, ca)` it listens with TLS only (`--tls-port`, `--port 0`): `url` is
+then `rediss://`, and `require_client_cert` sets `--tls-auth-clients yes` (issue 17).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import contextlib
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -29,6 +33,8 @@ from ._reaper import PrivateServerError, Reaper
 
 if TYPE_CHECKING:
     from types import TracebackType
+
+    from ._tlscerts import ServerTls
 
 HOST = "127.0.0.1"
 _START_TIMEOUT = 30.0
@@ -42,10 +48,19 @@ class PrivateRedis:
         port: the TCP port (loopback only).
         base_dir: where its temporary directory goes (default: the system's temporary directory).
         persist: keep an append-only file, so that data survives `stop`/`kill` and `start`.
+        tls: the server's certificate, key and client CA: TLS only (issue 17).
     """
 
-    def __init__(self, port: int, *, base_dir: Path | None = None, persist: bool = False) -> None:
+    def __init__(
+        self,
+        port: int,
+        *,
+        base_dir: Path | None = None,
+        persist: bool = False,
+        tls: ServerTls | None = None,
+    ) -> None:
         self.port = port
+        self.tls = tls
         self.host = HOST
         self._base_dir = base_dir
         self._persist = persist
@@ -56,7 +71,8 @@ class PrivateRedis:
     @property
     def url(self) -> str:
         """The URL of database 0 (no password)."""
-        return f"redis://{self.host}:{self.port}/0"
+        scheme = "redis" if self.tls is None else "rediss"
+        return f"{scheme}://{self.host}:{self.port}/0"
 
     @property
     def pid(self) -> int | None:
@@ -98,7 +114,7 @@ class PrivateRedis:
         root = self._root()
         persistence = ["--appendonly", "yes"] if self._persist else ["--appendonly", "no"]
         argv = [
-            exe, "--port", str(self.port), "--bind", HOST, "--save", "", *persistence,
+            exe, *self._listen(), "--bind", HOST, "--save", "", *persistence,
             "--dir", str(root), "--logfile", str(self.log_path), "--daemonize", "no",
             "--protected-mode", "no",
         ]  # fmt: skip
@@ -149,13 +165,39 @@ class PrivateRedis:
 
     @property
     def running(self) -> bool:
-        """Whether the server answers PING."""
+        """Whether the server answers PING (over TLS with a client certificate-less probe)."""
         try:
-            with socket.create_connection((self.host, self.port), timeout=1) as sock:
+            with contextlib.ExitStack() as stack:
+                sock = stack.enter_context(
+                    socket.create_connection((self.host, self.port), timeout=1)
+                )
+                if self.tls is not None:
+                    sock = stack.enter_context(self._probe_context().wrap_socket(sock))
                 sock.sendall(b"PING\r\n")
+                # A server that wants a client certificate ends the handshake of this probe,
+                # which has none: getting that far (no refused connection) means it runs.
                 return sock.recv(64).startswith(b"+PONG")
+        except ssl.SSLError:
+            return self.tls is not None and self.tls.require_client_cert
         except OSError:
             return False
+
+    def _listen(self) -> list[str]:
+        tls = self.tls
+        if tls is None:
+            return ["--port", str(self.port)]
+        return [
+            "--port", "0", "--tls-port", str(self.port),
+            "--tls-cert-file", str(tls.cert), "--tls-key-file", str(tls.key),
+            "--tls-ca-cert-file", str(tls.ca),
+            "--tls-auth-clients", "yes" if tls.require_client_cert else "no",
+        ]  # fmt: skip
+
+    def _probe_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # a liveness probe, not a test of the certificate
+        return context
 
     def close(self) -> None:
         """Stop the server (SIGKILL) if it runs and remove its directory."""

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
-import aio_pika
 import aiormq.exceptions
 import structlog
 from opentelemetry import trace
 from pydantic import SecretStr
 
 from svcinfra.config import ConfigError, ConfigProblem
+from svcinfra.messaging._connect import connect_amqp
 from svcinfra.messaging._errors import MessagingError
 from svcinfra.messaging.inbox import Inbox
 from svcinfra.messaging.topology import retry_queue_name
@@ -28,6 +28,7 @@ from ._process import Processor, Route
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
+    import aio_pika
     from aio_pika.abc import AbstractChannel, AbstractConnection
     from aiormq.abc import DeliveredMessage
     from opentelemetry.trace import TracerProvider
@@ -327,7 +328,7 @@ class Consumer:
     async def _consume_until_stopped(self) -> None:
         while not self._stopping.is_set():
             try:
-                connection = await aio_pika.connect(
+                connection = await connect_amqp(
                     self._url.get_secret_value(),
                     timeout=self._connect_timeout,
                     client_properties={"connection_name": self._name},

@@ -19,6 +19,7 @@ import aio_pika
 import click
 
 from svcinfra.config import mask_url_credentials
+from svcinfra.messaging._connect import connect_amqp
 from svcinfra.messaging._errors import BrokerUnavailableError, MessagingError
 from svcinfra.messaging.cli import (
     EXIT_FAILED,
@@ -166,7 +167,7 @@ def _consumption(contract_source: str, queue: str) -> Consumption:
 def _run(url: str, action: Callable[[AbstractConnection], Awaitable[T]]) -> T:
     async def main() -> T:
         try:
-            connection = await aio_pika.connect(url, timeout=10)
+            connection = await connect_amqp(url, timeout=10)
         except (OSError, aio_pika.exceptions.AMQPError, TimeoutError) as exc:
             raise BrokerUnavailableError(f"cannot connect to {url}: {exc!r}") from exc
         async with connection:

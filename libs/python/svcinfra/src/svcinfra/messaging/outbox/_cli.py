@@ -210,6 +210,10 @@ def _from_url(dsn: str) -> PostgresSettings:
             password=SecretStr(unquote(url.password or "")),
             db=unquote(url.path.strip("/")),
             sslmode=query.get("sslmode", "prefer"),
+            # libpq's names of the TLS files (issue 17).
+            ca_file=unquote(query["sslrootcert"]) if "sslrootcert" in query else None,
+            cert_file=unquote(query["sslcert"]) if "sslcert" in query else None,
+            keyfile=unquote(query["sslkey"]) if "sslkey" in query else None,
             pool_min_size=1,
             pool_max_size=1,
         )

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
-import aio_pika
 import aiormq.abc
 import aiormq.exceptions
 import structlog
@@ -23,6 +22,7 @@ from pydantic import SecretStr
 
 from svcinfra._deadline import DeadlineWatch
 from svcinfra.messaging import headers as hdr
+from svcinfra.messaging._connect import connect_amqp
 from svcinfra.messaging._errors import (
     BrokerBlockedError,
     BrokerUnavailableError,
@@ -717,7 +717,7 @@ class Publisher:
             self._invalidate(self._generation)
             self._connect_attempts += 1
             try:
-                connection = await aio_pika.connect(
+                connection = await connect_amqp(
                     self._url.get_secret_value(),
                     timeout=min(self._connect_timeout, remaining),
                     client_properties={"connection_name": self._name},

@@ -18,12 +18,12 @@ import shlex
 import time
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import asyncpg
 import structlog
 
-from svcinfra.config import mask_url_credentials
+from svcinfra.config import TlsNames, explain_tls_failure, mask_url_credentials
 
 from ._errors import DatabaseUnavailableError, LockTimeoutError, PoolerError
 
@@ -36,6 +36,7 @@ GOOSE_LOCK_ID = 4097083626
 _log = structlog.get_logger("svcinfra.postgres.migrate")
 _KEYWORDS = {"host", "port", "user", "password", "dbname", "sslmode", "application_name"}
 _PAIR = re.compile(r"(\w+)\s*=\s*(.*)", re.DOTALL)
+_TLS_NAMES = TlsNames.of("POSTGRES_", switch="SSLMODE", server_name="HOST")
 
 
 def normalize_dsn(dsn: str) -> str:
@@ -95,13 +96,24 @@ async def connect(dsn: str, *, connect_timeout: float) -> asyncpg.Connection:
             f"cannot connect to {_where(url)}: no answer within {connect_timeout:g} s",
         ) from exc
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise DatabaseUnavailableError(f"cannot connect to {_where(url)}: {exc}") from exc
+        raise DatabaseUnavailableError(
+            f"cannot connect to {_where(url)}: {_tls_hint(url, exc) or exc}"
+        ) from exc
     try:
         await refuse_pooler(conn, _where(url))
     except BaseException:
         await _close(conn, connect_timeout)
         raise
     return conn
+
+
+def _tls_hint(url: str, exc: BaseException) -> str | None:
+    """Name the setting behind a failed TLS handshake (issue 17): the CA file, the host."""
+    parts = urlsplit(url)
+    ca_file = parse_qs(parts.query).get("sslrootcert", [None])[0]
+    return explain_tls_failure(
+        exc, names=_TLS_NAMES, server_name=parts.hostname or "", ca_file=ca_file
+    )
 
 
 async def refuse_pooler(conn: asyncpg.Connection, where: str) -> None:
