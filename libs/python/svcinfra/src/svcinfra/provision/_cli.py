@@ -20,6 +20,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import cast
+from urllib.parse import urlencode
 
 import click
 
@@ -70,12 +71,19 @@ def provision_postgres() -> None:
     env = os.environ
     host, port = env.get("POSTGRES_HOST", "127.0.0.1"), env.get("POSTGRES_PORT", "5432")
     maintenance = env.get("POSTGRES_MAINT_DB", "postgres")
-    dsn = f"postgresql://{admin}@{host}:{port}/{maintenance}"
     sslmode = env.get("POSTGRES_SSLMODE") or None
     if sslmode is not None and sslmode not in SSL_MODES:
         raise click.ClickException(
             f"create-db: POSTGRES_SSLMODE {sslmode!r} is not one of {SSL_MODES}"
         )
+    # verify-full against the CA the services use, and their client certificate if any (docs/tls.md)
+    files = {
+        "sslrootcert": env.get("POSTGRES_CA_FILE"),
+        "sslcert": env.get("POSTGRES_CERT_FILE"),
+        "sslkey": env.get("POSTGRES_KEY_FILE"),
+    }
+    query = urlencode({name: path for name, path in files.items() if path})
+    dsn = f"postgresql://{admin}@{host}:{port}/{maintenance}" + (f"?{query}" if query else "")
     try:
         asyncio.run(
             ensure_postgres(
