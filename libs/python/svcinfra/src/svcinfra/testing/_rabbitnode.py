@@ -107,6 +107,11 @@ class PrivateRabbitNode:
         """Start the node (on the data of an earlier run, if any); return once it serves AMQP."""
         if self.pid is not None:
             return self
+        if not (_SCRIPTS / "rabbitmq-server").exists():
+            raise RabbitNodeError(
+                f"{_SCRIPTS / 'rabbitmq-server'} is missing: install RabbitMQ "
+                "(`scripts/infra.sh up` does, with apt)"
+            )
         self._write_files()
         with (self.dir / "log" / "console.log").open("ab") as console:
             self._process = subprocess.Popen(  # noqa: S603  (a fixed script, arguments from this class)
