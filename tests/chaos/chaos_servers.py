@@ -296,19 +296,21 @@ def shared_start_times() -> dict[str, str | None]:
             timeout=60,
             check=True,
         ).stdout
+        answered = datetime.now(UTC).replace(microsecond=0)  # the command takes seconds
         pid_found = re.search(r"OS PID: (\d+)", status)
         uptime = re.search(r"Uptime \(seconds\): (\d+)", status)
         if pid_found and uptime:
-            start = now - timedelta(seconds=int(uptime[1]))
+            start = answered - timedelta(seconds=int(uptime[1]))
             times["rabbitmq"] = f"{start.isoformat()} (OS pid {pid_found[1]})"
     return times
 
 
-def same_start(before: str | None, after: str | None, *, tolerance: float = 5.0) -> bool:
+def same_start(before: str | None, after: str | None, *, tolerance: float = 10.0) -> bool:
     """Whether two readings of `shared_start_times` name the same process.
 
-    The identity must be equal; a start computed from an uptime may differ by a second or two
-    (the uptime is whole seconds, read at two moments), never by more than `tolerance`.
+    The identity must be equal; a start computed from an uptime may differ by a few seconds
+    (the uptime is whole seconds, read while `rabbitmqctl` runs on a busy machine), never by more
+    than `tolerance` (a restart also changes the identity).
     """
     if before is None or after is None:
         return before == after
