@@ -36,7 +36,13 @@ import asyncpg
 import redis
 from devstack import Servers
 
-from svcinfra.testing import PrivatePostgres, PrivateRedis, PrivateServerError, free_port
+from svcinfra.testing import (
+    FaultProxy,
+    PrivatePostgres,
+    PrivateRedis,
+    PrivateServerError,
+    free_port,
+)
 from svcinfra.testing._rabbitnode import PrivateRabbitNode, RabbitNodeError
 from svcinfra.testing._reaper import Reaper
 
@@ -229,6 +235,45 @@ class PrivateServers:
         if problems:
             raise ServerError("private servers left down: " + "; ".join(problems))
         return done
+
+
+class LatencyProxy:
+    """A `FaultProxy` in front of the private node's AMQP port, on a thread of its own.
+
+    The consumers connect through it, so the run can add latency between them and the broker
+    (`set_latency`) while every other process talks to the broker directly.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.proxy = FaultProxy(HOST, upstream_port, port=free_port())
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The port the consumers connect to."""
+        return self.proxy.port
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.proxy.start(), self._loop).result(timeout=10)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self.proxy.close(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay every chunk forwarded either way by `seconds` from now on (0: none)."""
+        self._loop.call_soon_threadsafe(setattr, self.proxy, "latency", seconds)
 
 
 def _control(action: Callable[..., T], *args: str) -> T:

@@ -116,7 +116,7 @@ def test_nothing_lost_nothing_duplicated_no_secret_leaked_under_chaos(
 
     assert report.failures == [], report.table()
     assert report.connections_closed > 0
-    assert len(report.faults) == 8
+    assert len(report.faults) == 9
     shared = report.shared_servers
     assert shared["problems"] == []
     assert None not in shared["before"].values()
