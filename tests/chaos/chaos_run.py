@@ -95,7 +95,11 @@ class Fault:
             "postgres-restart": "PostgreSQL restarted (pg_ctl restart -m fast)",
             "amqp-latency": f"{AMQP_LATENCY * 1000:g} ms added between the consumers and RabbitMQ",
         }[self.kind]
-        return what + (f", down {self.hold:g} s" if self.hold else "")
+        if not self.hold:
+            return what
+        return what + (
+            f" for {self.hold:g} s" if self.kind == "amqp-latency" else f", down {self.hold:g} s"
+        )
 
 
 # The full schedule: the load is spread over DURATION seconds, a fault every 6-18 s, one at a time,
