@@ -6,8 +6,10 @@ Two replicas of the users API, of the users relay and of the notifications consu
 side (as on Kubernetes). Clients register N users, retrying only on 503 and connection errors.
 Meanwhile, on a schedule: RabbitMQ is restarted twice (`rabbitmqctl stop_app` / `start_app`), the
 stack's broker connections are closed every few seconds, relays and consumers are SIGKILLed and
-restarted, Redis is stopped for a while and PostgreSQL is restarted once. fake-mail rejects one
-address in `REJECT_EVERY`, whose registrations must end in the DLQ with reason address_rejected.
+restarted, Redis is stopped for a while, PostgreSQL is restarted once, and 200 ms are added
+between the consumers and the broker for 10 s (a fault proxy in front of the consumers).
+fake-mail rejects one address in `REJECT_EVERY`, whose registrations must end in the DLQ with
+reason address_rejected.
 
 The servers are the run's own (`chaos_servers.PrivateServers`: a PostgreSQL, a Redis and a
 RabbitMQ node on free ports, removed at the end, also when the run is killed): the machine's
@@ -47,8 +49,10 @@ for _path in (str(REPO / "tools"), str(HERE)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from chaos_servers import PrivateServers, ServerError, SharedWatch  # noqa: E402
+from chaos_servers import LatencyProxy, PrivateServers, ServerError, SharedWatch  # noqa: E402
 from devstack import Ports, Stack  # noqa: E402
+
+from svcinfra.testing._reaper import Reaper  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -61,6 +65,7 @@ RETRY_QUEUES = tuple(f"{WORK_QUEUE}.retry.{tier}" for tier in ("1s", "5s", "30s"
 DLQ = f"{WORK_QUEUE}.dlq"
 SENT_PROBE = "chaos.notification-sent"  # the run's own queues, bound at the start
 REGISTERED_PROBE = "chaos.user-registered"
+AMQP_LATENCY = 0.2  # seconds the amqp-latency fault adds to every chunk consumers <-> broker
 CLIENT_CONCURRENCY = 32
 CLIENT_GIVE_UP = 300.0  # seconds one registration keeps retrying
 WINDOW_GRACE = 2.0  # seconds after a server outage's recovery still inside its window
@@ -76,7 +81,7 @@ class Fault:
     """One scheduled fault: when (seconds after the load starts), what, and for how long."""
 
     at: float
-    kind: str  # kill | redis-outage | rabbitmq-restart | postgres-restart
+    kind: str  # kill | redis-outage | rabbitmq-restart | postgres-restart | amqp-latency
     hold: float = 0.0
     targets: tuple[str, ...] = ()
 
@@ -88,8 +93,13 @@ class Fault:
             "redis-outage": "Redis stopped (SIGTERM, no save; redis-server again)",
             "rabbitmq-restart": "RabbitMQ restarted (stop_app / start_app)",
             "postgres-restart": "PostgreSQL restarted (pg_ctl restart -m fast)",
+            "amqp-latency": f"{AMQP_LATENCY * 1000:g} ms added between the consumers and RabbitMQ",
         }[self.kind]
-        return what + (f", down {self.hold:g} s" if self.hold else "")
+        if not self.hold:
+            return what
+        return what + (
+            f" for {self.hold:g} s" if self.kind == "amqp-latency" else f", down {self.hold:g} s"
+        )
 
 
 # The full schedule: the load is spread over DURATION seconds, a fault every 6-18 s, one at a time,
@@ -105,6 +115,7 @@ SCHEDULE = (
     Fault(72, "kill", 2, ("users-relay-2", "notifications-consumer-2")),
     Fault(84, "rabbitmq-restart", 8),
     Fault(100, "kill", 2, ("notifications-relay",)),
+    Fault(110, "amqp-latency", 10),
 )
 
 
@@ -167,6 +178,7 @@ class Run:
 
     stack: Stack
     servers: PrivateServers
+    latency: LatencyProxy
     config: Config
     emails: list[str]
     rejected: set[str]
@@ -175,6 +187,13 @@ class Run:
     faults: list[FaultRecord] = field(default_factory=list)
     connections_closed: int = 0
     broker_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    guard: Reaper | None = None  # SIGKILLs the stack's processes if the run dies first
+
+    def guard_processes(self) -> None:
+        """Tell the guard the stack's processes as they are now (after a start or restart)."""
+        if self.guard is not None:
+            groups = [p.pid for p in self.stack.processes.values() if p.pid is not None]
+            self.guard.watch(process_groups=groups)  # each one leads a session of its own
 
     def now(self) -> float:
         """Seconds since the load started."""
@@ -307,6 +326,12 @@ async def inflict(run: Run, fault: Fault, record: FaultRecord) -> None:
             await asyncio.to_thread(run.servers.rabbit_start_app)
     elif fault.kind == "postgres-restart":
         await asyncio.to_thread(run.servers.pg_restart)
+    elif fault.kind == "amqp-latency":
+        run.latency.set_latency(AMQP_LATENCY)
+        try:
+            await asyncio.sleep(hold)
+        finally:
+            run.latency.set_latency(0.0)
     else:
         raise ValueError(f"unknown fault {fault.kind}")
 
@@ -323,6 +348,7 @@ async def faults(run: Run) -> None:
             except Exception as exc:  # noqa: BLE001  (recorded: the run fails on it)
                 record.error = f"{type(exc).__name__}: {exc}"
             record.ended = record.ended or run.now()
+            run.guard_processes()
             recovery = await all_ready(run, http)
             if recovery is not None:
                 record.recovery_s = round(run.now() - record.ended, 2)
@@ -597,7 +623,7 @@ def outage_windows(run: Run) -> list[tuple[float, float]]:
     return [
         (f.started, f.ended + (f.recovery_s or 0.0) + WINDOW_GRACE)
         for f in run.faults
-        if f.kind != "kill"
+        if f.kind not in {"kill", "amqp-latency"}  # neither touches what the API depends on
     ]
 
 
@@ -799,13 +825,17 @@ async def _finish(run: Run) -> tuple[float | None, dict[str, Any], list[str], in
     return quiet, counts, not_ready, replays
 
 
-def _stack(run_id: str, log_dir: Path, servers: PrivateServers) -> Stack:
+def _stack(run_id: str, log_dir: Path, servers: PrivateServers, latency: LatencyProxy) -> Stack:
     return Stack(
         run_id=run_id,
         ports=Ports.free(),
         replicas=REPLICAS,
         log_dir=log_dir,
-        env={"fake-mail": {"FAKE_MAIL_REJECT": f"@{REJECT_DOMAIN}"}},
+        env={
+            "fake-mail": {"FAKE_MAIL_REJECT": f"@{REJECT_DOMAIN}"},
+            # The consumers reach the broker through the fault proxy (the amqp-latency fault).
+            "notifications-consumer": {"NOTIFICATIONS_RABBITMQ_PORT": str(latency.port)},
+        },
         servers=servers.servers,
         keep=True,  # its accounts go with the private servers
     )
@@ -825,11 +855,17 @@ def chaos(config: Config, *, log_dir: Path | None = None) -> Report:
     where: dict[str, Any] = {}
     watch = SharedWatch().start()
     try:
-        with PrivateServers(run_id) as private:
+        with PrivateServers(run_id) as private, LatencyProxy(private.rabbit.amqp_port) as latency:
             where = private.where()
-            stack = _stack(run_id, log_dir, private)
-            run = Run(stack, private, config, [b["email"] for b in bodies], rejected)
-            stack.start(timeout=120)
+            stack = _stack(run_id, log_dir, private, latency)
+            run = Run(stack, private, latency, config, [b["email"] for b in bodies], rejected)
+            run.guard = stack_guard = Reaper().start()
+            try:
+                stack.start(timeout=120)
+            except BaseException:
+                stack_guard.release()
+                raise
+            run.guard_processes()
             try:
                 asyncio.run(drive(run, bodies))
                 load_seconds = run.now()
@@ -837,6 +873,7 @@ def chaos(config: Config, *, log_dir: Path | None = None) -> Report:
                 quiet, counts, not_ready, replays = asyncio.run(_finish(run))
             finally:
                 stack.stop()
+                stack_guard.release()
     finally:
         watch.finish()
     errors = run.stats.server_errors

@@ -36,7 +36,13 @@ import asyncpg
 import redis
 from devstack import Servers
 
-from svcinfra.testing import PrivatePostgres, PrivateRedis, PrivateServerError, free_port
+from svcinfra.testing import (
+    FaultProxy,
+    PrivatePostgres,
+    PrivateRedis,
+    PrivateServerError,
+    free_port,
+)
 from svcinfra.testing._rabbitnode import PrivateRabbitNode, RabbitNodeError
 from svcinfra.testing._reaper import Reaper
 
@@ -231,6 +237,45 @@ class PrivateServers:
         return done
 
 
+class LatencyProxy:
+    """A `FaultProxy` in front of the private node's AMQP port, on a thread of its own.
+
+    The consumers connect through it, so the run can add latency between them and the broker
+    (`set_latency`) while every other process talks to the broker directly.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.proxy = FaultProxy(HOST, upstream_port, port=free_port())
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The port the consumers connect to."""
+        return self.proxy.port
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.proxy.start(), self._loop).result(timeout=10)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self.proxy.close(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay every chunk forwarded either way by `seconds` from now on (0: none)."""
+        self._loop.call_soon_threadsafe(setattr, self.proxy, "latency", seconds)
+
+
 def _control(action: Callable[..., T], *args: str) -> T:
     try:
         return action(*args)
@@ -296,19 +341,21 @@ def shared_start_times() -> dict[str, str | None]:
             timeout=60,
             check=True,
         ).stdout
+        answered = datetime.now(UTC).replace(microsecond=0)  # the command takes seconds
         pid_found = re.search(r"OS PID: (\d+)", status)
         uptime = re.search(r"Uptime \(seconds\): (\d+)", status)
         if pid_found and uptime:
-            start = now - timedelta(seconds=int(uptime[1]))
+            start = answered - timedelta(seconds=int(uptime[1]))
             times["rabbitmq"] = f"{start.isoformat()} (OS pid {pid_found[1]})"
     return times
 
 
-def same_start(before: str | None, after: str | None, *, tolerance: float = 5.0) -> bool:
+def same_start(before: str | None, after: str | None, *, tolerance: float = 10.0) -> bool:
     """Whether two readings of `shared_start_times` name the same process.
 
-    The identity must be equal; a start computed from an uptime may differ by a second or two
-    (the uptime is whole seconds, read at two moments), never by more than `tolerance`.
+    The identity must be equal; a start computed from an uptime may differ by a few seconds
+    (the uptime is whole seconds, read while `rabbitmqctl` runs on a busy machine), never by more
+    than `tolerance` (a restart also changes the identity).
     """
     if before is None or after is None:
         return before == after

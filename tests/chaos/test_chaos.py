@@ -9,7 +9,13 @@ shared servers kept their start times and a connection held to each across the r
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import textwrap
+import time
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
@@ -20,6 +26,69 @@ from chaos_servers import same_start
 
 CI_N = 300
 CI_SCALE = 0.5
+
+
+_VICTIM = textwrap.dedent("""
+    import json, sys, time
+    sys.path[:0] = sys.argv[1:3]
+    from chaos_servers import PrivateServers
+    with PrivateServers(sys.argv[3]) as servers:
+        postmaster = int((servers.pg.data_dir / "postmaster.pid").read_text().split()[0])
+        print(json.dumps(servers.where() | {
+            "pids": [postmaster, servers.redis.pid], "group": servers.rabbit.pid,
+        }), flush=True)
+        time.sleep(600)
+""")
+
+
+def _group_alive(group: int) -> bool:
+    """Whether a live (not zombie) process of process group `group` exists."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")  # a zombie (not reaped yet) is dead
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_a_killed_run_leaves_no_private_server_and_no_directory() -> None:
+    """SIGKILL of a run holding its three private servers: their guards remove every one."""
+    here = Path(__file__).resolve().parent
+    argv = [sys.executable, "-c", _VICTIM, str(here.parents[1] / "tools"), str(here), "chaoskill1"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as victim:
+        try:
+            assert victim.stdout is not None
+            started = json.loads(victim.stdout.readline())
+            assert all(_listening(port) for port in started["ports"][:3])
+            assert _group_alive(started["group"])
+        finally:
+            victim.send_signal(signal.SIGKILL)
+
+    def left() -> list[object]:
+        return [
+            *(d for d in started["dirs"] if Path(d).exists()),
+            *(p for p in started["pids"] if _pid_alive(p)),
+            *(["rabbitmq node"] if _group_alive(started["group"]) else []),
+            *(port for port in started["ports"] if _listening(port)),
+        ]
+
+    deadline = time.monotonic() + 90
+    while left() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert left() == []
 
 
 def _listening(port: int) -> bool:
@@ -47,7 +116,7 @@ def test_nothing_lost_nothing_duplicated_no_secret_leaked_under_chaos(
 
     assert report.failures == [], report.table()
     assert report.connections_closed > 0
-    assert len(report.faults) == 8
+    assert len(report.faults) == 9
     shared = report.shared_servers
     assert shared["problems"] == []
     assert None not in shared["before"].values()
