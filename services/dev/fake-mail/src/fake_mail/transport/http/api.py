@@ -38,7 +38,7 @@ from svcinfra.observability import get_logger
 
 from .drop import DROP, DropConnectionMiddleware
 from .schemas import (
-    IDEMPOTENCY_KEY_PATTERN,
+    IDEMPOTENCY_HEADER_PATTERN,
     AcceptedOut,
     ErrorOut,
     FaultsIn,
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
     from fake_mail.domain import SendResult
 
-IDEMPOTENCY_KEY: Final = re.compile(IDEMPOTENCY_KEY_PATTERN)
+IDEMPOTENCY_KEY: Final = re.compile(IDEMPOTENCY_HEADER_PATTERN)
 _log = get_logger("fake_mail.api")
 # Declares the bearer scheme in the document; `authorized` compares the key (auto_error off: it
 # never answers by itself).
@@ -119,7 +119,7 @@ _IDEMPOTENCY_KEY_PARAMETER = {
     "in": "header",
     "required": True,
     "description": "1..255 printable ASCII characters, not starting or ending with a space.",
-    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+    "schema": {"type": "string", "pattern": IDEMPOTENCY_HEADER_PATTERN},
 }
 
 

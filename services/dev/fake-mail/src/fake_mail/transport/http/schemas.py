@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 EMAIL_PATTERN: Final = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 # 1..255 printable ASCII characters, neither first nor last a space: HTTP strips a header value's
 # surrounding spaces, so a key that began or ended with one would arrive as another key.
-IDEMPOTENCY_KEY_PATTERN: Final = r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$"
+IDEMPOTENCY_HEADER_PATTERN: Final = r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$"
 Ratio = Annotated[float, Field(ge=0, le=1)]
 
 
