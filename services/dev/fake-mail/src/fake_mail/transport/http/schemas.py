@@ -15,7 +15,12 @@ from fake_mail.domain import Faults, ScriptStep
 if TYPE_CHECKING:
     from fake_mail.domain import Message
 
-EMAIL_PATTERN: Final = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# Whitespace as Python, pydantic's Rust regex and ECMA-262 (OpenAPI clients, schemathesis) see
+# it together: their `\s` differ (U+0085, U+FEFF), so the pattern names the union.
+_SPACE: Final = (
+    r"\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+EMAIL_PATTERN: Final = rf"^[^@{_SPACE}]+@[^@{_SPACE}]+\.[^@{_SPACE}]+$"
 # 1..255 printable ASCII characters, neither first nor last a space: HTTP strips a header value's
 # surrounding spaces, so a key that began or ended with one would arrive as another key.
 IDEMPOTENCY_HEADER_PATTERN: Final = r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$"
