@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from importlib.resources import files
 
+import pytest
 import yaml
 from fake_mail.domain.faults import ERROR_STATUSES, RATE_LIMITED
 from fake_mail.transport.http import openapi_yaml
 from fake_mail.transport.http.api import IDEMPOTENCY_KEY
+from fake_mail.transport.http.schemas import FaultsIn
+from pydantic import ValidationError
 
 API_YAML = files("fake_mail.api.server") / "api.yaml"
 
@@ -37,3 +40,16 @@ def test_the_document_states_the_domains_statuses_and_the_key_rule() -> None:
         assert not re.fullmatch(key["schema"]["pattern"], value), value
     for value in ("k", "a b", "k" * 255, "~!"):
         assert re.fullmatch(key["schema"]["pattern"], value), value
+
+
+def test_an_integer_written_with_a_zero_fraction_is_an_integer_as_the_document_says() -> None:
+    """JSON Schema's integer is 265.0 too; strict pydantic alone refused it (schemathesis found)."""
+    body = '{"retry_after": 5.0, "error_status": 502.0, "seed": 1e3,'
+    body += ' "script": [{"status": 429.0, "retry_after": 265.0}]}'
+    faults = FaultsIn.model_validate_json(body).to_domain()
+
+    assert (faults.retry_after, faults.error_status, faults.seed) == (5, 502, 1000)
+    assert faults.script[0].as_dict() == {"status": 429, "retry_after": 265}
+    for bad in ('{"retry_after": 5.5}', '{"retry_after": true}', '{"seed": "1"}'):
+        with pytest.raises(ValidationError):
+            FaultsIn.model_validate_json(bad)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 from users.domain.entity import Cursor, NewUser, SortOrder, User, UserChanges, parse_search
-from users.domain.entity.user import CONTROL_CHARACTERS
+from users.domain.entity.user import CONTROL_CHARACTERS, WHITESPACE
 from users.domain.errors import InvalidField
 
 
@@ -165,3 +165,16 @@ def test_the_documented_control_character_class_is_unicode_category_cc() -> None
         assert bool(documented.fullmatch(char)) is (unicodedata.category(char) == "Cc"), hex(
             code_point
         )
+
+
+def test_the_documented_whitespace_class_holds_every_engines_whitespace() -> None:
+    """Python's and Rust's `\\s` (U+0085) and ECMA-262's (U+FEFF) all fall in the class."""
+    documented = re.compile(f"[{WHITESPACE}]")
+    ecma_only = {"\ufeff"}
+    for code_point in range(sys.maxunicode + 1):
+        char = chr(code_point)
+        if re.fullmatch(r"\s", char) or char in ecma_only:
+            assert documented.fullmatch(char), hex(code_point)
+    for spaced in ("a\u0085@example.com", "a\ufeff@example.com", "a@exa\u3000mple.com"):
+        with pytest.raises(InvalidField):
+            parse(email=spaced)

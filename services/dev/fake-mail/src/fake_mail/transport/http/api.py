@@ -38,7 +38,7 @@ from svcinfra.observability import get_logger
 
 from .drop import DROP, DropConnectionMiddleware
 from .schemas import (
-    IDEMPOTENCY_KEY_PATTERN,
+    IDEMPOTENCY_HEADER_PATTERN,
     AcceptedOut,
     ErrorOut,
     FaultsIn,
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
     from fake_mail.domain import SendResult
 
-IDEMPOTENCY_KEY: Final = re.compile(IDEMPOTENCY_KEY_PATTERN)
+IDEMPOTENCY_KEY: Final = re.compile(IDEMPOTENCY_HEADER_PATTERN)
 _log = get_logger("fake_mail.api")
 # Declares the bearer scheme in the document; `authorized` compares the key (auto_error off: it
 # never answers by itself).
@@ -86,17 +86,31 @@ def _ok(description: str, model: type[BaseModel]) -> Responses:
     return {200: _answer(description, model)}
 
 
+# OpenAPI links: where a client (and schemathesis's stateful phase) goes next with an answer.
+_RECORD_OF_RECIPIENT = {
+    "links": {
+        "RecordOfRecipient": {
+            "operationId": "record",
+            "parameters": {"to": "$response.body#/to"},
+            "description": "The record of messages to the accepted message's recipient.",
+        }
+    }
+}
+_FAULTS_IN_FORCE = {
+    "links": {"FaultsInForce": {"operationId": "faults", "description": "The settings in force."}}
+}
 _RETRY_AFTER = "seconds to wait before retrying"
 _UNAUTHORIZED: Responses = {401: _answer("No or wrong `Authorization: Bearer <key>`.")}
 _INVALID: Responses = {400: _answer("Malformed JSON, or a field or header that breaks its rule.")}
 _SEND_ANSWERS: Responses = (
     {
-        202: _answer("Accepted and recorded.", AcceptedOut),
+        202: _answer("Accepted and recorded.", AcceptedOut) | _RECORD_OF_RECIPIENT,
         200: _answer(
             "The same key and body again: the first answer, nothing recorded twice.",
             AcceptedOut,
             headers={"Idempotent-Replayed": "`true`"},
-        ),
+        )
+        | _RECORD_OF_RECIPIENT,
         409: _answer(
             "The key is in flight (`idempotency_key_in_use`, with Retry-After) or was used for "
             "another body (`idempotency_key_reused`).",
@@ -114,12 +128,16 @@ _SEND_ANSWERS: Responses = (
     | _INVALID
     | _UNAUTHORIZED
 )
+_PUT_FAULTS_ANSWERS: Responses = {
+    **_INVALID,
+    200: _answer("The settings now in force.", FaultsIn) | _FAULTS_IN_FORCE,
+}
 _IDEMPOTENCY_KEY_PARAMETER = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": True,
     "description": "1..255 printable ASCII characters, not starting or ending with a space.",
-    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+    "schema": {"type": "string", "pattern": IDEMPOTENCY_HEADER_PATTERN},
 }
 
 
@@ -230,7 +248,7 @@ def _routes(service: MailService, *, api_key: str) -> FastAPI:
     @app.put(
         "/v1/faults",
         response_model=None,
-        responses=_ok("The settings now in force.", FaultsIn) | _INVALID,
+        responses=_PUT_FAULTS_ANSWERS,
         openapi_extra=_body(FaultsIn),
         summary="Replace every fault setting",
     )

@@ -8,19 +8,34 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from fake_mail.domain import Faults, ScriptStep
 
 if TYPE_CHECKING:
     from fake_mail.domain import Message
 
-EMAIL_PATTERN: Final = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# Whitespace as Python, pydantic's Rust regex and ECMA-262 (OpenAPI clients, schemathesis) see
+# it together: their `\s` differ (U+0085, U+FEFF), so the pattern names the union.
+_SPACE: Final = (
+    r"\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+EMAIL_PATTERN: Final = rf"^[^@{_SPACE}]+@[^@{_SPACE}]+\.[^@{_SPACE}]+$"
 # 1..255 printable ASCII characters, neither first nor last a space: HTTP strips a header value's
 # surrounding spaces, so a key that began or ended with one would arrive as another key.
-IDEMPOTENCY_KEY_PATTERN: Final = r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$"
+IDEMPOTENCY_HEADER_PATTERN: Final = r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$"
 Ratio = Annotated[float, Field(ge=0, le=1)]
-ErrorStatus = Literal[500, 502, 503]  # fake_mail.domain.faults.ERROR_STATUSES
+
+
+def _whole(value: object) -> object:
+    """JSON's integer is any number without a fraction (`265.0`), which strict mode refuses."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_whole)]
+ErrorStatus = Annotated[Literal[500, 502, 503], BeforeValidator(_whole)]  # ERROR_STATUSES
 
 
 class MessageIn(BaseModel):
@@ -62,8 +77,8 @@ class ScriptStepIn(BaseModel):
         },
     )
 
-    status: Literal[429, 500, 502, 503] | None = None
-    retry_after: Annotated[int, Field(ge=0, le=3600)] | None = None
+    status: Annotated[Literal[429, 500, 502, 503], BeforeValidator(_whole)] | None = None
+    retry_after: Annotated[int, Field(ge=0, le=3600), BeforeValidator(_whole)] | None = None
     crash_after_accept: bool = False
 
 
@@ -72,15 +87,15 @@ class FaultsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    latency_ms: Annotated[int, Field(ge=0, le=60_000)] = 0
+    latency_ms: Annotated[int, Field(ge=0, le=60_000), BeforeValidator(_whole)] = 0
     error_ratio: Ratio = 0.0
     error_status: ErrorStatus = 503
     rate_limit_ratio: Ratio = 0.0
-    retry_after: Annotated[int, Field(ge=0, le=3600)] = 1
+    retry_after: Annotated[int, Field(ge=0, le=3600), BeforeValidator(_whole)] = 1
     reject: list[Annotated[str, Field(min_length=2, max_length=254)]] = Field(default_factory=list)
     crash_after_accept_ratio: Ratio = 0.0
     script: list[ScriptStepIn] = Field(default_factory=list)
-    seed: int | None = None
+    seed: Whole | None = None
 
     def to_domain(self) -> Faults:
         """Return the domain's settings.

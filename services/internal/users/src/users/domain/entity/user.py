@@ -25,12 +25,19 @@ USERNAME_PATTERN: Final = re.compile(r"[a-z0-9_]{3,32}")
 # The control characters (Unicode category Cc, exactly these 65 code points), as a regex class
 # body: neither an address nor a display name may hold one.
 CONTROL_CHARACTERS: Final = r"\x00-\x1f\x7f-\x9f"
+# Whitespace as any of the three regex engines that read these patterns sees it (Python's `re`
+# here, pydantic's Rust regex at the API, ECMA-262 in OpenAPI clients and schemathesis): `\s`
+# differs between them (U+0085 and U+FEFF), so the patterns name the union instead.
+WHITESPACE: Final = (
+    r"\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
 # One @, a non-empty local part, a dotted domain; no whitespace and no control character (a NUL
 # would otherwise reach PostgreSQL, which refuses it in text, and an ESC would be stored).
 # Deliverability is the mail provider's call: the domain only refuses what can never be an
 # address.
 EMAIL_PATTERN: Final = re.compile(
-    rf"[^@\s{CONTROL_CHARACTERS}]+@[^@\s.{CONTROL_CHARACTERS}]+(\.[^@\s.{CONTROL_CHARACTERS}]+)+"
+    rf"[^@{WHITESPACE}{CONTROL_CHARACTERS}]+@[^@.{WHITESPACE}{CONTROL_CHARACTERS}]+"
+    rf"(\.[^@.{WHITESPACE}{CONTROL_CHARACTERS}]+)+"
 )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime  # noqa: TC003  (FastAPI reads the annotations at run time)
+import re
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID  # noqa: TC003  (FastAPI reads the annotations at run time)
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from pydantic import BeforeValidator
 
 from users.domain.entity.user import EMAIL_MAX, USERNAME_MAX
 from users.domain.service import UsersService
@@ -45,6 +47,22 @@ _BUG: Responses = {500: _error("An unexpected error, logged with the trace id (`
 _EVERY: Responses = _INVALID | _TOO_LARGE | _DOWN | _BUG
 
 
+# RFC 3339 date-time, what `format: date-time` means; pydantic alone also takes a bare date or
+# a number of seconds (`created_before=0.5`), which the document does not allow.
+_RFC3339 = re.compile(
+    r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d)", re.ASCII
+)
+
+
+def _rfc3339(value: object) -> object:
+    if isinstance(value, str) and not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with offset, e.g. 2026-01-01T00:00:00Z")
+    return value
+
+
+Rfc3339 = Annotated[datetime, BeforeValidator(_rfc3339)]
+
+
 async def users_service(request: Request) -> UsersService:  # async: no thread pool hop
     """The use cases the composition root put on the app."""
     service: UsersService = request.app.state.users
@@ -80,14 +98,24 @@ async def search_users(  # noqa: PLR0917  (FastAPI passes each query parameter b
     email: Annotated[
         str | None, Query(min_length=3, max_length=EMAIL_MAX, pattern=EMAIL_REGEX)
     ] = None,
-    created_after: Annotated[datetime | None, Query(description="Inclusive, with offset.")] = None,
-    created_before: Annotated[datetime | None, Query(description="Exclusive, with offset.")] = None,
+    created_after: Annotated[
+        Rfc3339 | None, Query(description="Inclusive, RFC 3339 with offset.")
+    ] = None,
+    created_before: Annotated[
+        Rfc3339 | None, Query(description="Exclusive, RFC 3339 with offset.")
+    ] = None,
     sort: Annotated[
         str, Query(pattern=r"^-?(created_at|username)$", description="Key; `-` descends.")
     ] = "created_at",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[
-        str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+        str | None,
+        Query(
+            max_length=512,
+            pattern=r"^[A-Za-z0-9_-]+$",
+            description="`next_cursor` of the previous page, searched with the same `sort`; "
+            "any other value is refused (422 naming `cursor`).",
+        ),
     ] = None,
 ) -> UserPage:
     """Users matching every filter given, one page at a time (keyset pagination)."""
