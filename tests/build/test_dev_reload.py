@@ -37,8 +37,7 @@ COPIED = (
     Path("scripts/dev_reload.py"),
 )
 HANDLER = SERVICE / "src/fake_mail/transport/http/api.py"
-ORIGINAL = """    @app.get("/v1/faults")
-    async def faults() -> dict[str, object]:
+ORIGINAL = """    async def faults() -> dict[str, object]:
         return service.faults.as_dict()
 """
 
