@@ -45,6 +45,7 @@ EXPECTED = {
         "EXIT_FORCED",
         "EXIT_OK",
         "SIGNALS",
+        "AllowedMethods",
         "AsgiServer",
         "CheckResult",
         "Lifecycle",
