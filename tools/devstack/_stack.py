@@ -313,7 +313,10 @@ class Stack:
             "SERVICE_NAME": service,
         }
         if service == "fake-mail":
-            return common | {"FAKE_MAIL_API_KEY": secrets["FAKE_MAIL_API_KEY"]}
+            return common | {
+                "ENV_PREFIX": "FAKE_MAIL_",  # its secret is read only under a prefix (CF-4)
+                "FAKE_MAIL_API_KEY": secrets["FAKE_MAIL_API_KEY"],
+            }
         prefix = service.upper() + "_"
         if service == "users":
             role, db, amqp_user = names.users_role, names.users_db, names.users_amqp_user

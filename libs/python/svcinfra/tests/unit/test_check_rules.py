@@ -266,6 +266,26 @@ def test_warnings_have_warning_severity(tmp_path: Path) -> None:
     assert {f.severity for f in report.findings} == {Severity.WARNING}
 
 
+def test_a_secret_named_plain_field_is_a_warning_that_not_secret_silences(tmp_path: Path) -> None:
+    """config-secret-name (CF-3): `api_key: str` warns; NotSecret("why") or SecretStr does not."""
+    repo = sample(tmp_path)
+    (repo / P / "partner_settings.py").write_text(
+        '"""Partner settings."""\n\n'
+        "from typing import Annotated\n\n"
+        "from pydantic import SecretStr\n\n"
+        "from svcinfra.config import NotSecret, Section\n\n\n"
+        "class PartnerSettings(Section):\n"
+        "    api_key: str\n"
+        '    publishable_api_key: Annotated[str, NotSecret("public by design")]\n'
+        "    client_secret: SecretStr\n"
+        "    routing_key: str\n",
+    )
+    report = run_check(repo, select=["config-secret-name"])
+    assert [(f.path.replace(P, "P"), f.line, f.severity) for f in report.findings] == [
+        ("P/partner_settings.py", 11, Severity.WARNING),
+    ]
+
+
 def test_suppression_needs_a_reason_and_a_known_rule(tmp_path: Path) -> None:
     """A reasoned suppression silences; a bare or unknown one is CHK-1; a stale one is CHK-2."""
     report = found(sample(tmp_path, "suppressions"), select=["PG-10"])

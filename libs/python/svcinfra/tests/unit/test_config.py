@@ -258,14 +258,6 @@ def test_mask_url_credentials() -> None:
     )
 
 
-def test_a_secret_named_field_must_be_secretstr() -> None:
-    """Declaring `api_token: str` is refused when the class is defined, not when it leaks."""
-    with pytest.raises(ConfigDefinitionError, match=r"Bad\.api_token"):
-
-        class Bad(Section):
-            api_token: str
-
-
 def test_a_secret_cannot_be_shared() -> None:
     """Marking a secret as shared (fallback allowed) is refused (CF-4)."""
     with pytest.raises(ConfigDefinitionError, match="never fall back"):

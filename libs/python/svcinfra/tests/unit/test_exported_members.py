@@ -23,6 +23,7 @@ EXPECTED = {
         "Env",
         "Environment",
         "HttpServerSettings",
+        "NotSecret",
         "ObservabilitySettings",
         "PostgresSettings",
         "RedisSettings",

@@ -19,9 +19,12 @@ class FakeMailSettings(Section):
     """The API key clients must present, and the faults injected from the start.
 
     The faults can be replaced at run time with `PUT /v1/faults`; these are the initial ones.
+    With `ENV_PREFIX=FAKE_MAIL_` and an empty `env_section` every name is `FAKE_MAIL_` + the
+    field: the secret `FAKE_MAIL_API_KEY` is read under the prefix, as every secret is (CF-4).
     """
 
-    env_section = "FAKE_MAIL_"
+    env_section = ""
+    prefixed = True
 
     api_key: Annotated[
         SecretStr,
@@ -104,6 +107,9 @@ def parse_script(text: str) -> tuple[ScriptStep, ...]:
 
 
 class FakeMailConfig(Config):
-    """Everything fake-mail reads from the environment; it keeps no credentials of others."""
+    """Everything fake-mail reads from the environment; it keeps no credentials of others.
+
+    Its `ENV_PREFIX` is `FAKE_MAIL_` (CF-4: its API key is a secret, read only under a prefix).
+    """
 
     fake_mail: FakeMailSettings

@@ -59,6 +59,7 @@ def _environ(key: str, **extra: str) -> dict[str, str]:
     environ.update(
         SERVICE_NAME="fake-mail",
         ENV="dev",
+        ENV_PREFIX="FAKE_MAIL_",
         HTTP_HOST="127.0.0.1",
         API_PORT=str(_free_port()),
         TECH_PORT=str(_free_port()),

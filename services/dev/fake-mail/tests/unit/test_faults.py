@@ -15,6 +15,7 @@ def _environ(**extra: str) -> dict[str, str]:
     return {
         "SERVICE_NAME": "fake-mail",
         "ENV": "dev",
+        "ENV_PREFIX": "FAKE_MAIL_",
         "FAKE_MAIL_API_KEY": secrets.token_urlsafe(24),
         **extra,
     }

@@ -10,14 +10,15 @@ A service declares one `Config` made of `Section`s and loads it once at start-up
 
 With `ENV_PREFIX=USERS_`, `PostgresSettings` reads `USERS_POSTGRES_USER`, `USERS_POSTGRES_PASSWORD`,
 `USERS_POSTGRES_DB`; host and port may fall back to the cluster-wide `POSTGRES_HOST` and
-`POSTGRES_PORT`; secrets never fall back.
+`POSTGRES_PORT`. A secret (typed `SecretStr`) is read only under `ENV_PREFIX`, whatever its
+section's `prefixed` says, and never falls back (CF-4).
 """
 
 from ._config import ENV_PREFIX, Config, load_config
 from ._env_example import render_env_example
 from ._errors import ConfigDefinitionError, ConfigError, ConfigProblem, SettingError
 from ._naming import MASK, looks_secret, mask_url_credentials
-from ._section import Env, Section, Variable
+from ._section import Env, NotSecret, Section, Variable
 from ._sections import (
     AmqpSettings,
     Environment,
@@ -40,6 +41,7 @@ __all__ = [
     "Env",
     "Environment",
     "HttpServerSettings",
+    "NotSecret",
     "ObservabilitySettings",
     "PostgresSettings",
     "RedisSettings",

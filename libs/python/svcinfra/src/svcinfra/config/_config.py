@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, SecretStr, ValidationEr
 
 from ._errors import ConfigDefinitionError, ConfigError, ConfigProblem, SettingError
 from ._naming import MASK, mask_url_credentials
-from ._section import Section, Variable
+from ._section import Section, Variable, is_secret_field
 from ._sections import Environment, HttpServerSettings, ObservabilitySettings, ServiceSettings
 
 if TYPE_CHECKING:
@@ -42,7 +42,8 @@ class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # A Config with prefixed sections needs ENV_PREFIX, so that it never reads another service's
-    # (or the cluster admin's) credentials from the unprefixed names (CF-4).
+    # (or the cluster admin's) settings from the unprefixed names (CF-4). A Config with a secret
+    # needs it whatever this says: secrets are read only under the prefix.
     require_env_prefix: ClassVar[bool] = True
 
     env_prefix: str = ""
@@ -94,7 +95,17 @@ class Config(BaseModel):
 
     @classmethod
     def _needs_prefix(cls) -> bool:
-        return cls.require_env_prefix and any(s.prefixed for s in cls.sections().values())
+        sections = cls.sections().values()
+        return cls.has_secrets() or (cls.require_env_prefix and any(s.prefixed for s in sections))
+
+    @classmethod
+    def has_secrets(cls) -> bool:
+        """Tell whether any field of any section is a secret (typed `SecretStr`, CF-4)."""
+        return any(
+            is_secret_field(info)
+            for s in cls.sections().values()
+            for info in s.model_fields.values()
+        )
 
     def secret_values(self) -> frozenset[str]:
         """Return every secret's value, also URL-encoded, for masking in logs."""
@@ -157,7 +168,10 @@ def load_config(cls: type[C], environ: Mapping[str, str] | None = None) -> C:
         problems.append(
             ConfigProblem(
                 ENV_PREFIX,
-                "not set; this service reads credentials that must be isolated by a prefix (CF-4)",
+                "not set; this service reads secrets, which are read only under its prefix (CF-4)"
+                if cls.has_secrets()
+                else "not set; this service reads settings that must be isolated by a prefix "
+                "(CF-4)",
             ),
         )
 
@@ -187,8 +201,10 @@ def _load_section(
 ) -> tuple[Section | None, list[ConfigProblem]]:
     raw: dict[str, str] = {}
     names: dict[str, tuple[str, ...]] = {}
-    for field in section_cls.model_fields:
+    for field, info in section_cls.model_fields.items():
         names[field] = section_cls.variable_names(field, prefix)
+        if not prefix and is_secret_field(info):
+            continue  # a secret is read only under ENV_PREFIX, never by its bare name (CF-4)
         for variable in names[field]:
             value = env.get(variable)
             if value:  # an empty variable is unset, as in a ConfigMap with an empty value
@@ -199,6 +215,16 @@ def _load_section(
         return section_cls.model_validate(raw), []
     except ValidationError as exc:
         problems = [_problem(err, names) for err in exc.errors(include_url=False)]
+        if not prefix:  # ENV_PREFIX's own problem says why; a missing secret is its consequence
+            secrets = {
+                names[f][0] for f, i in section_cls.model_fields.items() if is_secret_field(i)
+            }
+            problems = [
+                ConfigProblem(p.variable, "not read: secrets are read only under ENV_PREFIX (CF-4)")
+                if p.variable in secrets and p.message.startswith("required")
+                else p
+                for p in problems
+            ]
         return None, [_explain_unfallen(p, prefix, env) for p in problems]
 
 

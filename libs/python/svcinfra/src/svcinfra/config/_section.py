@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, SecretStr, field_serializer
 
 from ._errors import ConfigDefinitionError
-from ._naming import looks_secret, mask_url_credentials
+from ._naming import mask_url_credentials
 
 if typing.TYPE_CHECKING:
     from pydantic.fields import FieldInfo
@@ -30,6 +30,22 @@ class Env:
 
     name: str | None = None
     shared: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NotSecret:
+    """Says that a field named like a secret is not one: `Annotated[str, NotSecret("why")]`.
+
+    Secrets are marked by their type, `SecretStr` (CF-3, CF-4); a field whose name only looks
+    secret (`routing_key`, `token_url`) is a `svcinfra check` warning (config-secret-name) until
+    it is typed `SecretStr` or carries this marker with the reason it is not a secret.
+    """
+
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not self.reason.strip():
+            raise ConfigDefinitionError("NotSecret needs the reason the value is not a secret")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +72,13 @@ class Section(BaseModel):
     """A frozen group of settings that reads its fields from environment variables.
 
     Subclasses set `env_section` (the common part of their variable names, `POSTGRES_`) and
-    `prefixed` (whether the service's `ENV_PREFIX` goes in front: true for credentials of a
-    database, cache or broker that several services share a cluster with, CF-4).
+    `prefixed` (whether the service's `ENV_PREFIX` goes in front of its non-secret fields:
+    true for the settings of a database, cache or broker that several services share, CF-4).
 
-    A field whose name looks secret (password, token, key, ...) must be typed `SecretStr`,
-    so that it is masked in every repr and dump (CF-3); the class is refused otherwise.
+    A secret is a field typed `SecretStr` (the explicit marker): it is masked in every repr and
+    dump (CF-3) and read only under the service's `ENV_PREFIX`, whatever `prefixed` says, never
+    from an unprefixed name (CF-4). A name that merely looks secret decides nothing here;
+    `svcinfra check` warns about it (config-secret-name) unless marked `NotSecret`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
@@ -73,10 +91,9 @@ class Section(BaseModel):
         super().__pydantic_init_subclass__(**kwargs)
         for name, info in cls.model_fields.items():
             secret = is_secret_field(info)
-            if looks_secret(name) and not secret:
+            if secret and any(isinstance(item, NotSecret) for item in info.metadata):
                 raise ConfigDefinitionError(
-                    f"{cls.__name__}.{name}: a field named like a secret must be typed SecretStr "
-                    "so that it is masked everywhere (CF-3)",
+                    f"{cls.__name__}.{name}: typed SecretStr and marked NotSecret; choose one",
                 )
             env = env_of(info)
             if secret and env.shared:
@@ -105,10 +122,16 @@ class Section(BaseModel):
 
     @classmethod
     def variable_names(cls, field: str, env_prefix: str) -> tuple[str, ...]:
-        """Return the variables that may hold `field`, in the order they are looked up."""
+        """Return the variables that may hold `field`, in the order they are looked up.
+
+        A secret is always named under `env_prefix`, whatever `prefixed` says (CF-4); without a
+        prefix `load_config` does not read it at all.
+        """
         info = cls.model_fields[field]
         env = env_of(info)
         base = env.name or f"{cls.env_section}{field.upper()}"
+        if is_secret_field(info):
+            return (f"{env_prefix}{base}",)
         if not (cls.prefixed and env_prefix):
             return (base,)
         if env.shared:

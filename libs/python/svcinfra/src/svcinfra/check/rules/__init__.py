@@ -3,7 +3,7 @@
 from svcinfra.check.domain import Rule
 
 from ._arch import DomainImports
-from ._config import EnvPrefix, HardCodedSecrets, OneConfig
+from ._config import EnvPrefix, HardCodedSecrets, OneConfig, SecretsMarked
 from ._database import PreparedQueries
 from ._deploy import DevServicesStayInDev, Dockerfiles, PinnedImages, ServicesDeclared
 from ._external import HttpOnlyInClients, HttpTimeouts
@@ -35,6 +35,7 @@ RULES: tuple[type[Rule], ...] = (
     ContractPresent,
     ContractUsage,
     HardCodedSecrets,
+    SecretsMarked,
     EnvPrefix,
     OneConfig,
     HttpOnlyInClients,

@@ -1,4 +1,4 @@
-"""CF-2, CF-4, CF-6: no committed secrets, prefixed credentials, one Config reading the env."""
+"""CF-2, CF-3, CF-4, CF-6: no committed secrets, secrets typed, prefixed credentials, one Config."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING, Final
 
 from svcinfra.check.adapters import dotted, modules
-from svcinfra.check.domain import Finding, Rule, RuleInfo, RuleResult
+from svcinfra.check.domain import Finding, Rule, RuleInfo, RuleResult, Severity
 
 from ._repository import uses_postgres
 
@@ -463,3 +463,80 @@ class OneConfig(Rule):
                         f"{name} read outside the service's Config",
                         column=node.col_offset + 1,
                     )
+
+
+# the bases that make a class a configuration section; a class of the module deriving from one is
+# one too (`class MailApiSettings(HttpClientSettings)`)
+_CONFIG_BASE_SUFFIXES: Final = ("Section", "Settings", "Config")
+
+
+def _annotation_names(annotation: ast.expr) -> set[str]:
+    """Every name in an annotation, by its last part (`pydantic.SecretStr` -> `SecretStr`)."""
+    names: set[str] = set()
+    for node in ast.walk(annotation):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            try:  # a string annotation: "SecretStr | None"
+                names |= _annotation_names(ast.parse(node.value, mode="eval").body)
+            except SyntaxError:
+                continue
+    return names
+
+
+def _config_classes(tree: ast.Module) -> Iterator[ast.ClassDef]:
+    known: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        bases = {(dotted(base) or "").rsplit(".", 1)[-1] for base in node.bases}
+        if any(b.endswith(_CONFIG_BASE_SUFFIXES) or b in known for b in bases if b):
+            known.add(node.name)
+            yield node
+
+
+class SecretsMarked(Rule):
+    """A configuration field named like a secret is typed SecretStr or marked NotSecret."""
+
+    info = RuleInfo(
+        rule="CF-3",
+        check="config-secret-name",
+        summary="A field of a Section / Config class in service code whose name says it holds a "
+        "secret (api_key, client_secret, password; not routing_key or token_url) is typed "
+        "SecretStr, so it is masked and read only under ENV_PREFIX (CF-4), or carries "
+        'Annotated[..., NotSecret("why")].',
+        fix="Type the field SecretStr; if it is not a secret, annotate it "
+        'Annotated[str, NotSecret("the reason")] (svcinfra.config).',
+        severity=Severity.WARNING,
+        also=("CF-4",),
+    )
+
+    def check(self, repo: Repo) -> RuleResult:
+        """Look at every Section / Config class of every service package."""
+        findings: list[Finding] = []
+        checked = 0
+        for service in repo.services:
+            for module in modules(repo, service):
+                for cls in _config_classes(module.tree):
+                    checked += 1
+                    findings.extend(self._fields(module.rel, cls))
+        return self.result(findings, checked)
+
+    def _fields(self, rel: str, cls: ast.ClassDef) -> Iterator[Finding]:
+        for node in cls.body:
+            if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+                continue
+            name = node.target.id
+            names = _annotation_names(node.annotation)
+            if "ClassVar" in names or "SecretStr" in names or "NotSecret" in names:
+                continue
+            if secret_name(name):
+                yield self.finding(
+                    rel,
+                    node.lineno,
+                    f"{cls.name}.{name} is named like a secret but not typed SecretStr: it is "
+                    'neither masked nor read only under ENV_PREFIX; or mark it NotSecret("why")',
+                    column=node.col_offset + 1,
+                )
