@@ -176,11 +176,13 @@ def test_a_broken_environment_exits_78_listing_every_problem(env) -> None:
 
 
 def test_migrate_up_status_down(env) -> None:
-    """`migrate up` applies the deliveries, outbox, inbox and parking migrations; `down` one."""
+    """`migrate up` applies the deliveries, outbox, inbox, parking and mail intent migrations;
+    `down` one."""
     up = run(env, "migrate", "up")
     assert up.returncode == 0, up.stderr
-    # goose's words on stderr (issue 15); 4: the inbox, the outbox, its parking, the deliveries
-    assert up.stderr.count(" OK   ") == 4
+    # goose's words on stderr (issue 15); 5: the inbox, the outbox, its parking, the deliveries
+    # and the mail intents (issue 17)
+    assert up.stderr.count(" OK   ") == 5
     assert "goose: successfully migrated database to version" in up.stderr
     status = run(env, "migrate", "status")
     assert status.returncode == 0, status.stderr
