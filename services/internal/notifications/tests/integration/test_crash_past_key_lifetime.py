@@ -10,97 +10,18 @@ a second email (MQ-10).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
-import httpx
 import notifkit
 import pytest
 
 from svcinfra.testing import FaultProxy
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from notifkit import FakeMail
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
-
-COMMAND = shutil.which("fake-mail", path=str(Path(sys.executable).parent))
-PORTS = range(17700, 17800)  # this suite's port range on the shared machine
-
-
-def _port() -> int:
-    for port in PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS}")
-
-
-@dataclass
-class FakeMail:
-    api: str
-    key: str
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.api, headers={"Authorization": f"Bearer {self.key}"}, timeout=5
-        )
-
-    def messages(self) -> list[dict[str, object]]:
-        with self.client() as client:
-            return list(client.get("/v1/messages").json()["messages"])
-
-
-@contextlib.contextmanager
-def fake_mail(**extra: str) -> Iterator[FakeMail]:
-    """Run `fake-mail serve` on ports of this suite's range until the block ends."""
-    assert COMMAND is not None, "the fake-mail console script is not installed in the venv"
-    key = secrets.token_urlsafe(24)
-    api_port = _port()
-    with socket.socket() as hold:  # keep the API port taken while the tech port is chosen
-        hold.bind(("127.0.0.1", api_port))
-        tech_port = _port()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("FAKE_MAIL_", "API_"))}
-    environ |= {
-        "SERVICE_NAME": "fake-mail",
-        "ENV": "dev",
-        "HTTP_HOST": "127.0.0.1",
-        "API_PORT": str(api_port),
-        "TECH_PORT": str(tech_port),
-        "FAKE_MAIL_API_KEY": key,
-        "SHUTDOWN_TIMEOUT": "10",
-        "HTTP_DRAIN_DELAY": "0",
-        **extra,
-    }
-    process = subprocess.Popen(
-        [COMMAND, "serve"], env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        for _ in range(300):
-            assert process.poll() is None, process.communicate()[1]
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"http://127.0.0.1:{tech_port}/health/readyz").status_code == 200:
-                    break
-            time.sleep(0.05)
-        else:
-            raise AssertionError("fake-mail did not become ready")
-        yield FakeMail(f"http://127.0.0.1:{api_port}", key)
-    finally:
-        process.terminate()
-        process.communicate(timeout=15)
 
 
 async def _intents(dsn: str) -> list[asyncpg.Record]:
@@ -146,7 +67,7 @@ def _env(mail: FakeMail, key_ttl: str) -> dict[str, str]:
 
 async def test_a_redelivery_within_the_key_lifetime_is_replayed_once(start) -> None:
     """Default (24 h) keys: the repeat gets fake-mail's first answer; one email, one delivery."""
-    with fake_mail(FAKE_MAIL_LATENCY_MS="700") as mail:
+    with notifkit.fake_mail(FAKE_MAIL_LATENCY_MS="700") as mail:
         async with (
             FaultProxy("127.0.0.1", 5432) as proxy,
             start(pg_port=proxy.port, **_env(mail, "86400")) as svc,
@@ -164,7 +85,7 @@ async def test_a_redelivery_within_the_key_lifetime_is_replayed_once(start) -> N
 
 async def test_a_redelivery_past_the_key_lifetime_is_dead_lettered_not_sent_again(start) -> None:
     """1 s keys, a 2 s retry tier: the intent is older than the key; the DLQ, one email."""
-    with fake_mail(FAKE_MAIL_LATENCY_MS="700", FAKE_MAIL_IDEMPOTENCY_TTL="1") as mail:
+    with notifkit.fake_mail(FAKE_MAIL_LATENCY_MS="700", FAKE_MAIL_IDEMPOTENCY_TTL="1") as mail:
         async with (
             FaultProxy("127.0.0.1", 5432) as proxy,
             start(pg_port=proxy.port, **_env(mail, "1")) as svc,
