@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 async def setup(lc: Lifecycle, config: FakeMailConfig) -> None:
     """Wire the service and serve its API on API_PORT until shutdown (svcinfra serves TECH_PORT)."""
     settings = config.fake_mail
-    service = MailService(Mailbox(), FaultInjector(settings.faults()))
+    service = MailService(Mailbox(settings.idempotency_ttl), FaultInjector(settings.faults()))
     api = AsgiServer(
         build_api(service, api_key=settings.api_key.get_secret_value()),
         host=config.http.host,

@@ -60,6 +60,15 @@ class FakeMailSettings(Section):
     seed: Annotated[
         int | None, Field(description="Seed of the fault ratios' random draws; unset: random.")
     ] = None
+    idempotency_ttl: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=30 * 86_400,
+            description="Seconds an idempotency key's first answer is kept (24 h, as Stripe); "
+            "after it the key is forgotten and a repeat sends a new message.",
+        ),
+    ] = 86_400.0
 
     @field_validator("error_status")
     @classmethod

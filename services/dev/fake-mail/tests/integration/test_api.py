@@ -390,3 +390,41 @@ async def test_invalid_faults_are_refused(
     assert response.status_code == 400
     assert field in response.json()["detail"]
     assert (await client.get("/v1/faults")).json()["latency_ms"] == 3
+
+
+async def test_a_key_replays_within_its_lifetime_and_sends_anew_after_it(api_key: str) -> None:
+    """Keys expire as a real provider's do: a repeat within the TTL is replayed; past it, the
+    same key and body send (and record) a second message, and the key replays that one."""
+    now = [1000.0]
+    service = MailService(Mailbox(key_ttl=60, clock=lambda: now[0]), FaultInjector())
+    transport = httpx.ASGITransport(app=build_api(service, api_key=api_key))
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://fake-mail",
+        headers={"Authorization": f"Bearer {api_key}"},
+    ) as client:
+        key = _key()
+        first = await _post(client, key)
+        assert first.status_code == 202
+        now[0] += 59.9
+        replay = await _post(client, key)
+        assert replay.status_code == 200
+        assert replay.json() == first.json()
+        now[0] += 0.1  # 60 s after the acceptance: the key is forgotten
+        again = await _post(client, key)
+        assert again.status_code == 202
+        assert again.json()["id"] != first.json()["id"]
+        assert [m["id"] for m in await _record(client)] == [first.json()["id"], again.json()["id"]]
+        now[0] += 30
+        replay_of_new = await _post(client, key)
+        assert replay_of_new.status_code == 200
+        assert replay_of_new.json() == again.json()
+        # Another body under an expired key is a new message, not a 409 reuse.
+        now[0] += 60
+        other = await _post(client, key, {**BODY, "subject": "Other"})
+        assert other.status_code == 202
+
+
+def test_a_mailbox_refuses_a_key_lifetime_that_is_not_positive() -> None:
+    with pytest.raises(ValueError, match="key_ttl must be positive"):
+        Mailbox(key_ttl=0)

@@ -20,6 +20,7 @@ from notifications.domain.service import WelcomeService
 from notifications.mq import CONSUMER_NAME, load_service_contract
 from notifications.mq.topology import consumer_topology, declare, relay_topology
 from notifications.repository.postgres.deliveries import PostgresDeliveries
+from notifications.repository.postgres.intents import PostgresIntents
 from notifications.repository.postgres.outbox import OutboxSentEvents
 from notifications.transport.mq import USER_REGISTERED, UserRegisteredHandler
 from svcinfra.messaging import Publisher
@@ -56,15 +57,17 @@ async def _database(lc: Lifecycle, config: NotificationsConfig, role: str) -> Da
 
 
 def build_handler(
-    mail_api: MailApi, queries: Queries, contract: Contract
+    mail_api: MailApi, db: Database, queries: Queries, contract: Contract, *, key_ttl: float
 ) -> UserRegisteredHandler[Transaction]:
-    """Wire the `user.registered.v1` handler: mail adapter, repository and outbox."""
+    """Wire the `user.registered.v1` handler: mail adapter, intents, repository and outbox."""
     outbox = Outbox(contract)
 
     def unit(tx: Transaction) -> _DeliveryUnit:
         return _DeliveryUnit(PostgresDeliveries(tx, queries), OutboxSentEvents(tx, outbox))
 
-    return UserRegisteredHandler(WelcomeService(MailApiMailer(mail_api)), unit)
+    intents = PostgresIntents(db, queries)
+    service = WelcomeService(MailApiMailer(mail_api), intents, key_ttl=key_ttl)
+    return UserRegisteredHandler(service, unit)
 
 
 async def setup_consume(lc: Lifecycle, config: NotificationsConfig) -> None:
@@ -84,7 +87,13 @@ async def setup_consume(lc: Lifecycle, config: NotificationsConfig) -> None:
         inbox_retention=config.consumer.inbox_retention,
         inbox_purge_interval=config.consumer.inbox_purge_interval,
     )
-    handler = build_handler(mail_api, load_queries("notifications"), contract)
+    handler = build_handler(
+        mail_api,
+        db,
+        load_queries("notifications"),
+        contract,
+        key_ttl=config.mail_api.idempotency_ttl,
+    )
     consumer.on_external(USER_REGISTERED, handler.send, record=handler.record)
     lc.add_readiness_check("amqp-consumer", consumer.ready)
     lc.add_task("consumer", consumer.run, stop=consumer.stop)

@@ -39,6 +39,16 @@ class MailApiSettings(HttpClientSettings):
         Seconds,
         Field(description="Seconds a whole call may take, the adapter's retries included."),
     ] = 10.0
+    idempotency_ttl: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=30 * 86_400,
+            description="Seconds the mail API keeps an idempotency key's answer (the provider's "
+            "key lifetime, or less): an unconfirmed send older than this is dead-lettered for "
+            "reconciliation instead of sent again.",
+        ),
+    ] = 86_400.0
 
 
 class ConsumerSettings(Section):

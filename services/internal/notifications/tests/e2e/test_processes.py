@@ -176,11 +176,13 @@ def test_a_broken_environment_exits_78_listing_every_problem(env) -> None:
 
 
 def test_migrate_up_status_down(env) -> None:
-    """`migrate up` applies the deliveries, outbox, inbox and parking migrations; `down` one."""
+    """`migrate up` applies the deliveries, outbox, inbox, parking and mail intent migrations;
+    `down` one."""
     up = run(env, "migrate", "up")
     assert up.returncode == 0, up.stderr
-    # goose's words on stderr (issue 15); 4: the inbox, the outbox, its parking, the deliveries
-    assert up.stderr.count(" OK   ") == 4
+    # goose's words on stderr (issue 15); 5: the inbox, the outbox, its parking, the deliveries
+    # and the mail intents (issue 17)
+    assert up.stderr.count(" OK   ") == 5
     assert "goose: successfully migrated database to version" in up.stderr
     status = run(env, "migrate", "status")
     assert status.returncode == 0, status.stderr
@@ -250,40 +252,89 @@ async def test_sigterm_finishes_the_message_in_flight(
     assert len(mail.requests) == 1
 
 
-async def test_a_killed_consumer_after_the_mail_call_sends_no_second_email(
-    env, broker, mail, postgres_db, tmp_path
-) -> None:
-    """SIGKILL while the accepted mail call is answering: nothing is committed, the broker
-    redelivers to the next process, which repeats the same request (same key, same body), gets
-    the mail API's replay, and records exactly one delivery (PG-12, MQ-3)."""
+async def _killed_between_call_and_record(
+    env: dict[str, str], mail: notifkit.FakeMail, dsn: str, broker: notifkit.Broker, tmp_path: Path
+) -> str:
+    """SIGKILL the consumer after fake-mail accepted its call and before its record committed
+    (the test holds a lock on `deliveries`, so the recording transaction waits). Return the
+    event's message_id."""
     assert run(env, "migrate", "up").returncode == 0
-    mail.script(
-        dataclasses.replace(notifkit.accepted(PROVIDER_ID), delay=3.0),
-        notifkit.accepted(PROVIDER_ID, status=200, **{"Idempotent-Replayed": "true"}),
-    )
-    slow = env | {
+    blocker = await asyncpg.connect(dsn)
+    try:
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE deliveries IN SHARE MODE")  # INSERTs wait
+            async with started(env, "consume", tmp_path) as first:
+                await first.wait_ready()
+                mid = await broker.publish(notifkit.registered())
+                await notifkit.until(lambda: len(mail.messages()) == 1, timeout=30)
+                first.popen.kill()  # the email is out, its record not committed
+                await asyncio.to_thread(first.popen.wait, 30)
+    finally:
+        await blocker.close()
+    assert await count(dsn, "deliveries") == 0
+    assert await count(dsn, "mail_intents") == 1
+    return mid
+
+
+def _fake_mail_env(env: dict[str, str], mail: notifkit.FakeMail, key_ttl: str) -> dict[str, str]:
+    return env | {
+        "NOTIFICATIONS_MAIL_API_BASE_URL": mail.api,
+        "NOTIFICATIONS_MAIL_API_API_KEY": mail.key,
         "NOTIFICATIONS_MAIL_API_READ_TIMEOUT": "5",
         "NOTIFICATIONS_MAIL_API_DEADLINE": "8",
+        "NOTIFICATIONS_MAIL_API_IDEMPOTENCY_TTL": key_ttl,
     }
-    async with started(slow, "consume", tmp_path) as first:
-        await first.wait_ready()
-        mid = await broker.publish(notifkit.registered())
-        await notifkit.until(lambda: len(mail.requests) == 1)
-        first.popen.kill()
-        await asyncio.to_thread(first.popen.wait, 30)
-    assert await count(postgres_db.dsn, "deliveries") == 0
 
-    (tmp_path / "second").mkdir()
-    async with started(slow, "consume", tmp_path / "second") as second:
-        await second.wait_ready()
-        await notifkit.until(lambda: count(postgres_db.dsn, "svcinfra_inbox"), timeout=60)
-        assert await second.terminate() == 0
 
-    before, after = mail.requests
-    assert before.headers["idempotency-key"] == f"welcome-{mid}"
-    assert after.headers["idempotency-key"] == before.headers["idempotency-key"]
-    assert before.body == after.body
-    assert await count(postgres_db.dsn, "deliveries") == 1
+async def test_a_killed_consumer_after_the_mail_call_sends_no_second_email(
+    env, broker, postgres_db, tmp_path
+) -> None:
+    """SIGKILL after fake-mail (real keys, 24 h) accepted the call: nothing is committed, the broker
+    redelivers to the next process, which repeats the same request, gets fake-mail's replay of
+    its first answer, and records exactly one delivery of exactly one email (PG-12, MQ-3)."""
+    with notifkit.fake_mail() as mail:
+        slow = _fake_mail_env(env, mail, "86400")
+        mid = await _killed_between_call_and_record(slow, mail, postgres_db.dsn, broker, tmp_path)
+        (tmp_path / "second").mkdir()
+        async with started(slow, "consume", tmp_path / "second") as second:
+            await second.wait_ready()
+            await notifkit.until(lambda: count(postgres_db.dsn, "svcinfra_inbox"), timeout=60)
+            assert await second.terminate() == 0
+        [message] = mail.messages()
+    assert message["idempotency_key"] == f"welcome-{mid}"
+    con = await asyncpg.connect(postgres_db.dsn)
+    try:
+        provider_ids = await con.fetch("SELECT provider_message_id FROM deliveries")
+        intents = await con.fetch("SELECT state FROM mail_intents")
+    finally:
+        await con.close()
+    assert [row["provider_message_id"] for row in provider_ids] == [message["id"]]
+    assert [row["state"] for row in intents] == ["sent"]
     assert await count(postgres_db.dsn, "svcinfra_outbox") == 1
     assert await broker.take(broker.queue) == []
     assert await broker.take(broker.dlq) == []
+
+
+async def test_a_killed_consumer_redelivered_past_the_key_lifetime_is_dead_lettered(
+    env, broker, postgres_db, tmp_path
+) -> None:
+    """SIGKILL between the call and the record, the redelivery past fake-mail's 1 s key
+    lifetime: no second email (fake-mail would send one), the DLQ with the reconciliation
+    reason, no delivery recorded (MQ-3, MQ-10, issue 17)."""
+    with notifkit.fake_mail(FAKE_MAIL_IDEMPOTENCY_TTL="1") as mail:
+        slow = _fake_mail_env(env, mail, "1")
+        mid = await _killed_between_call_and_record(slow, mail, postgres_db.dsn, broker, tmp_path)
+        await asyncio.sleep(1.5)  # past both key lifetimes, however fast the next start is
+        (tmp_path / "second").mkdir()
+        async with started(slow, "consume", tmp_path / "second") as second:
+            await second.wait_ready()
+            [dead] = await broker.wait_for(broker.dlq, timeout=60)
+            assert await second.terminate() == 0
+        [message] = mail.messages()
+    assert message["idempotency_key"] == f"welcome-{mid}"
+    headers = dead.headers or {}
+    assert headers["error-type"] == "Reject"
+    assert "reconciliation needed" in str(headers["error-message"])
+    assert await count(postgres_db.dsn, "deliveries") == 0
+    assert await count(postgres_db.dsn, "svcinfra_inbox") == 0
+    assert await broker.take(broker.queue) == []

@@ -8,13 +8,22 @@ as `CONSUMER_TOPOLOGY_PREFIX` and `CONSUMER_RETRY_BACKOFF` make the real process
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aio_pika
+import httpx
 from aiormq import spec
 from notifications.cli import migrations_folder
 
@@ -22,7 +31,7 @@ from svcinfra.httpclient.testing import Reply
 from svcinfra.postgres.migrate import Migrator, load_migrations
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 REGISTERED = "user.registered.v1"
@@ -240,3 +249,74 @@ async def until(condition: Callable[[], Any], *, timeout: float = 30.0) -> None:
             if result:
                 return
             await asyncio.sleep(0.02)
+
+
+COMMAND = shutil.which("fake-mail", path=str(Path(sys.executable).parent))
+FAKE_MAIL_PORTS = range(17700, 17800)  # fake-mail processes of these tests
+
+
+def _fake_mail_port() -> int:
+    for port in FAKE_MAIL_PORTS:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {FAKE_MAIL_PORTS}")
+
+
+@dataclass
+class FakeMail:
+    """A running `fake-mail serve`: its API and key; its record through its own HTTP API."""
+
+    api: str
+    key: str
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.api, headers={"Authorization": f"Bearer {self.key}"}, timeout=5
+        )
+
+    def messages(self) -> list[dict[str, object]]:
+        with self.client() as client:
+            return list(client.get("/v1/messages").json()["messages"])
+
+
+@contextlib.contextmanager
+def fake_mail(**extra: str) -> Iterator[FakeMail]:
+    """Run `fake-mail serve` on ports of this suite's range until the block ends."""
+    assert COMMAND is not None, "the fake-mail console script is not installed in the venv"
+    key = secrets.token_urlsafe(24)
+    api_port = _fake_mail_port()
+    with socket.socket() as hold:  # keep the API port taken while the tech port is chosen
+        hold.bind(("127.0.0.1", api_port))
+        tech_port = _fake_mail_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("FAKE_MAIL_", "API_"))}
+    environ |= {
+        "SERVICE_NAME": "fake-mail",
+        "ENV": "dev",
+        "HTTP_HOST": "127.0.0.1",
+        "API_PORT": str(api_port),
+        "TECH_PORT": str(tech_port),
+        "FAKE_MAIL_API_KEY": key,
+        "SHUTDOWN_TIMEOUT": "10",
+        "HTTP_DRAIN_DELAY": "0",
+        **extra,
+    }
+    process = subprocess.Popen(
+        [COMMAND, "serve"], env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        for _ in range(300):
+            assert process.poll() is None, process.communicate()[1]
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"http://127.0.0.1:{tech_port}/health/readyz").status_code == 200:
+                    break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("fake-mail did not become ready")
+        yield FakeMail(f"http://127.0.0.1:{api_port}", key)
+    finally:
+        process.terminate()
+        process.communicate(timeout=15)

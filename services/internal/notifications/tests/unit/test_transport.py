@@ -12,6 +12,7 @@ from notifications.domain.errors import (
     MailRequestRefusedError,
     MailUnavailableError,
 )
+from notifications.domain.repository import Intent, IntentState
 from notifications.domain.service import WelcomeService
 from notifications.transport.mq import UserRegisteredHandler, registration_of
 
@@ -53,11 +54,21 @@ class Mailer:
         return self.answer
 
 
+class FirstIntents:
+    """Every intent is a first attempt's."""
+
+    async def intend(self, source_message_id: str, idempotency_key: str) -> Intent:
+        del source_message_id, idempotency_key
+        return Intent(new=True, state=IntentState.INTENDED, age=0.0)
+
+
 def handler(answer: AcceptedMail | Exception) -> UserRegisteredHandler[object]:
     def no_unit(tx: object):
         raise AssertionError(f"send must not open a unit ({tx!r})")
 
-    return UserRegisteredHandler(WelcomeService(Mailer(answer)), no_unit)
+    return UserRegisteredHandler(
+        WelcomeService(Mailer(answer), FirstIntents(), key_ttl=60), no_unit
+    )
 
 
 def test_a_delivery_decodes_into_a_registration_keyed_by_its_message_id() -> None:

@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 from notifications.domain.entity import AcceptedMail, Delivery, Registration, WelcomeMail
-from notifications.domain.errors import AddressRejectedError, MailUnavailableError
+from notifications.domain.errors import (
+    AddressRejectedError,
+    MailUnavailableError,
+    ReconciliationNeededError,
+)
+from notifications.domain.repository import Intent, IntentState
 from notifications.domain.service import WelcomeService, idempotency_key, notification_id
 
 
@@ -40,6 +45,25 @@ class FakeMailer:
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+
+@dataclass
+class FakeIntents:
+    """Intents in memory; `age` is what an existing intent reports (the test's clock)."""
+
+    rows: dict[str, IntentState] = field(default_factory=dict)
+    age: float = 0.0
+
+    async def intend(self, source_message_id: str, idempotency_key: str) -> Intent:
+        assert idempotency_key == f"welcome-{source_message_id}"
+        if source_message_id not in self.rows:
+            self.rows[source_message_id] = IntentState.INTENDED
+            return Intent(new=True, state=IntentState.INTENDED, age=0.0)
+        return Intent(new=False, state=self.rows[source_message_id], age=self.age)
+
+
+def service(mailer: FakeMailer, intents: FakeIntents | None = None) -> WelcomeService:
+    return WelcomeService(mailer, intents or FakeIntents(), key_ttl=60)
 
 
 @dataclass
@@ -105,7 +129,7 @@ def test_the_mail_repr_shows_no_personal_data() -> None:
 async def test_send_hands_the_composed_mail_to_the_mailer() -> None:
     """`send` sends exactly the composed mail and returns the mailer's acceptance."""
     mailer = FakeMailer()
-    accepted = await WelcomeService(mailer).send(registration())
+    accepted = await service(mailer).send(registration())
     assert accepted == ACCEPTED
     assert mailer.sent == [WelcomeService.compose(registration())]
 
@@ -118,7 +142,7 @@ async def test_send_hands_the_composed_mail_to_the_mailer() -> None:
 async def test_send_lets_the_mailers_domain_errors_through(error) -> None:
     """The mailer's temporary and permanent errors reach the caller unchanged."""
     with pytest.raises(type(error)):
-        await WelcomeService(FakeMailer(script=[error])).send(registration())
+        await service(FakeMailer(script=[error])).send(registration())
 
 
 async def test_record_writes_one_delivery_and_one_announcement() -> None:
@@ -153,3 +177,31 @@ def test_domain_errors_say_whether_they_are_temporary() -> None:
     """The error tree carries the temporary/permanent split the consumer relies on (EX-4)."""
     assert MailUnavailableError("x").temporary is True
     assert AddressRejectedError("x").temporary is False
+
+
+async def test_a_repeat_within_the_key_lifetime_calls_the_api_again_with_the_same_key() -> None:
+    """MQ-3: an intent younger than the key's lifetime: the API's replay answers the repeat."""
+    mailer, intents = FakeMailer(), FakeIntents(age=59.9)
+    await service(mailer, intents).send(registration())
+    await service(mailer, intents).send(registration())
+    assert [m.idempotency_key for m in mailer.sent] == ["welcome-m-1", "welcome-m-1"]
+
+
+@pytest.mark.parametrize("state", list(IntentState))
+async def test_a_repeat_past_the_key_lifetime_needs_reconciliation_not_a_second_email(
+    state: IntentState,
+) -> None:
+    """MQ-3, MQ-10: an intent as old as the key's lifetime: no call, the DLQ's reason."""
+    mailer, intents = FakeMailer(), FakeIntents(age=60.0)
+    await service(mailer, intents).send(registration())
+    intents.rows["m-1"] = state
+    with pytest.raises(ReconciliationNeededError, match="reconciliation needed") as raised:
+        await service(mailer, intents).send(registration())
+    assert "60s ago" in raised.value.reason
+    assert str(state) in raised.value.reason
+    assert len(mailer.sent) == 1
+
+
+def test_the_key_lifetime_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="key_ttl must be positive"):
+        WelcomeService(FakeMailer(), FakeIntents(), key_ttl=0)

@@ -1,13 +1,24 @@
-"""The record of what fake-mail "sent", and the results stored under idempotency keys."""
+"""The record of what fake-mail "sent", and the results stored under idempotency keys.
+
+A key's result is kept for `key_ttl` seconds from the acceptance, as a real provider keeps it
+(Stripe: 24 h); after that the key is forgotten and the same request sends a new message.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+DEFAULT_KEY_TTL: Final = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +58,24 @@ class Message:
 class _Stored:
     fingerprint: str
     message: Message
+    expires: float
 
 
 class Mailbox:
-    """Accepted messages in acceptance order, and one stored result per idempotency key."""
+    """Accepted messages in acceptance order, and one stored result per idempotency key.
 
-    def __init__(self) -> None:
+    A stored result lives `key_ttl` seconds (measured on `clock`, monotonic by default); an
+    expired one is as if never stored.
+    """
+
+    def __init__(
+        self, key_ttl: float = DEFAULT_KEY_TTL, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """Create an empty mailbox whose idempotency results expire after `key_ttl` seconds."""
+        if key_ttl <= 0:
+            raise ValueError("key_ttl must be positive")
+        self._key_ttl = key_ttl
+        self._clock = clock
         self._messages: list[Message] = []
         self._results: dict[str, _Stored] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -70,8 +93,14 @@ class Mailbox:
             del self._locks[key]
 
     def stored(self, key: str, request: SendRequest) -> tuple[Message | None, bool]:
-        """Return the message stored under `key` (or None) and whether `request` matches it."""
+        """Return the message stored under `key` (or None) and whether `request` matches it.
+
+        A result older than the key's lifetime is dropped and reads as None.
+        """
         stored = self._results.get(key)
+        if stored is not None and self._clock() >= stored.expires:
+            del self._results[key]
+            stored = None
         if stored is None:
             return None, True
         return stored.message, stored.fingerprint == request.fingerprint()
@@ -88,8 +117,18 @@ class Mailbox:
             accepted_at=datetime.now(UTC),
         )
         self._messages.append(message)
-        self._results[key] = _Stored(request.fingerprint(), message)
+        self._prune()
+        expires = self._clock() + self._key_ttl
+        self._results[key] = _Stored(request.fingerprint(), message, expires)
         return message
+
+    def _prune(self) -> None:
+        """Drop the expired results (insertion order is expiry order: one TTL for all)."""
+        now = self._clock()
+        for key, stored in list(self._results.items()):
+            if now < stored.expires:
+                break
+            del self._results[key]
 
     def messages(self, to: str | None = None) -> list[Message]:
         """Return the accepted messages in acceptance order, only those to `to` if given."""

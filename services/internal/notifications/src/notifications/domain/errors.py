@@ -5,7 +5,8 @@ NotificationError              the root: a welcome email could not be sent or re
 ├── MailUnavailableError       the mail API could not take it now; later it may
 └── MailRefusedError           the same email will fail again: the DLQ, with the reason
     ├── AddressRejectedError       the mail API refused the recipient address
-    └── MailRequestRefusedError    the mail API refused the request (credentials, key reuse)
+    ├── MailRequestRefusedError    the mail API refused the request (credentials, key reuse)
+    └── ReconciliationNeededError  an earlier attempt may have sent it, past the key's lifetime
 ```
 
 `reason` is what the failure is called in logs and in the DLQ's `error-message` header: the
@@ -41,3 +42,12 @@ class AddressRejectedError(MailRefusedError):
 
 class MailRequestRefusedError(MailRefusedError):
     """The mail API refused the request itself (credentials, a reused key, an invalid body)."""
+
+
+class ReconciliationNeededError(MailRefusedError):
+    """An earlier attempt may have sent the email, and the key's replay can no longer tell.
+
+    The intent to send is older than the mail API's idempotency key lifetime and no delivery
+    was recorded: sending again could send a second email, so the event goes to the DLQ for a
+    person (or a lookup at the provider) to reconcile.
+    """

@@ -4,5 +4,13 @@ PG-9: the interfaces live here, their Postgres implementation in `notifications.
 """
 
 from .deliveries import DeliveryRepository, DeliveryUnit, SentEvents
+from .intents import Intent, IntentState, MailIntents
 
-__all__ = ["DeliveryRepository", "DeliveryUnit", "SentEvents"]
+__all__ = [
+    "DeliveryRepository",
+    "DeliveryUnit",
+    "Intent",
+    "IntentState",
+    "MailIntents",
+    "SentEvents",
+]

@@ -5,6 +5,11 @@ transaction open (PG-12); `record` runs inside one short transaction that the ca
 after the call. A crash between the two leaves nothing recorded: the event comes again, `send`
 repeats the same request with the same key, and the mail API answers with its first answer
 instead of sending a second email.
+
+That answer is only kept for the key's lifetime at the provider (24 h at Stripe-like APIs, none
+at some). So `send` first commits an intent to send (`MailIntents`); a redelivery that finds an
+intent older than `key_ttl` without a recorded delivery raises `ReconciliationNeededError` (the
+DLQ, with the reason) instead of calling the API again (MQ-3, MQ-10).
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ import uuid
 from typing import TYPE_CHECKING
 
 from notifications.domain.entity import Delivery, NotificationKind, WelcomeMail
+from notifications.domain.errors import ReconciliationNeededError
 
 if TYPE_CHECKING:
     from notifications.domain.entity import AcceptedMail, Registration
-    from notifications.domain.repository import DeliveryUnit
+    from notifications.domain.repository import DeliveryUnit, MailIntents
 
     from .ports import Mailer
 
@@ -37,9 +43,19 @@ def notification_id(event_id: str) -> uuid.UUID:
 class WelcomeService:
     """Welcomes registered users by email: compose, send (no transaction), record (one)."""
 
-    def __init__(self, mailer: Mailer) -> None:
-        """Create the service over the mail port."""
+    def __init__(self, mailer: Mailer, intents: MailIntents, *, key_ttl: float) -> None:
+        """Create the service.
+
+        Args:
+            mailer: the mail port.
+            intents: the intents to send, committed before each call.
+            key_ttl: seconds the mail API keeps an idempotency key's answer (or less).
+        """
+        if key_ttl <= 0:
+            raise ValueError("key_ttl must be positive")
         self._mailer = mailer
+        self._intents = intents
+        self._key_ttl = key_ttl
 
     @staticmethod
     def compose(registration: Registration) -> WelcomeMail:
@@ -60,9 +76,19 @@ class WelcomeService:
 
         Raises:
             MailUnavailableError: the mail API could not take it now (retry later).
+            ReconciliationNeededError: an earlier attempt's intent is older than the key's
+                lifetime: the email may have been sent, and repeating the key would not tell.
             MailRefusedError: the mail API refuses it (do not retry).
         """
-        return await self._mailer.send(self.compose(registration))
+        mail = self.compose(registration)
+        intent = await self._intents.intend(registration.event_id, mail.idempotency_key)
+        if not intent.new and intent.age >= self._key_ttl:
+            raise ReconciliationNeededError(
+                f"reconciliation needed: an earlier attempt ({intent.state}) began "
+                f"{intent.age:.0f}s ago, past the mail API's idempotency key lifetime "
+                f"({self._key_ttl:g}s); not sent again, the email may have gone out"
+            )
+        return await self._mailer.send(mail)
 
     @staticmethod
     async def record(

@@ -1,0 +1,5 @@
+"""Mail intents in PostgreSQL."""
+
+from .repository import PostgresIntents
+
+__all__ = ["PostgresIntents"]
