@@ -26,7 +26,7 @@ from svcinfra.messaging import (
 from svcinfra.messaging.contract import Contract, contract_from_document
 from svcinfra.messaging.publisher import Backoff, PublishReceipt
 from svcinfra.messaging.topology import QueueRole, Topology
-from svcinfra.testing import capture_logs, metric_value, until
+from svcinfra.testing import capture_logs, free_port, metric_value, until
 from svcinfra.testing._rabbitnode import PrivateRabbitNode
 
 if TYPE_CHECKING:
@@ -37,7 +37,8 @@ pytestmark = pytest.mark.rabbitmq
 GOOD = Path(__file__).parents[1] / "assets" / "asyncapi" / "good"
 EVENT = "user.registered.v1"
 FAST = Backoff(initial=0.01, maximum=0.2)
-AMQP_PORT, DIST_PORT, CTL_PORT = 16610, 16611, 16612
+# ports of this run's own (free now, never handed out twice), so concurrent runs cannot collide
+AMQP_PORT, DIST_PORT, CTL_PORT = free_port(), free_port(), free_port()
 DLX_RETRY_MS = 1000
 
 
