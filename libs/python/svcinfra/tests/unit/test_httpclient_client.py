@@ -75,13 +75,18 @@ class ServiceConfig(Config):
 
 def _env(**overrides: str) -> dict[str, str]:
     env = {f"MAIL_API_{name.upper()}": str(value) for name, value in TIMEOUTS.items()}
-    env |= {"SERVICE_NAME": "notifications", "ENV": "dev"}
-    env |= {"MAIL_API_BASE_URL": "https://mail.example/", "MAIL_API_API_KEY": "sk-live-1"}
+    env |= {"SERVICE_NAME": "notifications", "ENV": "dev", "ENV_PREFIX": "NOTIFICATIONS_"}
+    # a secret is read only under the service's prefix (CF-4); the rest of the section is not
+    env |= {
+        "MAIL_API_BASE_URL": "https://mail.example/",
+        "NOTIFICATIONS_MAIL_API_API_KEY": "sk-live-1",
+    }
     return env | overrides
 
 
 def test_settings_load_from_the_environment_by_section() -> None:
-    """A service's section reads MAIL_API_* variables and keeps the key secret (CF-3, EX-5)."""
+    """A service's section reads MAIL_API_* variables, its key under the service's prefix, and
+    keeps the key secret (CF-3, CF-4, EX-5)."""
     config = load_config(ServiceConfig, _env())
     assert config.mail_api.base_url == "https://mail.example"
     assert "sk-live-1" not in repr(config)

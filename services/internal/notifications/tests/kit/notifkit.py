@@ -299,6 +299,7 @@ def fake_mail(**extra: str) -> Iterator[FakeMail]:
         "HTTP_HOST": "127.0.0.1",
         "API_PORT": str(api_port),
         "TECH_PORT": str(tech_port),
+        "ENV_PREFIX": "FAKE_MAIL_",  # its secret is read under its prefix (CF-4)
         "FAKE_MAIL_API_KEY": key,
         "SHUTDOWN_TIMEOUT": "10",
         "HTTP_DRAIN_DELAY": "0",
