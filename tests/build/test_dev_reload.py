@@ -129,6 +129,7 @@ async def test_an_edited_handler_is_served_without_restarting_the_command(tmp_pa
         HTTP_HOST="127.0.0.1",
         API_PORT=str(api_port),
         TECH_PORT=str(tech_port),
+        ENV_PREFIX="FAKE_MAIL_",  # its secret is read under its prefix (CF-4)
         FAKE_MAIL_API_KEY=key,
         SHUTDOWN_TIMEOUT="5",
     )
