@@ -178,6 +178,15 @@ _NOT_THE_SECRET: Final = frozenset(
 )
 
 
+# every name `secret_name` accepts holds one of these (case-insensitively): a module without any
+# is not walked for assignments, which is most modules
+_SECRET_HINT: Final = re.compile(
+    r"(?i)pass|pwd|secret|token|apikey|credential|"
+    r"(?:api|secret|private|access|signing|encryption|client|master|auth|license|account|service)"
+    r"[-_. ]?(?:key|auth)"
+)
+
+
 def secret_name(name: str) -> bool:
     """Whether a variable, key or setting name holds a secret's value (CF-2's keyword detector).
 
@@ -259,7 +268,7 @@ class HardCodedSecrets(Rule):
             # fake credentials are what tests are made of: only real token formats count there
             guessing = "tests" not in path.relative_to(repo.root).parts
             findings.extend(self._text(rel, text, guessing=guessing))
-            if name.endswith(".py") and guessing:
+            if name.endswith(".py") and guessing and _SECRET_HINT.search(text):
                 tree = repo.tree(path)
                 if tree is not None:
                     findings.extend(self._python(repo.rel(path), tree))
