@@ -351,6 +351,7 @@ class TlsConnection(Connection):
     def __init__(self, *, tls: TlsClient, **kwargs: Any) -> None:  # noqa: ANN401  (redis-py's keywords)
         """Take redis-py's connection keywords and the TLS client of the settings."""
         self._tls = tls
+        self._answered = False  # whether the server has answered on this connection yet
         super().__init__(**kwargs)
 
     def _connection_arguments(self) -> Any:  # noqa: ANN401  (redis-py's mapping)
@@ -365,20 +366,40 @@ class TlsConnection(Connection):
         refusal (`certificate required`, `unknown ca`) arrives on the first read.
         """
         try:
-            return await super().read_response(*args, **kwargs)
+            answer = await super().read_response(*args, **kwargs)
         except RedisConnectionError as exc:
             why = self._tls.explain(exc)
+            if why is None and not self._answered and _was_reset(exc):
+                # the alert can lose the race with the server's reset: say what it most likely was
+                names = self._tls.names
+                why = (
+                    "the server reset the TLS connection at its first answer, as a server that "
+                    f"requires a client certificate does without one: check {names.cert_file} "
+                    f"and {names.key_file}"
+                )
             if why is None:
                 raise
             raise RedisConnectionError(
                 f"Error reading from {self.host}:{self.port}. {why}."
             ) from exc
+        self._answered = True
+        return answer
 
     def _error_message(self, exception: BaseException) -> str:
         why = self._tls.explain(exception)
         if why is None:
             return str(super()._error_message(exception))
         return f"Error connecting to {self.host}:{self.port}. {why}."
+
+
+def _was_reset(exc: BaseException) -> bool:
+    """Whether the connection was reset by the server (anywhere in the exception's causes)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionResetError) or "Connection reset by peer" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def create_cache_client(
