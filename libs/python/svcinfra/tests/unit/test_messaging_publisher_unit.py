@@ -149,13 +149,14 @@ async def test_a_tracer_provider_set_later_is_picked_up(
 
     monkeypatch.setattr(trace, "get_tracer_provider", current)
     monkeypatch.setattr(_publisher, "_TRACING_RECHECK", 0.05)
-    assert not publisher._tracing()
-    assert not publisher._tracing()
+    loop = asyncio.get_running_loop()
+    assert not publisher._tracing(loop.time())
+    assert not publisher._tracing(loop.time())
     assert len(asked) == 1  # the second answer came from the cache
     provider = TracerProvider()
     await asyncio.sleep(0.06)
-    assert publisher._tracing()
-    assert publisher._tracing()
+    assert publisher._tracing(loop.time())
+    assert publisher._tracing(loop.time())
     assert len(asked) == 2  # a real provider stays: not asked again
 
 

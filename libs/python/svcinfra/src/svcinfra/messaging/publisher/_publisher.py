@@ -65,6 +65,8 @@ _NO_SPAN = contextlib.nullcontext(trace.INVALID_SPAN)
 
 _log = structlog.get_logger(tm.LOGGER_NAME)
 
+_PERSISTENT = int(DeliveryMode.PERSISTENT)
+
 # Seconds between two looks for a global tracer provider while there is none (see `_tracing`).
 _TRACING_RECHECK = 1.0
 
@@ -337,7 +339,9 @@ class Publisher:
                 message_name=message_name,
             )
         publication = metrics.publication
-        started = asyncio.get_running_loop().time()
+        # One lookup per publish: each `get_running_loop()` costs a getpid() system call.
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             body = self._encode(publication, payload, headers)
         except InvalidMessageError:
@@ -351,7 +355,7 @@ class Publisher:
                 record_exception=False,
                 set_status_on_exception=False,
             )
-            if self._tracing()
+            if self._tracing(started)
             else _NO_SPAN
         )
         with span_scope as span:
@@ -369,7 +373,7 @@ class Publisher:
             properties = spec.Basic.Properties(
                 headers=all_headers,
                 content_type="application/json",
-                delivery_mode=int(DeliveryMode.PERSISTENT),
+                delivery_mode=_PERSISTENT,
                 message_id=message_id,
                 correlation_id=correlation_id,
                 message_type=publication.message.name,
@@ -378,11 +382,11 @@ class Publisher:
             )
             metrics.published.inc()
             try:
-                attempts = await self._send(publication, body, properties, metrics)
+                attempts = await self._send(loop, publication, body, properties, metrics)
             except PublishFailedError as exc:
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
                 span.set_attribute("error.type", type(exc).__name__)
-                metrics.duration.observe(asyncio.get_running_loop().time() - started)
+                metrics.duration.observe(loop.time() - started)
                 _log.error(
                     "amqp publish failed",
                     message=publication.message.name,
@@ -405,7 +409,7 @@ class Publisher:
                     attempts=attempts,
                 )
         metrics.confirmed.inc()
-        metrics.duration.observe(asyncio.get_running_loop().time() - started)
+        metrics.duration.observe(loop.time() - started)
         return PublishReceipt(
             message_id=message_id,
             message_name=publication.message.name,
@@ -439,13 +443,13 @@ class Publisher:
 
     async def _send(
         self,
+        loop: asyncio.AbstractEventLoop,
         publication: Publication,
         body: bytes,
         properties: spec.Basic.Properties,
         metrics: tm.MessageMetrics,
     ) -> int:
         """Send until confirmed or a final failure; return the number of attempts."""
-        loop = asyncio.get_running_loop()
         deadline = loop.time() + self._deadline
         exchange_name, routing_key = publication.exchange.name, publication.routing_key
         attempt = 0
@@ -454,15 +458,18 @@ class Publisher:
             generation = self._generation
             blocked_periods = self._blocked_periods
             try:
-                generation, channel = await self._channel_for(exchange_name, deadline)
-                limit = max(min(self._confirm_timeout, deadline - loop.time()), 0.001)
+                generation, channel = self._open_channel(exchange_name) or await self._channel_for(
+                    exchange_name, deadline
+                )
+                now = loop.time()
+                limit = max(min(self._confirm_timeout, deadline - now), 0.001)
                 await self._publish_once(
                     channel,
                     body,
                     exchange=exchange_name,
                     routing_key=routing_key,
                     properties=properties,
-                    limit_at=loop.time() + limit,
+                    limit_at=now + limit,
                 )
             except (aiormq.exceptions.DeliveryError, MissingExchangeError) as exc:
                 # A return or a nack of this very delivery tag, or no such exchange: the same
@@ -496,6 +503,26 @@ class Publisher:
                 await self._pause(exc, attempt, deadline, publication, properties, metrics)
             else:
                 return attempt
+
+    def _open_channel(self, exchange: str) -> tuple[int, aiormq.abc.AbstractChannel] | None:
+        """The confirm channel (and its generation) when an attempt can use it at once.
+
+        The common case, answered without a coroutine; a publish's other awaits are the
+        driver's.
+
+        None when the broker blocks publishing, when there is no open channel or connection,
+        or when `exchange` has not been checked yet: `_channel_for` deals with those.
+        """
+        underlay = self._underlay
+        if (
+            underlay is None
+            or underlay.is_closed
+            or not self._unblocked.is_set()
+            or exchange not in self._exchanges_seen
+            or not self.connected
+        ):
+            return None
+        return self._generation, underlay
 
     async def _channel_for(
         self, exchange: str, deadline: float
@@ -795,7 +822,7 @@ class Publisher:
             blocked_for=round(asyncio.get_running_loop().time() - self._blocked_since, 3),
         )
 
-    def _tracing(self) -> bool:
+    def _tracing(self, now: float) -> bool:
         """Whether a tracer provider is configured.
 
         Once one is, it stays (OpenTelemetry sets the global provider once). Until then the
@@ -804,7 +831,6 @@ class Publisher:
         """
         if self._traced:
             return True
-        now = asyncio.get_running_loop().time()
         if now < self._untraced_until:
             return False
         if isinstance(
