@@ -18,6 +18,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from prometheus_client import REGISTRY
 
 from svcinfra.postgres import (
+    Conflict,
     Database,
     NotFound,
     ProgrammingError,
@@ -25,6 +26,7 @@ from svcinfra.postgres import (
     QueryKindMismatch,
     RowMappingError,
     Transaction,
+    TransactionAborted,
     TransactionConflict,
 )
 
@@ -179,6 +181,29 @@ async def test_transaction_commits_and_rolls_back(db: Database, queries: Queries
     assert await db.one(queries.query("users__count"), row=int) == 1
     with pytest.raises(ProgrammingError, match="already finished"):
         await tx.one(queries.query("users__count"), row=int)  # the committed one
+
+
+async def test_a_caught_statement_error_makes_the_commit_raise(
+    db: Database, queries: Queries
+) -> None:
+    """A statement fails inside a transaction and the caller catches its error and goes on:
+    PostgreSQL answers the COMMIT with ROLLBACK (no error of its own); that answer raises
+    TransactionAborted instead of passing for a commit, and nothing of the block is kept."""
+    async with db.transaction() as tx:
+        await tx.exec(queries.query("teams__create"), 1, "core")
+
+    async def carry_on_after_an_error() -> None:
+        async with db.transaction() as tx:
+            await tx.one(queries.query("users__create"), 1, "ann", "a@x", "active", row=User)
+            with pytest.raises(Conflict):
+                await tx.exec(queries.query("teams__create"), 1, "core")  # a duplicate key
+
+    with pytest.raises(TransactionAborted, match="rolled back, not committed"):
+        await carry_on_after_an_error()
+    assert await db.one(queries.query("users__count"), row=int) == 0
+    async with db.transaction() as tx:  # the connection went back clean: the next one commits
+        await tx.one(queries.query("users__create"), 1, "ann", "a@x", "active", row=User)
+    assert await db.one(queries.query("users__count"), row=int) == 1
 
 
 async def test_serialization_failure_is_retried_to_success(db: Database, queries: Queries) -> None:

@@ -33,6 +33,7 @@ from ._errors import (
     TemplateError,
     TemporarilyUnavailable,
     Timeout,
+    TransactionAborted,
     TransactionConflict,
     UnknownQuery,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "TemporarilyUnavailable",
     "Timeout",
     "Transaction",
+    "TransactionAborted",
     "TransactionConflict",
     "TransactionContext",
     "UnknownQuery",

@@ -86,6 +86,14 @@ class QueryFailed(DatabaseError):  # noqa: N818  (the domain's vocabulary, as in
     """The server rejected the query for a reason that is a bug (syntax, missing table, ...)."""
 
 
+class TransactionAborted(DatabaseError):  # noqa: N818  (reads as the condition it is)
+    """COMMIT found the transaction aborted: the server rolled everything back.
+
+    A statement of it failed and its error was caught; retrying the same code meets the same
+    failure.
+    """
+
+
 class ProgrammingError(DatabaseError):
     """The layer is used wrongly; fix the code or the `.sql` files, do not handle this."""
 

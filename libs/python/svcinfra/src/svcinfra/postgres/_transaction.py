@@ -10,7 +10,7 @@ import contextlib
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._errors import ProgrammingError, translate
+from ._errors import ProgrammingError, TransactionAborted, translate
 from ._instrument import QUERY_ERRORS
 from ._runner import Runner, failed
 
@@ -71,20 +71,14 @@ class TransactionContext:
         self._readonly = readonly
         self._deferrable = deferrable
         self._con: Any = None
-        self._xact: Any = None
+        self._xact: ExplicitTransaction | None = None
         self._tx: Transaction | None = None
 
     async def __aenter__(self) -> Transaction:
         db = self._db
         con = await db._acquire(None)  # noqa: SLF001  (the context is the database's own part)
         try:
-            set_local = db._set_local  # noqa: SLF001  (same)
-            if set_local is None:
-                xact: Any = con.transaction(
-                    isolation=self._isolation, readonly=self._readonly, deferrable=self._deferrable
-                )
-            else:
-                xact = PooledTransaction(con, self._begin(set_local))
+            xact = ExplicitTransaction(con, self._begin(db._set_local))  # noqa: SLF001  (same)
             await xact.start()
         except BaseException as exc:
             await db._release(con)  # noqa: SLF001  (same)
@@ -95,14 +89,14 @@ class TransactionContext:
         self._tx = Transaction(db, con)
         return self._tx
 
-    def _begin(self, set_local: str) -> str:
-        """BEGIN with this transaction's modes, then the PG-5 timeouts as SET LOCAL."""
+    def _begin(self, set_local: str | None) -> str:
+        """BEGIN with this transaction's modes, then the PG-5 timeouts as SET LOCAL if pooled."""
         begin = "BEGIN ISOLATION LEVEL " + self._isolation.replace("_", " ").upper()
         if self._readonly:
             begin += " READ ONLY"
         if self._deferrable:
             begin += " DEFERRABLE"
-        return f"{begin}; {set_local}"
+        return begin if set_local is None else f"{begin}; {set_local}"
 
     async def __aexit__(
         self,
@@ -110,13 +104,15 @@ class TransactionContext:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        db, tx = self._db, self._tx
+        db, tx, xact = self._db, self._tx, self._xact
         if tx is not None:
             tx._open = False  # noqa: SLF001  (same)
+        if xact is None:
+            return
         try:
             if exc is None:
                 try:
-                    await self._xact.commit()
+                    await xact.commit()
                 except Exception as error:
                     translated = translate(error, "transaction:commit")
                     QUERY_ERRORS.labels("transaction:commit", type(translated).__name__).inc()
@@ -124,17 +120,22 @@ class TransactionContext:
             else:
                 with contextlib.suppress(Exception):
                     # The connection may be gone; the server rolls back on its own then.
-                    await self._xact.rollback()
+                    await xact.rollback()
         finally:
             await db._release(self._con)  # noqa: SLF001  (same)
 
 
-class PooledTransaction:
-    """A transaction behind a transaction pooler: its timeouts are set in its BEGIN's round trip.
+class ExplicitTransaction:
+    """BEGIN and COMMIT as statements of our own, so that a commit that rolled back is seen.
 
-    The statements go as one simple query (`BEGIN ...; SET LOCAL ...; SET LOCAL ...`), so the
-    PG-5 timeouts cost no extra round trip, and they end with the transaction whichever server
-    session the pooler gave it.
+    PostgreSQL answers `COMMIT` in a transaction aborted by an earlier failed statement with the
+    tag `ROLLBACK` and no error; the driver's transaction object drops that tag, so a caller
+    that caught a query's error and went on would believe everything it wrote was committed.
+    Here that answer raises `TransactionAborted`.
+
+    Behind a transaction pooler the BEGIN carries the PG-5 timeouts as one simple query
+    (`BEGIN ...; SET LOCAL ...; SET LOCAL ...`): no extra round trip, and they end with the
+    transaction whichever server session the pooler gave it.
     """
 
     __slots__ = ("_begin", "_con")
@@ -148,8 +149,16 @@ class PooledTransaction:
         await self._con.execute(self._begin)
 
     async def commit(self) -> None:
-        """Commit it."""
-        await self._con.execute("COMMIT")
+        """Commit it.
+
+        Raises:
+            TransactionAborted: the server rolled it back instead (an earlier statement failed).
+        """
+        if await self._con.execute("COMMIT") != "COMMIT":
+            raise TransactionAborted(
+                "the transaction was rolled back, not committed: one of its statements failed "
+                "earlier and its error was caught; nothing it wrote was kept"
+            )
 
     async def rollback(self) -> None:
         """Roll it back."""
