@@ -702,7 +702,6 @@ class Publisher:
                     routing_key=routing_key,
                     properties=properties,
                     mandatory=True,
-                    wait=False,
                 )
             finally:
                 expired = watched.leave()
