@@ -116,6 +116,8 @@ class Batcher:
         self._handler_timeout = handler_timeout
         self._pending: dict[str, list[_Item]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._busy: dict[str, int] = {}  # batches of the queue running now
+        self._due: set[str] = set()  # queues whose open batch is past its linger
         self._running: set[asyncio.Task[None]] = set()
 
     def submit(
@@ -133,21 +135,41 @@ class Batcher:
         pending = self._pending.setdefault(queue, [])
         pending.append(_Item(route, delivery, future, context))
         if len(pending) >= self._size:
-            self._flush(queue)
+            self._start(queue)
         elif len(pending) == 1:
-            self._timers[queue] = loop.call_later(self._linger, self._flush, queue)
+            self._timers[queue] = loop.call_later(self._linger, self._lingered, queue)
         return future
 
-    def _flush(self, queue: str) -> None:
+    def _lingered(self, queue: str) -> None:
+        """The open batch's linger is over: it starts now, or when the running one ends.
+
+        Waiting for the running batch is what makes batches grow under load (a group commit):
+        while one commits, the deliveries its acks make room for gather in the next.
+        """
+        self._timers.pop(queue, None)
+        if self._busy.get(queue, 0):
+            self._due.add(queue)
+        else:
+            self._start(queue)
+
+    def _start(self, queue: str) -> None:
         timer = self._timers.pop(queue, None)
         if timer is not None:
             timer.cancel()
+        self._due.discard(queue)
         items = self._pending.pop(queue, None)
         if not items:
             return
+        self._busy[queue] = self._busy.get(queue, 0) + 1
         task = asyncio.get_running_loop().create_task(self._settle(queue, items))
         self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        task.add_done_callback(lambda done: self._finished(queue, done))
+
+    def _finished(self, queue: str, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._busy[queue] -= 1
+        if queue in self._due:
+            self._start(queue)
 
     async def _settle(self, queue: str, items: list[_Item]) -> None:
         tm.BATCH_SIZE.labels(queue).observe(len(items))
@@ -218,7 +240,7 @@ class Batcher:
     async def close(self) -> None:
         """Flush what is pending and wait for the running batches (on stop)."""
         for queue in list(self._pending):
-            self._flush(queue)
+            self._start(queue)
         if self._running:
             with contextlib.suppress(Exception):
                 await asyncio.gather(*self._running, return_exceptions=True)

@@ -391,7 +391,7 @@ class Consumer:
             await channel.set_qos(prefetch_count=self._prefetch[consumption.queue.name])
             queue = await channel.get_queue(consumption.queue.name, ensure=False)
             underlay = await channel.get_underlay_channel()
-            acks = Acks(underlay)
+            acks = Acks(underlay, prefetch=self._prefetch[consumption.queue.name])
             all_acks.append(acks)
 
             async def deliver(
