@@ -145,7 +145,7 @@ async def _raw_consume(queue_name: str, count: int, prefetch: int) -> tuple[floa
 
 
 async def _our_consume(contract: object, db: object, queue_name: str, count: int,
-                       prefetch: int, **options: Any) -> tuple[float, float]:  # fmt: skip
+                       prefetch: int, **options: int) -> tuple[float, float]:  # fmt: skip
     """svcinfra Consumer: checks, inbox row + handler in a transaction (batched), ack.
 
     The handler counts its runs (cheap); once it has run `count` times the consumer is

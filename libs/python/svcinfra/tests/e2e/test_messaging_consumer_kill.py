@@ -94,18 +94,14 @@ async def test_a_consumer_killed_mid_handler_loses_nothing_and_applies_once(svc,
     assert await svc.depth(svc.queue) == 0
 
 
-async def test_a_batching_consumer_killed_mid_stream_applies_each_message_once(
-    svc, spawn
-) -> None:
+async def test_a_batching_consumer_killed_mid_stream_applies_each_message_once(svc, spawn) -> None:
     """SIGKILL with batches committed, acked or not, and one open: 200 ids, one effect each.
 
     The killed process batched 25 messages per transaction (a savepoint each); what it had
     not acked is redelivered to the next consumer, which finds the committed ones in the inbox
     (duplicates, no effect) and applies the rest, each once.
     """
-    ids = []
-    for _ in range(200):
-        ids.append(await svc.publish_json(msgkit.registered()))
+    ids = [await svc.publish_json(msgkit.registered()) for _ in range(200)]
     process = spawn("batch_consumer_process.py", svc.prefix, svc.dbname)
     await line_starting(process, "HANDLED 60")
     process.send_signal(signal.SIGKILL)

@@ -56,7 +56,7 @@ async def _svc(amqp_server: str, amqp_names: str, postgres_db, tmp_path: Path):
         yield svc
 
 
-def make(svc: msgkit.Service, db: Any = None, **options: Any) -> Consumer:  # noqa: ANN401
+def make(svc: msgkit.Service, db: Any = None, **options: Any) -> Consumer:
     """A consumer of the test's queue, named after the test."""
     options.setdefault("name", f"{svc.prefix}-consumer")
     options.setdefault("url", msgkit.AMQP_URL)
@@ -127,7 +127,7 @@ async def test_a_failing_handler_in_a_batch_rolls_back_alone(svc) -> None:
     async with running(consumer):
         await msgkit.until(lambda: _depth_of(svc, svc.dlq, 2))
         await msgkit.until(lambda: _effects_count(svc, 18))
-        
+
     assert calls[:20] == ids  # one batch, in delivery order; then the retries of `bad_sql`
     assert set(calls[20:]) == {bad_sql}
     first_batch = batches(svc.queue)
@@ -178,7 +178,7 @@ async def test_a_failed_commit_acks_nothing_and_each_message_is_settled_alone(sv
     async with running(consumer):
         await msgkit.until(lambda: _depth_of(svc, svc.dlq, 1))
         await msgkit.until(lambda: _effects_count(svc, 9))
-        
+
     # The poison one's retries fail their batch of one each time too (and are requeued).
     assert sample("svcinfra_amqp_inbox_batches_failed_total", queue=svc.queue) >= failed + 1
     assert sample("svcinfra_amqp_messages_requeued_total", queue=svc.queue) >= requeued + 10
@@ -273,7 +273,7 @@ async def test_a_connection_killed_between_commit_and_ack_is_redelivered_and_ded
                                queue=svc.queue, outcome="duplicate") >= duplicates + killed[0]
                 if killed else False
             )  # fmt: skip
-            
+
     (first_batch,) = killed
     assert first_batch >= 1
     assert await svc.effects() == dict.fromkeys(ids, 1)
@@ -285,12 +285,12 @@ async def test_a_connection_killed_between_commit_and_ack_is_redelivered_and_ded
 class _ResetAfterFirstCommit:
     """The service's Database, with a hook run once right after a transaction commits."""
 
-    def __init__(self, db: Any, hook: Any) -> None:  # noqa: ANN401
+    def __init__(self, db: Any, hook: Any) -> None:
         self._db = db
         self._hook = hook
         self.fired = False
 
-    def transaction(self, **options: Any) -> Any:  # noqa: ANN401
+    def transaction(self, **options: Any) -> Any:
         return _HookedTransaction(self._db.transaction(**options), self)
 
     def fire(self) -> None:
@@ -298,19 +298,19 @@ class _ResetAfterFirstCommit:
             self.fired = True
             self._hook()
 
-    def __getattr__(self, name: str) -> Any:  # noqa: ANN401
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._db, name)
 
 
 class _HookedTransaction:
-    def __init__(self, inner: Any, owner: _ResetAfterFirstCommit) -> None:  # noqa: ANN401
+    def __init__(self, inner: Any, owner: _ResetAfterFirstCommit) -> None:
         self._inner = inner
         self._owner = owner
 
-    async def __aenter__(self) -> Any:  # noqa: ANN401
+    async def __aenter__(self) -> Any:
         return await self._inner.__aenter__()
 
-    async def __aexit__(self, *exc: Any) -> None:  # noqa: ANN401
+    async def __aexit__(self, *exc: object) -> None:
         await self._inner.__aexit__(*exc)
         if exc[0] is None:
             self._owner.fire()  # synchronous: no ack can be written before the reset
@@ -322,3 +322,24 @@ async def _depth_of(svc: msgkit.Service, queue: str, count: int) -> bool:
 
 async def _effects_count(svc: msgkit.Service, count: int) -> bool:
     return len(await svc.effects()) >= count
+
+
+@pytest.mark.parametrize("options", [{"batch_size": 0}, {"batch_size": 65},
+                                     {"batch_linger": -0.001}])  # fmt: skip
+async def test_batch_bounds_out_of_range_are_refused(svc, options: dict[str, Any]) -> None:
+    """Size 1..64 (PostgreSQL's cached subtransactions), a linger not negative."""
+    with pytest.raises(ValueError, match=r"batch_size must be 1\.\.64"):
+        make(svc, **options)
+
+
+async def test_batch_size_one_is_a_transaction_per_message(svc) -> None:
+    """`batch_size=1` turns batching off: no batch is counted, each message commits alone."""
+    consumer = make(svc, batch_size=1)
+    consumer.on(REGISTERED, msgkit.make_recorder(msgkit.effects_queries()))
+    consumer.on(DELETED, msgkit.make_recorder(msgkit.effects_queries()))
+    before = batches(svc.queue)
+    ids = await publish_all(svc, 5)
+    async with running(consumer):
+        await msgkit.until(lambda: _effects_count(svc, 5))
+    assert await svc.effects() == dict.fromkeys(ids, 1)
+    assert batches(svc.queue) == before

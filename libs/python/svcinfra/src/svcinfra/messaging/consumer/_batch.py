@@ -64,8 +64,11 @@ class BatchFailed(Exception):  # noqa: N818  (reads as the condition it is)
 
 
 class _MessageTx(Transaction):
-    """The batch's transaction as one message's handler sees it: a savepoint before its first
-    statement, and closed once the handler returned (a late use raises `ProgrammingError`)."""
+    """The batch's transaction as one message's handler sees it.
+
+    A savepoint goes before the handler's first statement; the transaction is closed for it
+    once the handler returned (a late use raises `ProgrammingError`).
+    """
 
     __slots__ = ("_savepoint", "saved")
 

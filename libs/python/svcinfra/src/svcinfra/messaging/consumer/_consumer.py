@@ -86,7 +86,13 @@ class Consumer:
     timeout in one of two modes:
 
     * `on`: the handler's effects and the inbox row `(consumer, message_id)` commit in one
-      transaction; a duplicate finds the row and is acked without effect;
+      transaction; a duplicate finds the row and is acked without effect. The messages of a
+      queue that arrive together share that transaction (at most `batch_size`, gathered for at
+      most `batch_linger` seconds after the first, longer only while the queue's previous
+      batch is still committing): one inbox insert for the batch, a savepoint per message, so a
+      failing handler rolls back alone and goes the way below, and the acks only after the
+      commit. A failed commit acks none: all are returned to the queue, and a redelivered
+      message always runs in a transaction of its own (`_batch`);
     * `on_external`: for an effect outside the database (PG-12): an inbox check, the handler
       outside any transaction (`delivery.idempotency_key` goes on the external call), then a
       short transaction that records the result, the inbox row and the service's `record`.

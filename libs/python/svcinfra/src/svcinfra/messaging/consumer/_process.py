@@ -166,18 +166,8 @@ class Processor:
                 redelivered=bool(message.redelivered),
             )
             started = time.perf_counter()
-            route = self._routes[spec.name]
             try:
-                if self._batcher is not None and route.mode == "transactional" and not (
-                    message.redelivered
-                ):
-                    # The handler timeout applies to the handler inside the batch; the wait
-                    # for the batch's commit is not the handler's (see `Batcher`).
-                    context = contextvars.copy_context() if span.is_recording() else None
-                    outcome = await self._batcher.submit(route, delivery, context)
-                else:
-                    async with asyncio.timeout(self._handler_timeout):
-                        outcome = await self._run(route, delivery)
+                outcome = await self._settle(self._routes[spec.name], delivery, span)
             except BatchFailed as exc:
                 # Not acked: back to the queue, redelivered, then settled alone (MQ-3).
                 tm.handler_duration(spec.name, "requeued").observe(time.perf_counter() - started)
@@ -263,6 +253,19 @@ class Processor:
             return False
         self._traced = True
         return True
+
+    async def _settle(self, route: Route, delivery: Delivery, span: Span) -> Outcome:
+        """Run `route` for `delivery` in a batch (a transactional first delivery) or alone.
+
+        In a batch the handler timeout applies to the handler inside it; the wait for the
+        batch's commit is not the handler's (`Batcher`). A redelivered message runs alone.
+        """
+        batcher = self._batcher
+        if batcher is not None and route.mode == "transactional" and not delivery.redelivered:
+            context = contextvars.copy_context() if span.is_recording() else None
+            return await batcher.submit(route, delivery, context)
+        async with asyncio.timeout(self._handler_timeout):
+            return await self._run(route, delivery)
 
     async def _run(self, route: Route, delivery: Delivery) -> Outcome:
         inbox, consumer, message_id = self._inbox, self._name, delivery.message_id
