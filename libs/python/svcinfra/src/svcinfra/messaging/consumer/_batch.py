@@ -40,6 +40,7 @@ from svcinfra.postgres import Transaction
 from . import _telemetry as tm
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from contextvars import Context
 
     from svcinfra.messaging.inbox import Inbox
@@ -107,6 +108,7 @@ class Batcher:
         size: int,
         linger: float,
         handler_timeout: float,
+        prefetch: Mapping[str, int],
     ) -> None:
         loaded = queries()
         self._savepoint = loaded.query("inbox__savepoint")
@@ -115,11 +117,13 @@ class Batcher:
         self._inbox = inbox
         self._name = name
         self._size = size
+        self._prefetch = prefetch
         self._linger = linger
         self._handler_timeout = handler_timeout
         self._pending: dict[str, list[_Item]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._busy: dict[str, int] = {}  # batches of the queue running now
+        self._held: dict[str, int] = {}  # messages in them
         self._due: set[str] = set()  # queues whose open batch is past its linger
         self._running: set[asyncio.Task[None]] = set()
 
@@ -137,7 +141,10 @@ class Batcher:
         queue = delivery.queue
         pending = self._pending.setdefault(queue, [])
         pending.append(_Item(route, delivery, future, context))
-        if len(pending) >= self._size:
+        if len(pending) >= self._size or (
+            # Every delivery the prefetch allows is here: waiting would bring no more.
+            len(pending) + self._held.get(queue, 0) >= self._prefetch.get(queue, self._size)
+        ):
             self._start(queue)
         elif len(pending) == 1:
             self._timers[queue] = loop.call_later(self._linger, self._lingered, queue)
@@ -164,13 +171,15 @@ class Batcher:
         if not items:
             return
         self._busy[queue] = self._busy.get(queue, 0) + 1
+        self._held[queue] = self._held.get(queue, 0) + len(items)
         task = asyncio.get_running_loop().create_task(self._settle(queue, items))
         self._running.add(task)
-        task.add_done_callback(lambda done: self._finished(queue, done))
+        task.add_done_callback(lambda done: self._finished(queue, done, len(items)))
 
-    def _finished(self, queue: str, task: asyncio.Task[None]) -> None:
+    def _finished(self, queue: str, task: asyncio.Task[None], size: int) -> None:
         self._running.discard(task)
         self._busy[queue] -= 1
+        self._held[queue] -= size
         if queue in self._due:
             self._start(queue)
 

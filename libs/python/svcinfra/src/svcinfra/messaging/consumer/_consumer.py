@@ -209,6 +209,7 @@ class Consumer:
                 size=batch_size,
                 linger=batch_linger,
                 handler_timeout=handler_timeout,
+                prefetch=self._prefetch,
             )
         )
         self._processor = Processor(
