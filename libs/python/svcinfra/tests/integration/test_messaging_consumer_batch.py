@@ -8,6 +8,7 @@ or its linger, and a connection lost between the commit and the acks is absorbed
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 import uuid
@@ -20,6 +21,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from svcinfra.messaging.consumer import Consumer, Delivery, Reject
+from svcinfra.postgres import DatabaseError
 from svcinfra.testing import FaultProxy
 
 KIT = str(Path(__file__).parents[1] / "assets" / "messaging")
@@ -343,3 +345,35 @@ async def test_batch_size_one_is_a_transaction_per_message(svc) -> None:
         await msgkit.until(lambda: _effects_count(svc, 5))
     assert await svc.effects() == dict.fromkeys(ids, 1)
     assert batches(svc.queue) == before
+
+
+async def test_a_handler_that_swallows_a_database_error_fails_alone(svc) -> None:
+    """The 4th of 8 catches its own failed INSERT and returns: PostgreSQL aborted the
+    transaction, so its savepoint's release fails; it is rolled back alone and retried
+    (`AbortedByHandler`), and the 7 others, before and after it, commit once each."""
+    add = msgkit.effects_queries().query("effects__add")
+    ids = await publish_all(svc, 8)
+    swallower = ids[3]
+
+    async def handler(tx: Transaction, delivery: Delivery) -> None:
+        await tx.exec(add, delivery.consumer, delivery.message_id, delivery.name, 1, None)
+        if delivery.message_id == swallower:
+            with contextlib.suppress(DatabaseError):  # a NOT NULL violation, caught
+                await tx.exec(add, delivery.consumer, delivery.message_id, None, 1, None)
+
+    consumer = make(svc, prefetch=20, batch_size=20, batch_linger=0.5)
+    consumer.on(REGISTERED, handler)
+    consumer.on(DELETED, handler)
+    async with running(consumer):
+        await msgkit.until(lambda: _depth_of(svc, svc.dlq, 1))
+        await msgkit.until(lambda: _effects_count(svc, 7))
+
+    assert await svc.effects() == {mid: 1 for mid in ids if mid != swallower}
+    assert swallower not in await inbox_ids(svc)
+    (dead,) = await svc.take(svc.dlq)
+    assert dead.message_id == swallower
+    assert dead.headers["error-type"] == "attempts-exhausted"
+    assert "AbortedByHandler: the handler returned after a database error it caught" in str(
+        dead.headers["error-message"]
+    )
+    assert await svc.depth(svc.queue) == 0

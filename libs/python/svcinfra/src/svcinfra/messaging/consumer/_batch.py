@@ -8,9 +8,11 @@ transaction (MQ-3):
 1. one `INSERT ... SELECT unnest(...) ON CONFLICT DO NOTHING RETURNING` writes every inbox row
    of the batch and tells which messages are duplicates (acked without effect);
 2. each new message's handler runs in turn, under its own handler timeout, on a `Transaction`
-   that takes a `SAVEPOINT` before the handler's first statement. A handler that fails is
-   rolled back to its savepoint and its inbox row is deleted: it alone goes the normal way
-   (retry tier or DLQ, decided by the consumer at once); the others go on;
+   that takes a `SAVEPOINT` before the handler's first statement and releases it after the
+   handler returned (a release that fails: the handler swallowed a database error, which
+   aborted the transaction; `AbortedByHandler`, a failure). A handler that fails is rolled
+   back to its savepoint and its inbox row is deleted: it alone goes the normal way (retry
+   tier or DLQ, decided by the consumer at once); the others go on;
 3. `COMMIT`; only then are the batch's messages handed back to be acked.
 
 A failure of the batch's transaction itself (the pool, `BEGIN`, the inbox insert, a rollback
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from svcinfra.messaging.storage import queries
-from svcinfra.postgres import Transaction
+from svcinfra.postgres import DatabaseError, Transaction
 
 from . import _telemetry as tm
 
@@ -62,6 +64,23 @@ class BatchFailed(Exception):  # noqa: N818  (reads as the condition it is)
     def __init__(self, error: BaseException) -> None:
         self.error = error
         super().__init__(f"the batch's transaction failed: {type(error).__name__}")
+
+
+class AbortedByHandler(Exception):  # noqa: N818  (reads as the condition it is)
+    """A batched handler returned, but after a database error it caught: its work is undone.
+
+    Its statement failed and PostgreSQL aborted the transaction; committing the batch would
+    have rolled back every message of it (or kept the inbox row without the effects), so the
+    message is rolled back to its savepoint and retried like any transient failure.
+    """
+
+    temporary = True  # a transient failure whose text is safe to keep (no payload values)
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(
+            "the handler returned after a database error it caught "
+            f"({type(error).__name__}); the message's transaction was aborted"
+        )
 
 
 class _MessageTx(Transaction):
@@ -113,6 +132,7 @@ class Batcher:
         loaded = queries()
         self._savepoint = loaded.query("inbox__savepoint")
         self._rollback = loaded.query("inbox__rollback_savepoint")
+        self._release = loaded.query("inbox__release_savepoint")
         self._db = db
         self._inbox = inbox
         self._name = name
@@ -240,6 +260,12 @@ class Batcher:
                     await coro
                 else:  # the message's span stays the parent of the handler's own spans
                     await asyncio.get_running_loop().create_task(coro, context=item.context)
+                if message_tx.saved:
+                    message_tx.close()
+                    try:
+                        await tx.exec(self._release)
+                    except DatabaseError as exc:
+                        raise AbortedByHandler(exc) from exc
         except Exception as exc:  # noqa: BLE001  (returned: the consumer settles it)
             message_tx.close()
             if message_tx.saved:
