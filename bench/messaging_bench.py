@@ -114,8 +114,12 @@ async def _raw_consume(queue_name: str, count: int, prefetch: int) -> tuple[floa
     """Raw aio-pika, no dedupe: consume and ack `count` messages.
 
     Returns messages per second and this process's CPU microseconds per message. Like every
-    consume path here, the clock runs from before the AMQP connection is opened to the ack of
-    the `count`-th message (the closing of the connection is not in it).
+    consume path here, the clock runs from before the AMQP connection is opened until the
+    broker has every ack and the connection is closed: after the `count`-th ack, one round
+    trip on the consuming channel (`basic.qos` again; its `qos-ok` comes after every ack sent
+    before it: an ack is fire-and-forget, and aiormq may drop frames still queued when the
+    connection closes), then the close. The queue is then checked empty with nothing unacked
+    (`_settled`, outside the clock).
     """
     done = asyncio.Event()
     seen = 0
@@ -135,16 +139,20 @@ async def _raw_consume(queue_name: str, count: int, prefetch: int) -> tuple[floa
 
         await queue.consume(on_message)
         await done.wait()
-        elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
+        await channel.set_qos(prefetch_count=prefetch)  # qos-ok: the broker has the acks
+    elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
     return count / elapsed, cpu_used / count * 1e6
 
 
 async def _our_consume(contract: object, db: object, queue_name: str, count: int,
-                       prefetch: int) -> tuple[float, float]:  # fmt: skip
-    """svcinfra Consumer: check, inbox row + handler in one transaction, ack.
+                       prefetch: int, **options: int) -> tuple[float, float]:  # fmt: skip
+    """svcinfra Consumer: checks, inbox row + handler in a transaction (batched), ack.
 
-    The handler counts its runs (cheap); once it has run `count` times, the acked counter is
-    polled for the last acks (a registry read collects every metric, so not per message).
+    The handler counts its runs (cheap); once it has run `count` times the consumer is
+    stopped: `stop` lets the last batch commit, sends the acks, makes sure the broker has
+    them (a `basic.qos` round trip on each consuming channel) and closes the connection, as
+    for the other paths. `options` go to
+    `Consumer` (`batch_size=1`: one transaction per message).
     """
 
     labels = {"message": EVENT, "queue": queue_name, "outcome": "processed"}
@@ -162,17 +170,32 @@ async def _our_consume(contract: object, db: object, queue_name: str, count: int
             ran.set()
 
     before = acked()
-    consumer = Consumer(contract, db, url=URL, name="bench", prefetch=prefetch)  # type: ignore[arg-type]
+    consumer = Consumer(contract, db, url=URL, name="bench", prefetch=prefetch, **options)  # type: ignore[arg-type]
     consumer.on(EVENT, handler)
     started, cpu = time.perf_counter(), time.process_time()
     task = asyncio.create_task(consumer.run())
     await ran.wait()
-    while acked() < before + count:  # noqa: ASYNC110  (a metric has no event to wait on)
-        await asyncio.sleep(0.0005)
-    elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
     consumer.stop()
     await task
+    elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
+    if acked() != before + count:
+        raise RuntimeError(f"svcinfra acked {acked() - before:g} messages, not {count}")
     return count / elapsed, cpu_used / count * 1e6
+
+
+async def _settled(channel: aio_pika.abc.AbstractChannel, queue_name: str, path: int) -> None:
+    """Raise unless `queue_name` is empty with nothing unacked (after a path's connection closed).
+
+    A message left unacked when its consumer's connection closed goes back to the queue (a
+    quorum queue may take a moment: the queue is looked at for 0.1 s), so an empty queue means
+    every ack arrived.
+    """
+    for _ in range(20):
+        declared = await channel.declare_queue(queue_name, passive=True)
+        left = declared.declaration_result.message_count
+        if left:
+            raise RuntimeError(f"{queue_name}: consume path {path} left {left} messages")
+        await asyncio.sleep(0.005)
 
 
 async def _no_reset(_: object) -> None:
@@ -189,12 +212,14 @@ async def _faststream_consume(
     transaction with the same `INSERT ... ON CONFLICT DO NOTHING` into the same inbox table,
     then the ack. The pool skips asyncpg's reset query on release (the handler leaves no
     session state), so the database work is ours: BEGIN, INSERT, COMMIT. The handler acks
-    itself (what the default ack policy does after it returns) so that the clock stops at the
-    `count`-th ack, as for the other paths.
+    itself (what the default ack policy does after it returns); after the `count`-th ack, a
+    round trip on its channel (the broker has the acks) and the broker's stop (its connection
+    closed) end the clock, as for the other paths.
     """
 
     done = asyncio.Event()
     seen = 0
+    consuming: Any = None  # the consuming channel (aiormq's), for the closing round trip
     broker = RabbitBroker(URL, logger=None)
     pool = None
     if inbox_dsn is not None:  # without asyncpg's reset round trip on release, as ours
@@ -205,20 +230,22 @@ async def _faststream_consume(
         RabbitQueue(queue_name, declare=False), channel=Channel(prefetch_count=prefetch)
     )
     async def handle(_: dict, message: RabbitMessage) -> None:  # type: ignore[type-arg]
-        nonlocal seen
+        nonlocal seen, consuming
         if pool is not None:
             async with pool.acquire() as con, con.transaction():
                 await con.execute(insert, "bench-faststream", message.message_id, EVENT, None)
         await message.ack()
         seen += 1
         if seen == count:
+            consuming = message.raw_message.channel
             done.set()
 
     started, cpu = time.perf_counter(), time.process_time()
     await broker.start()
     await done.wait()
+    await consuming.basic_qos(prefetch_count=prefetch)  # qos-ok: the broker has the acks
+    await broker.stop()  # closes the connection: the broker's close-ok follows the acks
     elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
-    await broker.stop()
     if pool is not None:
         await pool.close()
     return count / elapsed, cpu_used / count * 1e6
@@ -271,7 +298,8 @@ async def _drop_database(name: str) -> None:
 
 
 ConsumeRow = tuple[int, list[tuple[float, float]]]
-"""Prefetch, then (msg/s, CPU us/msg) of raw, ours, FastStream, FastStream + inbox."""
+"""Prefetch, then (msg/s, CPU us/msg) of raw, ours (batched), FastStream, FastStream + inbox,
+ours with a transaction per message (`batch_size=1`)."""
 
 
 async def _run_consume(
@@ -301,15 +329,15 @@ async def _run_consume(
                     lambda p: _our_consume(contract, db, queue_name, count, p),
                     lambda p: _faststream_consume(queue_name, count, p),
                     lambda p: _faststream_consume(queue_name, count, p, inbox_dsn=dsn),
+                    lambda p: _our_consume(contract, db, queue_name, count, p, batch_size=1),
                 ]
                 runs: list[list[tuple[float, float]]] = [[] for _ in paths]
                 for _ in range(rounds):
-                    for path_runs, consume in zip(runs, paths, strict=True):
+                    for path, (path_runs, consume) in enumerate(zip(runs, paths, strict=True)):
                         await queue.purge()
                         await _fill(channel, exchange, count)
                         path_runs.append(await consume(prefetch))
-                    if (await queue.declare()).message_count:  # every path took all `count`
-                        raise RuntimeError("a consume path left messages in the queue")
+                        await _settled(channel, queue_name, path)  # all taken and acked
                 consume_rows.append((prefetch, [
                     (statistics.median(r for r, _ in path_runs),
                      statistics.median(c for _, c in path_runs))
@@ -460,23 +488,25 @@ def _print_consume(
 ) -> None:
     print(
         f"\nconsume + ack from a {queue_type} queue, {count} persistent messages per round, "
-        f"median of {rounds} rounds "
-        "(raw / ours / FastStream / FastStream + inbox alternating; AMQP connection set-up "
-        "included in each, DB pool set-up in none)"
+        f"median of {rounds} rounds (raw / ours batched / FastStream / FastStream + inbox / "
+        "ours per-message, in turn; each clock from before the AMQP connection opens until "
+        "the broker has the acks: connection closed, queue empty, nothing unacked; DB pool "
+        "set-up in none)"
     )
     print(
         f"{'prefetch':>8} | {'raw aio-pika':>12} | {'svcinfra+inbox':>14} | ratio | "
-        f"{'FastStream':>10} | ours/FS | {'FS+inbox':>8} | ours/FS+inbox"
-        f" | CPU us/msg raw / ours / FS / FS+inbox"
+        f"{'FastStream':>10} | ours/FS | {'FS+inbox':>8} | ours/FS+inbox | {'ours 1 tx/msg':>13}"
+        f" | CPU us/msg raw / ours / FS / FS+inbox / ours 1 tx/msg"
     )
     print(f"{'-' * 8}-+-{'-' * 12}-+-{'-' * 14}-+-------+-{'-' * 10}-+---------+-{'-' * 8}"
-          f"-+-{'-' * 13}-+-{'-' * 38}")  # fmt: skip
+          f"-+-{'-' * 13}-+-{'-' * 13}-+-{'-' * 52}")  # fmt: skip
     for prefetch, paths in consume_rows:
-        (raw, raw_cpu), (ours, our_cpu), (fast, fast_cpu), (fsi, fsi_cpu) = paths
+        (raw, raw_cpu), (ours, our_cpu), (fast, fast_cpu), (fsi, fsi_cpu), (one, one_cpu) = paths
         print(
             f"{prefetch:>8} | {raw:>12,.0f} | {ours:>14,.0f} | {ours / raw:5.2f} | "
             f"{fast:>10,.0f} | {ours / fast:7.2f} | {fsi:>8,.0f} | {ours / fsi:13.2f}"
-            f" | {raw_cpu:,.0f} / {our_cpu:,.0f} / {fast_cpu:,.0f} / {fsi_cpu:,.0f}"
+            f" | {one:>13,.0f} | {raw_cpu:,.0f} / {our_cpu:,.0f} / {fast_cpu:,.0f}"
+            f" / {fsi_cpu:,.0f} / {one_cpu:,.0f}"
         )
     print(f"\npublish with confirms to a {queue_type} queue vs FastStream (logger off, "
           f"confirms on), {count} messages")  # fmt: skip

@@ -92,3 +92,36 @@ async def test_a_consumer_killed_mid_handler_loses_nothing_and_applies_once(svc,
     assert await svc.effects() == {mid: 1}
     assert seen == [True]
     assert await svc.depth(svc.queue) == 0
+
+
+async def test_a_batching_consumer_killed_mid_stream_applies_each_message_once(svc, spawn) -> None:
+    """SIGKILL with batches committed, acked or not, and one open: 200 ids, one effect each.
+
+    The killed process batched 25 messages per transaction (a savepoint each); what it had
+    not acked is redelivered to the next consumer, which finds the committed ones in the inbox
+    (duplicates, no effect) and applies the rest, each once.
+    """
+    ids = [await svc.publish_json(msgkit.registered()) for _ in range(200)]
+    process = spawn("batch_consumer_process.py", svc.prefix, svc.dbname)
+    await line_starting(process, "HANDLED 60")
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=10) == -signal.SIGKILL
+
+    applied = await svc.effects()
+    assert 0 < len(applied) < 200  # some batches had committed, the rest was left
+    assert set(applied.values()) == {1}
+    consumer = Consumer(svc.contract, svc.db, url=msgkit.AMQP_URL, name=f"{svc.prefix}-consumer",
+                        prefetch=50)  # fmt: skip
+    consumer.on(msgkit.REGISTERED, msgkit.make_recorder(msgkit.effects_queries()))
+    consumer.on(msgkit.DELETED, msgkit.make_recorder(msgkit.effects_queries()))
+    task = asyncio.create_task(consumer.run())
+    await msgkit.until(lambda: _all_applied(svc, 200))
+    consumer.stop()
+    await task
+
+    assert await svc.effects() == dict.fromkeys(ids, 1)
+    assert await svc.depth(svc.queue) == 0
+
+
+async def _all_applied(svc: msgkit.Service, count: int) -> bool:
+    return len(await svc.effects()) >= count

@@ -29,6 +29,9 @@ class FakeChannel:
             raise aiormq.exceptions.ChannelInvalidStateError("closed")
         self.sent.append((tag, multiple, wait))
 
+    async def basic_qos(self, *, prefetch_count: int) -> None:
+        self.sent.append((-1, prefetch_count > 0, True))  # -1: the qos round trip
+
 
 def acks_of(channel: FakeChannel) -> Acks:
     return Acks(channel)  # type: ignore[arg-type]
@@ -45,6 +48,19 @@ async def test_acks_of_one_pass_go_as_one_multiple_ack_without_waiting() -> None
     await acks.close()
     assert channel.sent == [(3, True, False)]
     assert not any(acks.unsettled(tag) for tag in (1, 2, 3))
+
+
+async def test_close_confirms_the_acks_with_a_round_trip_after_them() -> None:
+    """Given its prefetch, `close` re-sends `basic.qos` after the acks: the broker has them."""
+    channel = FakeChannel()
+    acks = Acks(channel, prefetch=10)  # type: ignore[arg-type]
+    for tag in (1, 2):
+        acks.delivered(tag)
+        acks.ack(tag)
+    await acks.close()
+    assert channel.sent == [(2, True, False), (-1, True, True)]
+    await Acks(channel, prefetch=10).close()  # type: ignore[arg-type]  # nothing to send
+    assert channel.sent[-1] == (-1, True, True)
 
 
 async def test_a_multiple_ack_never_goes_past_a_delivery_in_flight() -> None:

@@ -6,9 +6,11 @@
 
 A handler settles its message by returning (ack), raising `Retry` (a temporary failure: the
 next retry tier) or `Reject` (permanent: the DLQ); any other exception is transient unless the
-consumer is told otherwise. While it runs, the consumer purges its inbox rows older than
-`inbox_retention` (refused at start-up when shorter than the queues' redelivery horizon). Needs
-the `postgres` extra (the inbox lives in the service's database).
+consumer is told otherwise. Transactional messages arriving together are settled in one
+transaction (`batch_size`, `batch_linger`), a savepoint each, acked after its commit. While it
+runs, the consumer purges its inbox rows older than `inbox_retention` (refused at start-up when
+shorter than the queues' redelivery horizon). Needs the `postgres` extra (the inbox lives in
+the service's database).
 """
 
 from ._consumer import Consumer, redelivery_horizon

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from aiormq.abc import AbstractChannel
 
 _log = structlog.get_logger("svcinfra.messaging")
+_CHANNEL_DOWN = (
+    aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+)
 
 
 class Acks:
@@ -35,10 +40,11 @@ class Acks:
     batched) or `settled(tag)` (after the caller acked, nacked or rejected the message itself).
     """
 
-    __slots__ = ("_channel", "_flushing", "_ready", "_unsettled")
+    __slots__ = ("_channel", "_flushing", "_prefetch", "_ready", "_unsettled")
 
-    def __init__(self, channel: AbstractChannel) -> None:
+    def __init__(self, channel: AbstractChannel, *, prefetch: int | None = None) -> None:
         self._channel = channel
+        self._prefetch = prefetch
         self._unsettled: set[int] = set()
         self._ready: list[int] = []
         self._flushing: asyncio.Task[None] | None = None
@@ -72,8 +78,7 @@ class Acks:
                 ready, self._ready = self._ready, []
                 for tag, multiple in self.frames(ready):
                     await self._channel.basic_ack(tag, multiple=multiple, wait=False)
-        except (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError,
-                ConnectionError) as exc:  # fmt: skip
+        except _CHANNEL_DOWN as exc:
             # The channel is closing: the broker requeues what it did not get an ack for.
             _log.warning("amqp acks not sent; the broker redelivers", error=repr(exc))
         finally:
@@ -90,13 +95,20 @@ class Acks:
         return frames
 
     async def close(self, *, timeout: float = 2.0) -> None:  # noqa: ASYNC109  (a drain bound)
-        """Send what is waiting, for at most `timeout` seconds (a no-op when nothing is)."""
+        """Send what is waiting and make sure the broker has it, for at most `timeout` seconds.
+
+        The acks go without a reply (`basic.ack`), and a connection closed right after may
+        drop frames still queued in the driver; so the channel's `basic.qos` is sent again
+        (same prefetch, a round trip): its `qos-ok` comes after the broker processed every
+        ack before it. Without a `prefetch` given, only the send is awaited.
+        """
         flushing = self._flushing
-        if flushing is None:
-            return
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError, *_CHANNEL_DOWN):
             async with asyncio.timeout(timeout):
-                await asyncio.shield(flushing)
+                if flushing is not None:
+                    await asyncio.shield(flushing)
+                if self._prefetch is not None:
+                    await self._channel.basic_qos(prefetch_count=self._prefetch)
         self.cancel()
 
     def cancel(self) -> None:

@@ -22,6 +22,7 @@ from svcinfra.messaging.topology import retry_queue_name
 
 from . import _telemetry as tm
 from ._acks import Acks
+from ._batch import MAX_BATCH_SIZE, Batcher
 from ._incoming import Incoming
 from ._process import Processor, Route
 
@@ -85,7 +86,13 @@ class Consumer:
     timeout in one of two modes:
 
     * `on`: the handler's effects and the inbox row `(consumer, message_id)` commit in one
-      transaction; a duplicate finds the row and is acked without effect;
+      transaction; a duplicate finds the row and is acked without effect. The messages of a
+      queue that arrive together share that transaction (at most `batch_size`, gathered for at
+      most `batch_linger` seconds after the first, longer only while the queue's previous
+      batch is still committing): one inbox insert for the batch, a savepoint per message, so a
+      failing handler rolls back alone and goes the way below, and the acks only after the
+      commit. A failed commit acks none: all are returned to the queue, and a redelivered
+      message always runs in a transaction of its own (`_batch`);
     * `on_external`: for an effect outside the database (PG-12): an inbox check, the handler
       outside any transaction (`delivery.idempotency_key` goes on the external call), then a
       short transaction that records the result, the inbox row and the service's `record`.
@@ -128,6 +135,8 @@ class Consumer:
         inbox_retention: float = 7 * 86_400.0,
         inbox_purge_interval: float = 600.0,
         inbox_purge_batch: int = 1000,
+        batch_size: int = 50,
+        batch_linger: float = 0.002,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """Create a consumer; handlers are registered next, `run` starts it.
@@ -151,6 +160,9 @@ class Consumer:
             inbox_retention: seconds an inbox row is kept; longer than `redelivery_horizon`.
             inbox_purge_interval: seconds between two runs of the inbox purge job.
             inbox_purge_batch: inbox rows deleted by one statement.
+            batch_size: transactional messages of one queue settled in one transaction, a
+                savepoint each (1..64; 1: a transaction per message, no batching).
+            batch_linger: seconds a batch waits for more messages after its first one.
             clock: wall-clock seconds (the purge's cut-off; tests move it).
 
         Raises:
@@ -168,6 +180,11 @@ class Consumer:
             raise ValueError("timeouts and delays must be positive")
         if inbox_purge_interval <= 0 or inbox_purge_batch < 1:
             raise ValueError("inbox_purge_interval and inbox_purge_batch must be positive")
+        if not 1 <= batch_size <= MAX_BATCH_SIZE or batch_linger < 0:
+            raise ValueError(
+                f"batch_size must be 1..{MAX_BATCH_SIZE} (PostgreSQL caches {MAX_BATCH_SIZE} "
+                "subtransactions per transaction) and batch_linger not negative"
+            )
         _check_retention(consumptions, handler_timeout, inbox_retention)
         self._contract = contract
         self._consumptions = consumptions
@@ -182,6 +199,19 @@ class Consumer:
         self._reconnect_delay = reconnect_delay
         self._sample_interval = sample_interval
         self._routes: dict[str, Route] = {}
+        self._batcher = (
+            None
+            if batch_size == 1
+            else Batcher(
+                db,
+                Inbox(),
+                name=name,
+                size=batch_size,
+                linger=batch_linger,
+                handler_timeout=handler_timeout,
+                prefetch=self._prefetch,
+            )
+        )
         self._processor = Processor(
             contract,
             db,
@@ -196,6 +226,7 @@ class Consumer:
                 "svcinfra.messaging"
             ),
             explicit_tracer=tracer_provider is not None,
+            batcher=self._batcher,
         )
         self._inbox = Inbox()
         self._inbox_retention = inbox_retention
@@ -284,6 +315,8 @@ class Consumer:
         try:
             await self._consume_until_stopped()
         finally:
+            if self._batcher is not None:
+                await self._batcher.close()
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
@@ -365,7 +398,7 @@ class Consumer:
             await channel.set_qos(prefetch_count=self._prefetch[consumption.queue.name])
             queue = await channel.get_queue(consumption.queue.name, ensure=False)
             underlay = await channel.get_underlay_channel()
-            acks = Acks(underlay)
+            acks = Acks(underlay, prefetch=self._prefetch[consumption.queue.name])
             all_acks.append(acks)
 
             async def deliver(

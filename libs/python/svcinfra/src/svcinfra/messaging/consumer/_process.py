@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -16,6 +17,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from svcinfra.messaging.topology import retry_queue_name
 
 from . import _telemetry as tm
+from ._batch import BatchFailed
 from ._delivery import Delivery, Envelope, ErrorClass, Failure, decode
 from ._failure import broker_retries, classify, exhausted, failure_headers, retry_count
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from svcinfra.postgres import Database
 
     from ._acks import Acks
+    from ._batch import Batcher
     from ._incoming import Incoming
 
 _log = structlog.get_logger("svcinfra.messaging")
@@ -66,6 +69,7 @@ class Processor:
         permanent: tuple[type[BaseException], ...],
         tracer: Tracer,
         explicit_tracer: bool = False,
+        batcher: Batcher | None = None,
     ) -> None:
         self._contract = contract
         self._db = db
@@ -77,6 +81,7 @@ class Processor:
         self._max_body = max_body_bytes
         self._permanent = permanent
         self._tracer = tracer
+        self._batcher = batcher
         self._messages: dict[str, Mapping[str, MessageSpec]] = {
             c.queue.name: {m.name: m for m in c.messages} for c in contract.consumptions
         }
@@ -162,8 +167,16 @@ class Processor:
             )
             started = time.perf_counter()
             try:
-                async with asyncio.timeout(self._handler_timeout):
-                    outcome = await self._run(self._routes[spec.name], delivery)
+                outcome = await self._settle(self._routes[spec.name], delivery, span)
+            except BatchFailed as exc:
+                # Not acked: back to the queue, redelivered, then settled alone (MQ-3).
+                tm.handler_duration(spec.name, "requeued").observe(time.perf_counter() - started)
+                log.warning("amqp message requeued: its batch failed", error=repr(exc.error))
+                span.set_attribute("error.type", type(exc.error).__name__)
+                tm.REQUEUED.labels(queue).inc()
+                await message.nack(requeue=True)
+                acks.settled(message.delivery_tag)
+                return
             except Exception as exc:  # noqa: BLE001  (every failure is settled, none escapes)
                 tm.handler_duration(spec.name, "failed").observe(time.perf_counter() - started)
                 failure = classify(exc, permanent=self._permanent)
@@ -240,6 +253,19 @@ class Processor:
             return False
         self._traced = True
         return True
+
+    async def _settle(self, route: Route, delivery: Delivery, span: Span) -> Outcome:
+        """Run `route` for `delivery` in a batch (a transactional first delivery) or alone.
+
+        In a batch the handler timeout applies to the handler inside it; the wait for the
+        batch's commit is not the handler's (`Batcher`). A redelivered message runs alone.
+        """
+        batcher = self._batcher
+        if batcher is not None and route.mode == "transactional" and not delivery.redelivered:
+            context = contextvars.copy_context() if span.is_recording() else None
+            return await batcher.submit(route, delivery, context)
+        async with asyncio.timeout(self._handler_timeout):
+            return await self._run(route, delivery)
 
     async def _run(self, route: Route, delivery: Delivery) -> Outcome:
         inbox, consumer, message_id = self._inbox, self._name, delivery.message_id

@@ -96,3 +96,15 @@ INBOX_PURGED = Counter(
     "Inbox rows older than the consumer's retention deleted by its purge job.",
     ["consumer"],
 )
+
+BATCH_SIZE = Histogram(
+    "svcinfra_amqp_inbox_batch_size",
+    "Messages settled by one batched inbox transaction (MQ-3), by queue.",
+    ["queue"],
+    buckets=(1, 2, 5, 10, 20, 35, 50, 64),
+)
+BATCHES_FAILED = Counter(
+    "svcinfra_amqp_inbox_batches_failed",
+    "Batched inbox transactions that failed as a whole (their messages requeued, none acked).",
+    ["queue"],
+)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from svcinfra.messaging.storage import queries
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
 
     from svcinfra.postgres import Database, Transaction
@@ -21,11 +22,13 @@ class Inbox:
     the key until the first transaction ends, then finds the row.
     """
 
-    __slots__ = ("_add", "_purge", "_purge_batch", "_seen")
+    __slots__ = ("_add", "_add_batch", "_purge", "_purge_batch", "_remove", "_seen")
 
     def __init__(self) -> None:
         loaded = queries()
         self._add = loaded.query("inbox__add")
+        self._add_batch = loaded.query("inbox__add_batch")
+        self._remove = loaded.query("inbox__remove")
         self._seen = loaded.query("inbox__seen")
         self._purge = loaded.query("inbox__purge")
         self._purge_batch = loaded.query("inbox__purge_batch")
@@ -51,6 +54,29 @@ class Inbox:
         encoded = None if result is None else json.dumps(result, separators=(",", ":"))
         added = await tx.execrows(self._add, consumer, message_id, message_name, encoded)
         return added == 1
+
+    async def add_batch(
+        self,
+        tx: Transaction,
+        *,
+        consumer: str,
+        message_ids: Sequence[str],
+        message_names: Sequence[str],
+    ) -> set[str]:
+        """Record a batch of messages as processed inside `tx` in one statement; return the new ids.
+
+        An id missing from the result was processed already (or by a transaction this one
+        waited for); an id given twice is new at most once. A batch's handlers run after this,
+        in the same transaction, each behind a savepoint (`Consumer`'s batched mode).
+        """
+        added = await tx.many(
+            self._add_batch, consumer, list(message_ids), list(message_names), row=str
+        )
+        return set(added)
+
+    async def remove(self, tx: Transaction, *, consumer: str, message_id: str) -> None:
+        """Take back a row `add_batch` wrote in `tx` (its message's handler failed)."""
+        await tx.exec(self._remove, consumer, message_id)
 
     async def seen(self, db: Database | Transaction, *, consumer: str, message_id: str) -> bool:
         """Whether `consumer` has recorded `message_id` as processed (committed rows only)."""

@@ -1,0 +1,379 @@
+"""Batched inbox transactions on the real broker and database (MQ-3, MQ-9; issue 19 item 4).
+
+One transaction per batch of deliveries, a savepoint per message: a failing handler rolls back
+alone, the acks go after the commit, a failed commit acks nothing, a batch closes at its size
+or its linger, and a connection lost between the commit and the acks is absorbed by the inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+import uuid
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import pytest
+from prometheus_client import REGISTRY
+
+from svcinfra.messaging.consumer import Consumer, Delivery, Reject
+from svcinfra.postgres import DatabaseError
+from svcinfra.testing import FaultProxy
+
+KIT = str(Path(__file__).parents[1] / "assets" / "messaging")
+if KIT not in sys.path:
+    sys.path.insert(0, KIT)
+import msgkit  # noqa: E402  (the kit's folder is put on sys.path above)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from svcinfra.postgres import Transaction
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
+
+REGISTERED, DELETED = msgkit.REGISTERED, msgkit.DELETED
+
+
+def sample(name: str, **labels: str) -> float:
+    """The current value of a metric sample (0 when it was never touched)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def batches(queue: str) -> tuple[float, float]:
+    """(batches settled, messages in them) so far on `queue`."""
+    return (
+        sample("svcinfra_amqp_inbox_batch_size_count", queue=queue),
+        sample("svcinfra_amqp_inbox_batch_size_sum", queue=queue),
+    )
+
+
+@pytest.fixture(name="svc")
+async def _svc(amqp_server: str, amqp_names: str, postgres_db, tmp_path: Path):
+    async with msgkit.service(amqp_names, postgres_db.name, tmp_path, url=amqp_server) as svc:
+        yield svc
+
+
+def make(svc: msgkit.Service, db: Any = None, **options: Any) -> Consumer:
+    """A consumer of the test's queue, named after the test."""
+    options.setdefault("name", f"{svc.prefix}-consumer")
+    options.setdefault("url", msgkit.AMQP_URL)
+    return Consumer(svc.contract, db or svc.db, **options)
+
+
+@asynccontextmanager
+async def running(consumer: Consumer) -> AsyncIterator[asyncio.Task[None]]:
+    """Run `consumer` until the block ends, then stop it and wait for it."""
+    task = asyncio.create_task(consumer.run())
+    await msgkit.until(lambda: consumer.consuming or task.done())
+    if task.done():
+        task.result()
+    try:
+        yield task
+    finally:
+        consumer.stop()
+        await task
+
+
+async def publish_all(svc: msgkit.Service, count: int) -> list[str]:
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    for mid in ids:
+        await svc.publish_json(msgkit.registered(), message_id=mid)
+    await msgkit.until(lambda: _depth_is(svc, count))
+    return ids
+
+
+async def _depth_is(svc: msgkit.Service, count: int) -> bool:
+    return await svc.depth(svc.queue) == count
+
+
+async def inbox_ids(svc: msgkit.Service) -> set[str]:
+    con = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{svc.dbname}")
+    try:
+        rows = await con.fetch("SELECT message_id FROM svcinfra_inbox")
+    finally:
+        await con.close()
+    return {row["message_id"] for row in rows}
+
+
+async def test_a_failing_handler_in_a_batch_rolls_back_alone(svc) -> None:
+    """20 messages in one batch; the 8th writes then rejects, the 14th's SQL fails.
+
+    Both are rolled back to their savepoints (no effect, no inbox row) and go their own way
+    (the DLQ at once for `Reject`, after the retry tiers for the database error); the other
+    18 commit together, once each, and are acked after the commit.
+    """
+    add = msgkit.effects_queries().query("effects__add")
+    ids = await publish_all(svc, 20)
+    rejected, bad_sql = ids[7], ids[13]
+    calls: list[str] = []
+
+    async def handler(tx: Transaction, delivery: Delivery) -> None:
+        calls.append(delivery.message_id)
+        await tx.exec(add, delivery.consumer, delivery.message_id, delivery.name, 1, None)
+        if delivery.message_id == rejected:
+            raise Reject("refused by the test")
+        if delivery.message_id == bad_sql:  # a NOT NULL violation: the server aborts the tx
+            await tx.exec(add, delivery.consumer, delivery.message_id, None, 1, None)
+
+    consumer = make(svc, prefetch=50, batch_size=50, batch_linger=0.5)
+    consumer.on(REGISTERED, handler)
+    consumer.on(DELETED, handler)
+    before_batches, before_messages = batches(svc.queue)
+    processed = sample("svcinfra_amqp_messages_acked_total", message=REGISTERED,
+                       queue=svc.queue, outcome="processed")  # fmt: skip
+    async with running(consumer):
+        await msgkit.until(lambda: _depth_of(svc, svc.dlq, 2))
+        await msgkit.until(lambda: _effects_count(svc, 18))
+
+    assert calls[:20] == ids  # one batch, in delivery order; then the retries of `bad_sql`
+    assert set(calls[20:]) == {bad_sql}
+    first_batch = batches(svc.queue)
+    assert (first_batch[0] - before_batches, first_batch[1] - before_messages) == (
+        1 + len(calls[20:]), 20 + len(calls[20:]),
+    )  # fmt: skip
+    assert await svc.effects() == {mid: 1 for mid in ids if mid not in (rejected, bad_sql)}
+    assert await inbox_ids(svc) == set(ids) - {rejected, bad_sql}
+    dead = {message.message_id: message.headers for message in await svc.take(svc.dlq)}
+    assert dead.keys() == {rejected, bad_sql}
+    assert (dead[rejected]["error-class"], dead[rejected]["error-type"]) == ("permanent", "Reject")
+    assert (dead[bad_sql]["error-type"], dead[bad_sql]["attempts"]) == ("attempts-exhausted", 3)
+    assert sample("svcinfra_amqp_messages_acked_total", message=REGISTERED, queue=svc.queue,
+                  outcome="processed") == processed + 18  # fmt: skip
+    assert await svc.depth(svc.queue) == 0
+
+
+async def test_a_failed_commit_acks_nothing_and_each_message_is_settled_alone(svc) -> None:
+    """A deferred constraint breaks the batch's COMMIT: all 10 are requeued, none acked.
+
+    Redelivered, each runs in its own transaction: the 9 innocent ones commit once each, the
+    poison one fails its own commit and ends in the DLQ after its retries.
+    """
+    con = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{svc.dbname}")
+    try:
+        await con.execute(
+            "CREATE TABLE notes (note text PRIMARY KEY);"
+            "ALTER TABLE effects ADD CONSTRAINT effects_note FOREIGN KEY (note)"
+            " REFERENCES notes (note) DEFERRABLE INITIALLY DEFERRED"
+        )
+    finally:
+        await con.close()
+    add = msgkit.effects_queries().query("effects__add")
+    ids = await publish_all(svc, 10)
+    poison = ids[4]
+    committed_redelivered: list[tuple[str, bool]] = []
+
+    async def handler(tx: Transaction, delivery: Delivery) -> None:
+        note = "no such note" if delivery.message_id == poison else None
+        await tx.exec(add, delivery.consumer, delivery.message_id, delivery.name, 1, note)
+        committed_redelivered.append((delivery.message_id, delivery.redelivered))
+
+    consumer = make(svc, prefetch=20, batch_size=20, batch_linger=0.5)
+    consumer.on(REGISTERED, handler)
+    consumer.on(DELETED, handler)
+    failed = sample("svcinfra_amqp_inbox_batches_failed_total", queue=svc.queue)
+    requeued = sample("svcinfra_amqp_messages_requeued_total", queue=svc.queue)
+    async with running(consumer):
+        await msgkit.until(lambda: _depth_of(svc, svc.dlq, 1))
+        await msgkit.until(lambda: _effects_count(svc, 9))
+
+    # The poison one's retries fail their batch of one each time too (and are requeued).
+    assert sample("svcinfra_amqp_inbox_batches_failed_total", queue=svc.queue) >= failed + 1
+    assert sample("svcinfra_amqp_messages_requeued_total", queue=svc.queue) >= requeued + 10
+    assert await svc.effects() == {mid: 1 for mid in ids if mid != poison}
+    assert poison not in await inbox_ids(svc)
+    # The first run of each (in the failed batch) was not redelivered; the second was, alone.
+    assert [mid for mid, again in committed_redelivered if not again][:10] == ids
+    assert {mid for mid, again in committed_redelivered if again} == set(ids)
+    (dead,) = await svc.take(svc.dlq)
+    assert dead.message_id == poison
+    assert await svc.depth(svc.queue) == 0
+
+
+async def test_the_linger_closes_a_batch_that_does_not_fill(svc) -> None:
+    """A trickle: 3 messages 50 ms apart share one batch; 4 sent 0.6 s apart get one each.
+
+    A batch of size 50 never fills here: it closes `batch_linger` (0.3 s) after its first
+    message, not earlier (the handler starts at least that long after the publish) and not
+    much later.
+    """
+    linger = 0.3
+    started: dict[str, float] = {}
+    record = msgkit.make_recorder(msgkit.effects_queries())
+
+    async def handler(tx: Transaction, delivery: Delivery) -> None:
+        started[delivery.message_id] = time.monotonic()
+        await record(tx, delivery)
+
+    consumer = make(svc, prefetch=50, batch_size=50, batch_linger=linger)
+    consumer.on(REGISTERED, handler)
+    consumer.on(DELETED, handler)
+    async with running(consumer):
+        before = batches(svc.queue)
+        close_together = []
+        for _ in range(3):
+            close_together.append(await svc.publish_json(msgkit.registered()))
+            await asyncio.sleep(0.05)
+        await msgkit.until(lambda: _effects_count(svc, 3))
+        together = batches(svc.queue)
+        published: dict[str, float] = {}
+        for _ in range(4):
+            sent = time.monotonic()
+            mid = await svc.publish_json(msgkit.registered())
+            assert mid is not None
+            published[mid] = sent
+            await asyncio.sleep(2 * linger)
+        await msgkit.until(lambda: _effects_count(svc, 7))
+        after = batches(svc.queue)
+
+    assert (together[0] - before[0], together[1] - before[1]) == (1, 3)
+    assert (after[0] - together[0], after[1] - together[1]) == (4, 4)
+    waits = [started[mid] - sent for mid, sent in published.items()]
+    assert all(linger <= wait < linger + 5.0 for wait in waits), waits
+
+
+async def test_a_connection_killed_between_commit_and_ack_is_redelivered_and_deduped(
+    svc,
+) -> None:
+    """The AMQP connection is reset right after a batch commits, before its acks are sent.
+
+    The broker redelivers the batch's messages to the reconnected consumer; the inbox turns
+    them into duplicates (acked without effect): 40 messages, one effect each.
+    """
+    ids = await publish_all(svc, 40)
+    record = msgkit.make_recorder(msgkit.effects_queries())
+    handled: list[str] = []
+
+    async def handler(tx: Transaction, delivery: Delivery) -> None:
+        handled.append(delivery.message_id)
+        await record(tx, delivery)
+
+    async with FaultProxy("127.0.0.1", 5672) as proxy:
+        killed: list[int] = []
+
+        def reset() -> None:
+            killed.append(len(handled))
+            proxy.reset_all()
+
+        db = _ResetAfterFirstCommit(svc.db, reset)
+        consumer = make(svc, db, url=f"amqp://guest:guest@127.0.0.1:{proxy.port}/",
+                        prefetch=40, batch_size=40, batch_linger=0.3,
+                        reconnect_delay=0.2)  # fmt: skip
+        consumer.on(REGISTERED, handler)
+        consumer.on(DELETED, handler)
+        duplicates = sample("svcinfra_amqp_messages_acked_total", message=REGISTERED,
+                            queue=svc.queue, outcome="duplicate")  # fmt: skip
+
+        async with running(consumer):
+            await msgkit.until(lambda: _effects_count(svc, 40))
+            await msgkit.until(
+                lambda: sample("svcinfra_amqp_messages_acked_total", message=REGISTERED,
+                               queue=svc.queue, outcome="duplicate") >= duplicates + killed[0]
+                if killed else False
+            )  # fmt: skip
+
+    (first_batch,) = killed
+    assert first_batch >= 1
+    assert await svc.effects() == dict.fromkeys(ids, 1)
+    assert sample("svcinfra_amqp_messages_acked_total", message=REGISTERED, queue=svc.queue,
+                  outcome="duplicate") >= duplicates + first_batch  # fmt: skip
+    assert await svc.depth(svc.queue) == 0
+
+
+class _ResetAfterFirstCommit:
+    """The service's Database, with a hook run once right after a transaction commits."""
+
+    def __init__(self, db: Any, hook: Any) -> None:
+        self._db = db
+        self._hook = hook
+        self.fired = False
+
+    def transaction(self, **options: Any) -> Any:
+        return _HookedTransaction(self._db.transaction(**options), self)
+
+    def fire(self) -> None:
+        if not self.fired:
+            self.fired = True
+            self._hook()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+class _HookedTransaction:
+    def __init__(self, inner: Any, owner: _ResetAfterFirstCommit) -> None:
+        self._inner = inner
+        self._owner = owner
+
+    async def __aenter__(self) -> Any:
+        return await self._inner.__aenter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._inner.__aexit__(*exc)
+        if exc[0] is None:
+            self._owner.fire()  # synchronous: no ack can be written before the reset
+
+
+async def _depth_of(svc: msgkit.Service, queue: str, count: int) -> bool:
+    return await svc.depth(queue) >= count
+
+
+async def _effects_count(svc: msgkit.Service, count: int) -> bool:
+    return len(await svc.effects()) >= count
+
+
+@pytest.mark.parametrize("options", [{"batch_size": 0}, {"batch_size": 65},
+                                     {"batch_linger": -0.001}])  # fmt: skip
+async def test_batch_bounds_out_of_range_are_refused(svc, options: dict[str, Any]) -> None:
+    """Size 1..64 (PostgreSQL's cached subtransactions), a linger not negative."""
+    with pytest.raises(ValueError, match=r"batch_size must be 1\.\.64"):
+        make(svc, **options)
+
+
+async def test_batch_size_one_is_a_transaction_per_message(svc) -> None:
+    """`batch_size=1` turns batching off: no batch is counted, each message commits alone."""
+    consumer = make(svc, batch_size=1)
+    consumer.on(REGISTERED, msgkit.make_recorder(msgkit.effects_queries()))
+    consumer.on(DELETED, msgkit.make_recorder(msgkit.effects_queries()))
+    before = batches(svc.queue)
+    ids = await publish_all(svc, 5)
+    async with running(consumer):
+        await msgkit.until(lambda: _effects_count(svc, 5))
+    assert await svc.effects() == dict.fromkeys(ids, 1)
+    assert batches(svc.queue) == before
+
+
+async def test_a_handler_that_swallows_a_database_error_fails_alone(svc) -> None:
+    """The 4th of 8 catches its own failed INSERT and returns: PostgreSQL aborted the
+    transaction, so its savepoint's release fails; it is rolled back alone and retried
+    (`AbortedByHandler`), and the 7 others, before and after it, commit once each."""
+    add = msgkit.effects_queries().query("effects__add")
+    ids = await publish_all(svc, 8)
+    swallower = ids[3]
+
+    async def handler(tx: Transaction, delivery: Delivery) -> None:
+        await tx.exec(add, delivery.consumer, delivery.message_id, delivery.name, 1, None)
+        if delivery.message_id == swallower:
+            with contextlib.suppress(DatabaseError):  # a NOT NULL violation, caught
+                await tx.exec(add, delivery.consumer, delivery.message_id, None, 1, None)
+
+    consumer = make(svc, prefetch=20, batch_size=20, batch_linger=0.5)
+    consumer.on(REGISTERED, handler)
+    consumer.on(DELETED, handler)
+    async with running(consumer):
+        await msgkit.until(lambda: _depth_of(svc, svc.dlq, 1))
+        await msgkit.until(lambda: _effects_count(svc, 7))
+
+    assert await svc.effects() == {mid: 1 for mid in ids if mid != swallower}
+    assert swallower not in await inbox_ids(svc)
+    (dead,) = await svc.take(svc.dlq)
+    assert dead.message_id == swallower
+    assert dead.headers["error-type"] == "attempts-exhausted"
+    assert "AbortedByHandler: the handler returned after a database error it caught" in str(
+        dead.headers["error-message"]
+    )
+    assert await svc.depth(svc.queue) == 0
