@@ -71,7 +71,7 @@ def prometheus(stack: Stack, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log_path = tmp_path / "prometheus.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603  (a fixed binary and our own arguments)
+        process = subprocess.Popen(
             [
                 binary,
                 f"--config.file={config}",
@@ -129,8 +129,13 @@ def dlq_command(stack: Stack, *args: str) -> str:
     """Run `svcinfra dlq ARGS` against the stack's broker, as an operator would; its stdout."""
     svcinfra = Path(sys.executable).with_name("svcinfra")
     env = {**os.environ, "SVCINFRA_AMQP_URL": stack.amqp_admin_url}
-    done = subprocess.run(  # noqa: S603  (our own CLI)
-        [str(svcinfra), "dlq", *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    done = subprocess.run(
+        [str(svcinfra), "dlq", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
@@ -142,14 +147,17 @@ async def test_dead_letter_fires_the_dlq_alert_and_replay_resolves_it(
     """A dead-lettered event fires DeadLetterQueueNotEmpty; `svcinfra dlq replay` resolves it."""
     del faults
     dlq_command(stack, "purge", "notifications", DLQ, "--yes")  # another test's leftovers
-    await eventually(lambda: dlq_depth(http, prometheus), lambda d: d == [0.0], "an empty DLQ",
-                     timeout=STEP)
+    await eventually(
+        lambda: dlq_depth(http, prometheus), lambda d: d == [0.0], "an empty DLQ", timeout=STEP
+    )
     assert await dlq_alerts(http, prometheus) == []
 
     registration = new_user()
     email = registration["email"]
     response = await http.put(
-        f"{stack.fake_mail_url}/v1/faults", json={"reject": [email]}, headers=stack.fake_mail_headers
+        f"{stack.fake_mail_url}/v1/faults",
+        json={"reject": [email]},
+        headers=stack.fake_mail_headers,
     )
     response.raise_for_status()
     await register(http, stack.users_api_url, registration)
@@ -169,6 +177,7 @@ async def test_dead_letter_fires_the_dlq_alert_and_replay_resolves_it(
 
     await http.delete(f"{stack.fake_mail_url}/v1/faults", headers=stack.fake_mail_headers)
     assert "replayed 1, failed 0" in dlq_command(stack, "replay", "notifications", DLQ)
-    await eventually(lambda: dlq_alerts(http, prometheus), lambda a: a == [], f"{ALERT} resolved",
-                     timeout=STEP)
+    await eventually(
+        lambda: dlq_alerts(http, prometheus), lambda a: a == [], f"{ALERT} resolved", timeout=STEP
+    )
     assert len(await mails_to(http, stack, email)) == 1  # the replayed event was processed

@@ -26,11 +26,11 @@ from ._model import (
 from ._promql import metric_names
 from ._render import (
     dashboard_document,
+    promtool_test_files,
     render_dashboard,
     render_rules,
     render_tests,
     rules_document,
-    test_files,
 )
 from ._sections import sections
 
@@ -52,11 +52,11 @@ __all__ = [
     "load_monitoring",
     "metric_names",
     "monitoring",
+    "promtool_test_files",
     "render_dashboard",
     "render_rules",
     "render_tests",
     "rendered_files",
     "rules_document",
     "sections",
-    "test_files",
 ]

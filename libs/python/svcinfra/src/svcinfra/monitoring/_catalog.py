@@ -37,7 +37,7 @@ LIBRARY_METRICS: tuple[Metric, ...] = (
     _m("service_info", "gauge", "service", "env", "svcinfra_version"),
     _m("service_ready", "gauge"),
     _m("service_readiness_check_up", "gauge", "check"),
-    # PostgreSQL (PG-5, PG-11)
+    # The database layer (PG-5, PG-11).
     _m("svcinfra_db_query_duration_seconds", "histogram", "query"),
     _m("svcinfra_db_query_errors_total", "counter", "query", "error"),
     _m("svcinfra_db_transaction_retries_total", "counter", "sqlstate"),
@@ -78,7 +78,7 @@ LIBRARY_METRICS: tuple[Metric, ...] = (
     _m("svcinfra_amqp_outbox_relay_restarts_total", "counter", "reason"),
     _m("svcinfra_amqp_outbox_pending", "gauge"),
     _m("svcinfra_amqp_outbox_lag_seconds", "histogram"),
-    # consuming (MQ-7, MQ-9, MQ-10, MQ-11)
+    # The consumer (MQ-7, MQ-9, MQ-10, MQ-11).
     _m("svcinfra_amqp_messages_consumed_total", "counter", "message", "queue"),
     _m("svcinfra_amqp_messages_acked_total", "counter", "message", "queue", "outcome"),
     _m("svcinfra_amqp_messages_retried_total", "counter", "message", "queue", "reason"),

@@ -1,4 +1,4 @@
-"""`svcinfra monitoring`: a service's alert rules, their tests and its dashboard, from one definition.
+"""`svcinfra monitoring`: a service's alert rules, their tests and dashboard, from one definition.
 
     svcinfra monitoring rules MODULE:ATTR        the Prometheus rule file (YAML) on stdout
     svcinfra monitoring tests MODULE:ATTR        its promtool unit tests (YAML) on stdout
@@ -26,7 +26,9 @@ def load_monitoring(target: str) -> ServiceMonitoring:
     """Import the `ServiceMonitoring` that `target` (MODULE:ATTR) names."""
     module_name, _, attr = target.partition(":")
     if not attr:
-        raise click.BadParameter(f"{target}: expected MODULE:ATTR, e.g. users.monitoring:MONITORING")
+        raise click.BadParameter(
+            f"{target}: expected MODULE:ATTR, e.g. users.monitoring:MONITORING"
+        )
     try:
         value = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:

@@ -8,6 +8,7 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
 _MATCHERS = re.compile(r"\{[^{}]*\}")
 _RANGES = re.compile(r"\[[^\]]*\]")
 _GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_NUMBERS = re.compile(r"\b\d+(?:\.\d+)?(?:e[+-]?\d+|ms|s|m|h|d|w|y)?\b")
 _IDENT = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 _KEYWORDS = frozenset(
     {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "inf", "nan"}
@@ -20,13 +21,12 @@ def metric_names(expr: str) -> frozenset[str]:
     text = _MATCHERS.sub(" ", text)
     text = _RANGES.sub(" ", text)
     text = _GROUPING.sub(" ", text)
+    text = _NUMBERS.sub(" ", text)  # numbers and durations (`offset 1h`)
     names = set()
     for match in _IDENT.finditer(text):
         rest = text[match.end() :].lstrip()
         word = match.group()
         if rest.startswith("(") or word.lower() in _KEYWORDS:
-            continue
-        if re.fullmatch(r"\d.*|e\d*", word):
             continue
         names.add(word)
     return frozenset(names)

@@ -110,7 +110,7 @@ def _test_case(alert: Alert, example: Example) -> dict[str, Any]:
     }
 
 
-def test_files(spec: ServiceMonitoring) -> dict[str, dict[str, Any]]:
+def promtool_test_files(spec: ServiceMonitoring) -> dict[str, dict[str, Any]]:
     """The promtool unit tests of `spec`'s rule file, by file name: every example of every alert.
 
     promtool evaluates every rule at one interval per file: examples spanning days (the slow
@@ -122,7 +122,7 @@ def test_files(spec: ServiceMonitoring) -> dict[str, dict[str, Any]]:
             for example in alert.examples:
                 by_interval.setdefault(example.interval, []).append(_test_case(alert, example))
     return {
-        test_file_name(spec, interval): {
+        promtool_test_file_name(spec, interval): {
             "rule_files": [rules_file_name(spec)],
             "evaluation_interval": interval,
             "tests": cases,
@@ -131,16 +131,20 @@ def test_files(spec: ServiceMonitoring) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_file_name(spec: ServiceMonitoring, interval: str) -> str:
+def promtool_test_file_name(spec: ServiceMonitoring, interval: str) -> str:
     """`users.rules.test.yaml` for the 1-minute tests, `users.rules.test.10m.yaml` for others."""
-    return f"{spec.service}.rules.test.yaml" if interval == "1m" else (
-        f"{spec.service}.rules.test.{interval}.yaml"
+    return (
+        f"{spec.service}.rules.test.yaml"
+        if interval == "1m"
+        else (f"{spec.service}.rules.test.{interval}.yaml")
     )
 
 
 def render_tests(spec: ServiceMonitoring, source: str) -> dict[str, str]:
     """The promtool test files of `spec` as YAML, by name (`promtool test rules FILE...`)."""
-    return {name: _yaml(doc, _header(spec, source)) for name, doc in test_files(spec).items()}
+    return {
+        name: _yaml(doc, _header(spec, source)) for name, doc in promtool_test_files(spec).items()
+    }
 
 
 _DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}

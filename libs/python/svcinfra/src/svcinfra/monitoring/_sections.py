@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._model import Alert, Example, Panel, Query, Record, Section, Series
-from ._promql import increase_or_new, ratio, rate_sum, sel
+from ._promql import increase_or_new, rate_sum, ratio, sel
 
 if TYPE_CHECKING:
     from ._model import ServiceMonitoring
@@ -41,7 +41,7 @@ def sections(spec: ServiceMonitoring) -> tuple[Section, ...]:
 
 
 def _counter(segments: tuple[tuple[int, float], ...]) -> str:
-    """promtool's notation of a counter growing by `increment` a step for `steps` steps, in turn."""
+    """Promtool's notation of a counter growing by `increment` a step for `steps` steps, in turn."""
     parts = []
     value = 0.0
     for i, (steps, increment) in enumerate(segments):
@@ -50,6 +50,12 @@ def _counter(segments: tuple[tuple[int, float], ...]) -> str:
         parts.append(f"{first:g}+{increment:g}x{count}")
         value = first + increment * count
     return " ".join(parts)
+
+
+def _series(metric: str, service: str, **labels: str) -> str:
+    """An input series of a unit test: `metric{service=...,labels...,instance="a"}`."""
+    every = {"service": service, **labels, "instance": "a"}
+    return metric + "{" + ",".join(f'{k}="{v}"' for k, v in every.items()) + "}"
 
 
 def _labels(**labels: str) -> tuple[tuple[str, str], ...]:
@@ -75,7 +81,9 @@ def _process(spec: ServiceMonitoring) -> Section:
                 "for 5 minutes: the process is down, restarting, or its /metrics hangs.",
                 rules=(),
                 examples=(
-                    Example((Series(target, "1 0x10"),), "10m", fires=True, labels=_labels(**where)),
+                    Example(
+                        (Series(target, "1 0x10"),), "10m", fires=True, labels=_labels(**where)
+                    ),
                     Example((Series(target, "1 0 0 1x8"),), "10m", fires=False),
                 ),
             ),
@@ -139,8 +147,8 @@ def _burn_alert(
 ) -> Alert:
     s = spec.service
     conditions = [
-        f"(\n  {record}:rate{long}{{service=\"{s}\"}} > ({factor} * {budget})\n"
-        f"  and {record}:rate{short}{{service=\"{s}\"}} > ({factor} * {budget})\n)"
+        f'(\n  {record}:rate{long}{{service="{s}"}} > ({factor} * {budget})\n'
+        f'  and {record}:rate{short}{{service="{s}"}} > ({factor} * {budget})\n)'
         for long, short, factor in windows
     ]
     fast = severity == "critical"
@@ -153,8 +161,11 @@ def _burn_alert(
         + ("fast" if fast else "steadily"),
         description=(
             f"At this rate the {what} SLO's 30-day error budget lasts "
-            + ("under 2 days (14.4x over 1h, or 6x over 6h)" if fast else "no longer than the "
-               "30 days (1x or more over 3 days)")
+            + (
+                "under 2 days (14.4x over 1h, or 6x over 6h)"
+                if fast
+                else "no longer than the 30 days (1x or more over 3 days)"
+            )
             + ", confirmed over the short window."
         ),
         rules=(),
@@ -171,19 +182,14 @@ def _http(spec: ServiceMonitoring) -> Section:
     le = repr(float(http.latency_threshold))
     error_budget = round(1 - http.availability_objective, 6)
     latency_budget = round(1 - http.latency_objective, 6)
-    records = []
-    for w in BURN_WINDOWS:
-        records.append(
-            Record(
-                f"svcinfra:http_server_error_ratio:rate{w}",
-                ratio(
-                    "service",
-                    sel(count, s, f'{http.status_label}=~"5.."'),
-                    sel(count, s),
-                    w,
-                ),
-            )
+    server_errors = sel(count, s, f'{http.status_label}=~"5.."')
+    records = [
+        Record(
+            f"svcinfra:http_server_error_ratio:rate{w}",
+            ratio("service", server_errors, sel(count, s), w),
         )
+        for w in BURN_WINDOWS
+    ]
     fast_requests = sel(bucket, s, f'le="{le}"')
     for w in BURN_WINDOWS:
         fast = rate_sum("service", fast_requests, w)
@@ -195,11 +201,17 @@ def _http(spec: ServiceMonitoring) -> Section:
         )
     ok = f'{count}{{service="{s}",{http.status_label}="200",method="GET",route="/x"}}'
     failed = f'{count}{{service="{s}",{http.status_label}="503",method="GET",route="/x"}}'
-    fast_le = f'{bucket}{{service="{s}",{http.status_label}="200",method="GET",route="/x",le="{le}"}}'
+    fast_le = (
+        f'{bucket}{{service="{s}",{http.status_label}="200",method="GET",route="/x",le="{le}"}}'
+    )
     who = _labels(service=s)
+    errors_1h = f'svcinfra:http_server_error_ratio:rate1h{{service="{s}"}}'
+    slow_1h = f'svcinfra:http_server_slow_ratio:rate1h{{service="{s}"}}'
 
     # Requests per step: 1000; the budget is 1 bad request per 1000 (x budget ratio).
-    def case(bad: str, segments: tuple[tuple[int, float], ...], step: str, *, fires: bool) -> Example:
+    def case(
+        bad: str, segments: tuple[tuple[int, float], ...], step: str, *, fires: bool
+    ) -> Example:
         """`segments`: (steps, burn rate); the bad series grows by burn x budget x 1000 a step."""
         steps = sum(n for n, _ in segments)
         budget = error_budget if bad == "errors" else latency_budget
@@ -323,11 +335,11 @@ def _http(spec: ServiceMonitoring) -> Section:
                 title="Error budget burn rate (1h)",
                 queries=(
                     Query(
-                        f'svcinfra:http_server_error_ratio:rate1h{{service="{s}"}} / {error_budget}',
+                        f"{errors_1h} / {error_budget}",
                         "availability",
                     ),
                     Query(
-                        f'svcinfra:http_server_slow_ratio:rate1h{{service="{s}"}} / {latency_budget}',
+                        f"{slow_1h} / {latency_budget}",
                         "latency",
                     ),
                 ),
@@ -344,8 +356,12 @@ def _postgres(spec: ServiceMonitoring) -> Section:
     errors = sel("svcinfra_db_query_errors_total", s, 'error!~"Conflict|InvalidArgument|NotFound"')
     waiting = f'svcinfra_db_pool_waiting{{service="{s}",db="{s}",instance="a"}}'
     count = f'svcinfra_db_query_duration_seconds_count{{service="{s}",query="q",instance="a"}}'
-    timeouts = f'svcinfra_db_query_errors_total{{service="{s}",query="q",error="Timeout",instance="a"}}'
-    conflicts = f'svcinfra_db_query_errors_total{{service="{s}",query="q",error="Conflict",instance="a"}}'
+    timeouts = (
+        f'svcinfra_db_query_errors_total{{service="{s}",query="q",error="Timeout",instance="a"}}'
+    )
+    conflicts = (
+        f'svcinfra_db_query_errors_total{{service="{s}",query="q",error="Conflict",instance="a"}}'
+    )
     return Section(
         key="postgres",
         title="PostgreSQL",
@@ -410,8 +426,10 @@ def _postgres(spec: ServiceMonitoring) -> Section:
                 title="Queries and failures",
                 queries=(
                     Query(f'svcinfra:db_queries:rate5m{{service="{s}"}}', "queries"),
-                    Query(rate_sum("error", sel("svcinfra_db_query_errors_total", s), "5m"),
-                          "{{error}}"),
+                    Query(
+                        rate_sum("error", sel("svcinfra_db_query_errors_total", s), "5m"),
+                        "{{error}}",
+                    ),
                 ),
                 unit="ops",
             ),
@@ -426,7 +444,9 @@ def _postgres(spec: ServiceMonitoring) -> Section:
                 queries=(
                     Query(
                         "histogram_quantile(0.99, "
-                        + rate_sum("query, le", sel("svcinfra_db_query_duration_seconds_bucket", s), "5m")
+                        + rate_sum(
+                            "query, le", sel("svcinfra_db_query_duration_seconds_bucket", s), "5m"
+                        )
                         + ")",
                         "{{query}}",
                     ),
@@ -456,7 +476,13 @@ def _postgres(spec: ServiceMonitoring) -> Section:
 
 
 def _breaker(
-    *, name: str, metric: str, label: str, spec: ServiceMonitoring, what: str, rules: tuple[str, ...]
+    *,
+    name: str,
+    metric: str,
+    label: str,
+    spec: ServiceMonitoring,
+    what: str,
+    rules: tuple[str, ...],
 ) -> Alert:
     s = spec.service
     state = f'{metric}{{service="{s}",{label}="main",instance="a"}}'
@@ -473,10 +499,18 @@ def _breaker(
         "the dependency fails or times out, and the service runs degraded.",
         rules=rules,
         examples=(
-            Example((Series(state, "0 2x10"),), "10m", fires=True,
-                    labels=_labels(service=s, **{label: "main"})),
-            Example((Series(state, "0 2 1 2 1 2 1 2 1 2 1"),), "10m", fires=True,
-                    labels=_labels(service=s, **{label: "main"})),
+            Example(
+                (Series(state, "0 2x10"),),
+                "10m",
+                fires=True,
+                labels=_labels(service=s, **{label: "main"}),
+            ),
+            Example(
+                (Series(state, "0 2 1 2 1 2 1 2 1 2 1"),),
+                "10m",
+                fires=True,
+                labels=_labels(service=s, **{label: "main"}),
+            ),
             Example((Series(state, "0 2 0x9"),), "4m", fires=False),
         ),
     )
@@ -486,25 +520,33 @@ def _cache(spec: ServiceMonitoring) -> Section:
     s, t = spec.service, spec.thresholds
     lookups = sel("svcinfra_cache_lookups_total", s)
     hits = sel("svcinfra_cache_lookups_total", s, 'result=~"hit|negative_hit"')
-    hit = f'svcinfra_cache_lookups_total{{service="{s}",namespace="users",result="hit",instance="a"}}'
-    miss = f'svcinfra_cache_lookups_total{{service="{s}",namespace="users",result="miss",instance="a"}}'
+    hit = _series("svcinfra_cache_lookups_total", s, namespace="users", result="hit")
+    miss = _series("svcinfra_cache_lookups_total", s, namespace="users", result="miss")
     ratio_now = f'svcinfra:cache_hit_ratio:rate10m{{service="{s}"}}'
+    lookups_now = f'svcinfra:cache_lookups:rate10m{{service="{s}"}}'
     return Section(
         key="cache",
         title="Cache (Redis)",
         records=(
-            Record("svcinfra:cache_lookups:rate10m", rate_sum("service, namespace", lookups, "10m")),
-            Record("svcinfra:cache_hit_ratio:rate10m", ratio("service, namespace", hits, lookups, "10m")),
+            Record(
+                "svcinfra:cache_lookups:rate10m", rate_sum("service, namespace", lookups, "10m")
+            ),
+            Record(
+                "svcinfra:cache_hit_ratio:rate10m",
+                ratio("service, namespace", hits, lookups, "10m"),
+            ),
         ),
         alerts=(
             Alert(
                 name="CacheHitRatioDropped",
                 expr=f"{ratio_now}\n  < {t.cache_hit_ratio_drop} * avg_over_time({ratio_now}[1d])\n"
-                f'and svcinfra:cache_lookups:rate10m{{service="{s}"}} > {t.cache_min_lookups_per_second}',
+                f"and {lookups_now} > {t.cache_min_lookups_per_second}",
                 for_="15m",
                 severity="warning",
-                summary="{{ $labels.service }}: cache {{ $labels.namespace }} hits far less than usual",
-                description=f"The hit ratio of the last 10 minutes is under {t.cache_hit_ratio_drop:.0%} "
+                summary="{{ $labels.service }}: cache {{ $labels.namespace }} hits far less "
+                "than usual",
+                description="The hit ratio of the last 10 minutes is under "
+                f"{t.cache_hit_ratio_drop:.0%} "
                 "of its average over a day: keys expire early, a deploy changed the key schema, "
                 "or Redis lost its data; the source of truth takes the load (RD-7).",
                 rules=("RD-7",),
@@ -548,17 +590,24 @@ def _cache(spec: ServiceMonitoring) -> Section:
             Panel(
                 title="Redis errors absorbed",
                 queries=(
-                    Query(rate_sum("operation", sel("svcinfra_cache_errors_total", s), "5m"),
-                          "{{operation}}"),
-                    Query(rate_sum("namespace", sel("svcinfra_cache_decode_errors_total", s), "5m"),
-                          "decode {{namespace}}"),
+                    Query(
+                        rate_sum("operation", sel("svcinfra_cache_errors_total", s), "5m"),
+                        "{{operation}}",
+                    ),
+                    Query(
+                        rate_sum("namespace", sel("svcinfra_cache_decode_errors_total", s), "5m"),
+                        "decode {{namespace}}",
+                    ),
                 ),
                 unit="ops",
             ),
             Panel(
                 title="Breaker state (0 closed, 1 half-open, 2 open)",
-                queries=(Query(f"max by (client) ({sel('svcinfra_cache_breaker_state', s)})",
-                               "{{client}}"),),
+                queries=(
+                    Query(
+                        f"max by (client) ({sel('svcinfra_cache_breaker_state', s)})", "{{client}}"
+                    ),
+                ),
                 threshold=2,
             ),
             Panel(
@@ -566,7 +615,9 @@ def _cache(spec: ServiceMonitoring) -> Section:
                 queries=(
                     Query(
                         "histogram_quantile(0.99, "
-                        + rate_sum("operation, le", sel("svcinfra_cache_operation_seconds_bucket", s), "5m")
+                        + rate_sum(
+                            "operation, le", sel("svcinfra_cache_operation_seconds_bucket", s), "5m"
+                        )
                         + ")",
                         "{{operation}}",
                     ),
@@ -576,10 +627,14 @@ def _cache(spec: ServiceMonitoring) -> Section:
             Panel(
                 title="Pool connections",
                 queries=(
-                    Query(f"sum by (client, state) ({sel('svcinfra_cache_pool_connections', s)})",
-                          "{{client}} {{state}}"),
-                    Query(f"sum by (client) ({sel('svcinfra_cache_pool_max_connections', s)})",
-                          "{{client}} max"),
+                    Query(
+                        f"sum by (client, state) ({sel('svcinfra_cache_pool_connections', s)})",
+                        "{{client}} {{state}}",
+                    ),
+                    Query(
+                        f"sum by (client) ({sel('svcinfra_cache_pool_max_connections', s)})",
+                        "{{client}} max",
+                    ),
                 ),
             ),
         ),
@@ -591,11 +646,13 @@ def _outbox(spec: ServiceMonitoring) -> Section:
     lag = "svcinfra:outbox_lag_seconds:p99_5m"
     pending = f'svcinfra_amqp_outbox_pending{{service="{s}",instance="a"}}'
     relayed = f'svcinfra_amqp_outbox_relayed_total{{service="{s}",message="m.v1",instance="a"}}'
-    parked = f'svcinfra_amqp_outbox_parked_total{{service="{s}",message="m.v1",reason="invalid",instance="a"}}'
-    restarts = f'svcinfra_amqp_outbox_relay_restarts_total{{service="{s}",reason="database",instance="a"}}'
+    parked = _series("svcinfra_amqp_outbox_parked_total", s, message="m.v1", reason="invalid")
+    restarts = (
+        f'svcinfra_amqp_outbox_relay_restarts_total{{service="{s}",reason="database",instance="a"}}'
+    )
     blocked = f'svcinfra_amqp_publisher_blocked_now{{service="{s}",publisher="relay",instance="a"}}'
 
-    def lag_case(slow: bool) -> Example:  # noqa: FBT001
+    def lag_case(*, slow: bool) -> Example:
         def b(le: str, values: str) -> Series:
             name = "svcinfra_amqp_outbox_lag_seconds_bucket"
             return Series(f'{name}{{service="{s}",le="{le}",instance="a"}}', values)
@@ -630,7 +687,7 @@ def _outbox(spec: ServiceMonitoring) -> Section:
                 f"{t.outbox_lag_p99_seconds:g} s for 10 minutes: the relay is behind, the broker "
                 "slow or blocking (MQ-4, MQ-11).",
                 rules=("MQ-4", "MQ-11"),
-                examples=(lag_case(True), lag_case(False)),
+                examples=(lag_case(slow=True), lag_case(slow=False)),
             ),
             Alert(
                 name="OutboxStalled",
@@ -646,14 +703,18 @@ def _outbox(spec: ServiceMonitoring) -> Section:
                 "(svcinfra_amqp_outbox_failures_total says why).",
                 rules=("MQ-4",),
                 examples=(
-                    Example((Series(pending, "5x20"),), "20m", fires=True, labels=_labels(service=s)),
+                    Example(
+                        (Series(pending, "5x20"),), "20m", fires=True, labels=_labels(service=s)
+                    ),
                     Example(
                         (Series(pending, "5x20"), Series(relayed, "0x20")),
                         "20m",
                         fires=True,
                         labels=_labels(service=s),
                     ),
-                    Example((Series(pending, "5x20"), Series(relayed, "0+10x20")), "20m", fires=False),
+                    Example(
+                        (Series(pending, "5x20"), Series(relayed, "0+10x20")), "20m", fires=False
+                    ),
                     Example((Series(pending, "0x20"),), "20m", fires=False),
                 ),
             ),
@@ -664,12 +725,17 @@ def _outbox(spec: ServiceMonitoring) -> Section:
                 for_="10m",
                 severity="warning",
                 summary="{{ $labels.service }}: the outbox holds a backlog",
-                description=f"More than {t.outbox_pending_rows} rows have waited in the outbox for 10 "
+                description=f"More than {t.outbox_pending_rows} rows have waited in the outbox "
+                "for 10 "
                 "minutes: the relay publishes slower than the service writes.",
                 rules=("MQ-4",),
                 examples=(
-                    Example((Series(pending, f"{t.outbox_pending_rows + 1}x20"),), "20m",
-                            fires=True, labels=_labels(service=s)),
+                    Example(
+                        (Series(pending, f"{t.outbox_pending_rows + 1}x20"),),
+                        "20m",
+                        fires=True,
+                        labels=_labels(service=s),
+                    ),
                     Example((Series(pending, f"{t.outbox_pending_rows}x20"),), "20m", fires=False),
                 ),
             ),
@@ -688,10 +754,18 @@ def _outbox(spec: ServiceMonitoring) -> Section:
                 "(`svcinfra outbox`). The alert lasts an hour after the last one.",
                 rules=("MQ-4",),
                 examples=(
-                    Example((Series(parked, "_x10 1x10"),), "15m", fires=True,
-                            labels=_labels(service=s, message="m.v1", reason="invalid")),
-                    Example((Series(parked, "1x70 2x10"),), "75m", fires=True,
-                            labels=_labels(service=s, message="m.v1", reason="invalid")),
+                    Example(
+                        (Series(parked, "_x10 1x10"),),
+                        "15m",
+                        fires=True,
+                        labels=_labels(service=s, message="m.v1", reason="invalid"),
+                    ),
+                    Example(
+                        (Series(parked, "1x70 2x10"),),
+                        "75m",
+                        fires=True,
+                        labels=_labels(service=s, message="m.v1", reason="invalid"),
+                    ),
                     Example((Series(parked, "1x100"),), "100m", fires=False),
                 ),
             ),
@@ -708,14 +782,19 @@ def _outbox(spec: ServiceMonitoring) -> Section:
                 description="The relay loop failed and restarted more than twice in 15 minutes.",
                 rules=("MQ-4",),
                 examples=(
-                    Example((Series(restarts, "_x5 1 2 3 4x5"),), "10m", fires=True,
-                            labels=_labels(service=s, reason="database")),
+                    Example(
+                        (Series(restarts, "_x5 1 2 3 4x5"),),
+                        "10m",
+                        fires=True,
+                        labels=_labels(service=s, reason="database"),
+                    ),
                     Example((Series(restarts, "_x5 1 2x10"),), "10m", fires=False),
                 ),
             ),
             Alert(
                 name="PublisherBlocked",
-                expr=f"max by (service, publisher) ({sel('svcinfra_amqp_publisher_blocked_now', s)}) == 1",
+                expr="max by (service, publisher) "
+                f"({sel('svcinfra_amqp_publisher_blocked_now', s)}) == 1",
                 for_="5m",
                 severity="critical",
                 summary="{{ $labels.service }}: RabbitMQ blocks publisher {{ $labels.publisher }}",
@@ -723,8 +802,12 @@ def _outbox(spec: ServiceMonitoring) -> Section:
                 "disk alarm): nothing this service publishes goes out (MQ-11).",
                 rules=("MQ-11",),
                 examples=(
-                    Example((Series(blocked, "0 1x10"),), "10m", fires=True,
-                            labels=_labels(service=s, publisher="relay")),
+                    Example(
+                        (Series(blocked, "0 1x10"),),
+                        "10m",
+                        fires=True,
+                        labels=_labels(service=s, publisher="relay"),
+                    ),
                     Example((Series(blocked, "0 1 1 0x8"),), "10m", fires=False),
                 ),
             ),
@@ -738,12 +821,18 @@ def _outbox(spec: ServiceMonitoring) -> Section:
             Panel(
                 title="Relayed, failed and parked rows",
                 queries=(
-                    Query(rate_sum("message", sel("svcinfra_amqp_outbox_relayed_total", s), "5m"),
-                          "relayed {{message}}"),
-                    Query(rate_sum("reason", sel("svcinfra_amqp_outbox_failures_total", s), "5m"),
-                          "failed {{reason}}"),
-                    Query(rate_sum("reason", sel("svcinfra_amqp_outbox_parked_total", s), "5m"),
-                          "parked {{reason}}"),
+                    Query(
+                        rate_sum("message", sel("svcinfra_amqp_outbox_relayed_total", s), "5m"),
+                        "relayed {{message}}",
+                    ),
+                    Query(
+                        rate_sum("reason", sel("svcinfra_amqp_outbox_failures_total", s), "5m"),
+                        "failed {{reason}}",
+                    ),
+                    Query(
+                        rate_sum("reason", sel("svcinfra_amqp_outbox_parked_total", s), "5m"),
+                        "parked {{reason}}",
+                    ),
                 ),
                 unit="ops",
             ),
@@ -756,18 +845,24 @@ def _outbox(spec: ServiceMonitoring) -> Section:
             Panel(
                 title="Publish failures and returns",
                 queries=(
-                    Query(rate_sum("reason", sel("svcinfra_amqp_publish_failures_total", s), "5m"),
-                          "{{reason}}"),
-                    Query(rate_sum("message", sel("svcinfra_amqp_messages_returned_total", s), "5m"),
-                          "returned {{message}}"),
+                    Query(
+                        rate_sum("reason", sel("svcinfra_amqp_publish_failures_total", s), "5m"),
+                        "{{reason}}",
+                    ),
+                    Query(
+                        rate_sum("message", sel("svcinfra_amqp_messages_returned_total", s), "5m"),
+                        "returned {{message}}",
+                    ),
                 ),
                 unit="ops",
             ),
             Panel(
                 title="Publisher blocked by the broker",
                 queries=(
-                    Query(f"max by (publisher) ({sel('svcinfra_amqp_publisher_blocked_now', s)})",
-                          "{{publisher}}"),
+                    Query(
+                        f"max by (publisher) ({sel('svcinfra_amqp_publisher_blocked_now', s)})",
+                        "{{publisher}}",
+                    ),
                 ),
                 threshold=1,
             ),
@@ -784,9 +879,13 @@ def _consumer(spec: ServiceMonitoring) -> Section:
     q = "orders.created"
     dlq_series = f'svcinfra_amqp_queue_messages{{service="{s}",queue="{q}.dlq",instance="a"}}'
     work_series = f'svcinfra_amqp_queue_messages{{service="{s}",queue="{q}",instance="a"}}'
-    c = f'svcinfra_amqp_messages_consumed_total{{service="{s}",message="m.v1",queue="{q}",instance="a"}}'
-    r = f'svcinfra_amqp_messages_retried_total{{service="{s}",message="m.v1",queue="{q}",reason="timeout",instance="a"}}'
-    d = f'svcinfra_amqp_messages_dead_lettered_total{{service="{s}",message="m.v1",queue="{q}",reason="permanent",instance="a"}}'
+    c = _series("svcinfra_amqp_messages_consumed_total", s, message="m.v1", queue=q)
+    r = _series(
+        "svcinfra_amqp_messages_retried_total", s, message="m.v1", queue=q, reason="timeout"
+    )
+    d = _series(
+        "svcinfra_amqp_messages_dead_lettered_total", s, message="m.v1", queue=q, reason="permanent"
+    )
     by_queue = "service, queue"
     retry_ratio = f'svcinfra:amqp_retry_ratio:rate15m{{service="{s}"}}'
     error_ratio = f'svcinfra:amqp_dead_letter_ratio:rate15m{{service="{s}"}}'
@@ -797,7 +896,9 @@ def _consumer(spec: ServiceMonitoring) -> Section:
         records=(
             Record("svcinfra:amqp_consumed:rate15m", rate_sum(by_queue, consumed, "15m")),
             Record("svcinfra:amqp_retry_ratio:rate15m", ratio(by_queue, retried, consumed, "15m")),
-            Record("svcinfra:amqp_dead_letter_ratio:rate15m", ratio(by_queue, dead, consumed, "15m")),
+            Record(
+                "svcinfra:amqp_dead_letter_ratio:rate15m", ratio(by_queue, dead, consumed, "15m")
+            ),
         ),
         alerts=(
             Alert(
@@ -817,8 +918,11 @@ def _consumer(spec: ServiceMonitoring) -> Section:
                         fires=True,
                         labels=_labels(service=s, queue=f"{q}.dlq"),
                     ),
-                    Example((Series(dlq_series, "0 0 1 1 0x5"), Series(work_series, "9x7")),
-                            "5m", fires=False),
+                    Example(
+                        (Series(dlq_series, "0 0 1 1 0x5"), Series(work_series, "9x7")),
+                        "5m",
+                        fires=False,
+                    ),
                 ),
             ),
             Alert(
@@ -832,8 +936,12 @@ def _consumer(spec: ServiceMonitoring) -> Section:
                 "or retries exhausted): a contract mismatch or a failing dependency (MQ-9).",
                 rules=("MQ-9", "MQ-11"),
                 examples=(
-                    Example((Series(c, "0+100x40"), Series(d, "0+5x40")), "40m", fires=True,
-                            labels=_labels(service=s, queue=q)),
+                    Example(
+                        (Series(c, "0+100x40"), Series(d, "0+5x40")),
+                        "40m",
+                        fires=True,
+                        labels=_labels(service=s, queue=q),
+                    ),
                     Example((Series(c, "0+100x40"), Series(d, "0+0.5x40")), "40m", fires=False),
                 ),
             ),
@@ -848,8 +956,12 @@ def _consumer(spec: ServiceMonitoring) -> Section:
                 "minutes: a dependency is slow or failing (MQ-9).",
                 rules=("MQ-9", "MQ-11"),
                 examples=(
-                    Example((Series(c, "0+100x40"), Series(r, "0+20x40")), "40m", fires=True,
-                            labels=_labels(service=s, queue=q)),
+                    Example(
+                        (Series(c, "0+100x40"), Series(r, "0+20x40")),
+                        "40m",
+                        fires=True,
+                        labels=_labels(service=s, queue=q),
+                    ),
                     Example((Series(c, "0+100x40"), Series(r, "0+5x40")), "40m", fires=False),
                     Example((Series(c, "0+1x40"), Series(r, "0+1x40")), "40m", fires=False),
                 ),
@@ -864,15 +976,19 @@ def _consumer(spec: ServiceMonitoring) -> Section:
             Panel(
                 title="Queue depth",
                 queries=(
-                    Query(f"max by (queue) ({sel('svcinfra_amqp_queue_messages', s)})", "{{queue}}"),
+                    Query(
+                        f"max by (queue) ({sel('svcinfra_amqp_queue_messages', s)})", "{{queue}}"
+                    ),
                 ),
             ),
             Panel(
                 title="Deliveries by outcome",
                 queries=(
                     Query(rate_sum("queue", consumed, "5m"), "consumed {{queue}}"),
-                    Query(rate_sum("outcome", sel("svcinfra_amqp_messages_acked_total", s), "5m"),
-                          "acked {{outcome}}"),
+                    Query(
+                        rate_sum("outcome", sel("svcinfra_amqp_messages_acked_total", s), "5m"),
+                        "acked {{outcome}}",
+                    ),
                     Query(rate_sum("reason", retried, "5m"), "retried {{reason}}"),
                     Query(rate_sum("reason", dead, "5m"), "dead-lettered {{reason}}"),
                 ),
@@ -880,8 +996,10 @@ def _consumer(spec: ServiceMonitoring) -> Section:
             ),
             Panel(
                 title="Retry and dead-letter ratios (15 min)",
-                queries=(Query(retry_ratio, "retried {{queue}}"),
-                         Query(error_ratio, "dead-lettered {{queue}}")),
+                queries=(
+                    Query(retry_ratio, "retried {{queue}}"),
+                    Query(error_ratio, "dead-lettered {{queue}}"),
+                ),
                 unit="percentunit",
             ),
             Panel(
@@ -889,7 +1007,11 @@ def _consumer(spec: ServiceMonitoring) -> Section:
                 queries=(
                     Query(
                         "histogram_quantile(0.99, "
-                        + rate_sum("message, le", sel("svcinfra_amqp_handler_duration_seconds_bucket", s), "5m")
+                        + rate_sum(
+                            "message, le",
+                            sel("svcinfra_amqp_handler_duration_seconds_bucket", s),
+                            "5m",
+                        )
                         + ")",
                         "{{message}}",
                     ),
@@ -899,10 +1021,14 @@ def _consumer(spec: ServiceMonitoring) -> Section:
             Panel(
                 title="In flight and consumers",
                 queries=(
-                    Query(f"sum by (queue) ({sel('svcinfra_amqp_messages_in_flight', s)})",
-                          "in flight {{queue}}"),
-                    Query(f"max by (queue) ({sel('svcinfra_amqp_queue_consumers', s)})",
-                          "consumers {{queue}}"),
+                    Query(
+                        f"sum by (queue) ({sel('svcinfra_amqp_messages_in_flight', s)})",
+                        "in flight {{queue}}",
+                    ),
+                    Query(
+                        f"max by (queue) ({sel('svcinfra_amqp_queue_consumers', s)})",
+                        "consumers {{queue}}",
+                    ),
                 ),
             ),
         ),
@@ -928,8 +1054,12 @@ def _external(spec: ServiceMonitoring) -> Section:
         panels=(
             Panel(
                 title="Calls by status class",
-                queries=(Query(rate_sum("adapter, status_class", calls, "5m"),
-                               "{{adapter}} {{status_class}}"),),
+                queries=(
+                    Query(
+                        rate_sum("adapter, status_class", calls, "5m"),
+                        "{{adapter}} {{status_class}}",
+                    ),
+                ),
                 unit="reqps",
             ),
             Panel(
@@ -937,7 +1067,11 @@ def _external(spec: ServiceMonitoring) -> Section:
                 queries=(
                     Query(
                         "histogram_quantile(0.99, "
-                        + rate_sum("adapter, le", sel("svcinfra_http_client_call_duration_seconds_bucket", s), "5m")
+                        + rate_sum(
+                            "adapter, le",
+                            sel("svcinfra_http_client_call_duration_seconds_bucket", s),
+                            "5m",
+                        )
                         + ")",
                         "{{adapter}}",
                     ),
@@ -946,17 +1080,31 @@ def _external(spec: ServiceMonitoring) -> Section:
             ),
             Panel(
                 title="Breaker state (0 closed, 1 half-open, 2 open)",
-                queries=(Query(f"max by (adapter) ({sel('svcinfra_http_client_circuit_state', s)})",
-                               "{{adapter}}"),),
+                queries=(
+                    Query(
+                        f"max by (adapter) ({sel('svcinfra_http_client_circuit_state', s)})",
+                        "{{adapter}}",
+                    ),
+                ),
                 threshold=2,
             ),
             Panel(
                 title="Retries and rate-limit waits",
                 queries=(
-                    Query(rate_sum("adapter, reason", sel("svcinfra_http_client_retries_total", s), "5m"),
-                          "retry {{adapter}} {{reason}}"),
-                    Query(rate_sum("adapter", sel("svcinfra_http_client_rate_limit_wait_seconds_count", s), "5m"),
-                          "waited {{adapter}}"),
+                    Query(
+                        rate_sum(
+                            "adapter, reason", sel("svcinfra_http_client_retries_total", s), "5m"
+                        ),
+                        "retry {{adapter}} {{reason}}",
+                    ),
+                    Query(
+                        rate_sum(
+                            "adapter",
+                            sel("svcinfra_http_client_rate_limit_wait_seconds_count", s),
+                            "5m",
+                        ),
+                        "waited {{adapter}}",
+                    ),
                 ),
                 unit="ops",
             ),
