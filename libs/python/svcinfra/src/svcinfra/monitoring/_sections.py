@@ -750,8 +750,9 @@ def _outbox(spec: ServiceMonitoring) -> Section:
                 summary="{{ $labels.service }}: {{ $labels.message }} rows parked "
                 "({{ $labels.reason }})",
                 description="The relay parked outbox rows whose publish fails for a reason no "
-                "retry changes; they stay in the outbox until someone fixes and requeues them "
-                "(`svcinfra outbox`). The alert lasts an hour after the last one.",
+                "retry changes; they stay in the outbox until someone fixes the cause and "
+                "retries them (`svcinfra outbox list`, `svcinfra outbox retry`). The alert "
+                "lasts an hour after the last one.",
                 rules=("MQ-4",),
                 examples=(
                     Example(
