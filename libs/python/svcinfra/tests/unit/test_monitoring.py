@@ -20,7 +20,7 @@ from svcinfra.monitoring import (
     rules_document,
     sections,
 )
-from svcinfra.monitoring._sections import _counter
+from svcinfra.monitoring._examples import counter as _counter
 
 # Every module that defines a metric at import or registers a collector.
 METRIC_MODULES = (
