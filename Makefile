@@ -107,3 +107,9 @@ proto: $(STAMP) ## regenerate the committed protobuf code (RD-4)
 	  --python_out=generated --pyi_out=generated cache_values.proto
 	cd proto/users/v1 && $(CURDIR)/$(BIN)/python -m grpc_tools.protoc -I . \
 	  --python_out=$(USERS_GENERATED) --pyi_out=$(USERS_GENERATED) user_profile.proto
+
+MONITORING := users.monitoring:MONITORING notifications.monitoring:MONITORING
+
+.PHONY: monitoring
+monitoring: $(STAMP) ## render deploy/observability: alert rules, their promtool tests, dashboards
+	$(BIN)/svcinfra monitoring render $(MONITORING) -o deploy/observability

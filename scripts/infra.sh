@@ -5,7 +5,8 @@
 # every database of the local PostgreSQL) for the tests that run through a pooler.
 #
 #   scripts/infra.sh up       start what is installed but stopped; as root, apt-install what is missing
-#                             (also the binaries of the private servers outage tests start)
+#                             (also the binaries of the private servers outage tests start, and
+#                             promtool and prometheus for the alert-rule tests)
 #   scripts/infra.sh status   say what is reachable; exit 1 when something is not
 #
 # Without root, a missing server is reported with the exact command that installs it.
@@ -200,6 +201,28 @@ private_servers_up() {
   log "private test servers: initdb, redis-server, rabbitmq-server and openssl are installed"
 }
 
+# --- promtool and prometheus (issue 21) -------------------------------------------------------
+# The alert-rule tests run `promtool check rules` / `promtool test rules`, and an e2e test starts a
+# private Prometheus (its own port and data directory). Both binaries are Debian's `prometheus`
+# package; it ships an init script, so the install keeps apt from starting a server on :9090
+# (policy-rc.d answers 101 while apt runs, unless the machine has one already), and leaves out
+# the recommended node exporter.
+
+prometheus_tools_up() {
+  if command -v promtool >/dev/null && command -v prometheus >/dev/null; then
+    log "promtool and prometheus are installed ($(promtool --version 2>&1 | head -n1))"
+    return 0
+  fi
+  local guard=/usr/sbin/policy-rc.d made=0
+  if is_root && [ ! -e "$guard" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$guard" && chmod +x "$guard" && made=1
+  fi
+  local rc=0
+  apt_install --no-install-recommends prometheus || rc=1
+  if ((made)); then rm -f "$guard"; fi
+  return $rc
+}
+
 status() {
   local rc=0
   for svc in "postgresql $PG_PORT" "redis $REDIS_PORT" "rabbitmq $AMQP_PORT" \
@@ -218,6 +241,7 @@ case "${1:-up}" in
     rabbitmq_up || rc=1
     pgbouncer_up || rc=1
     private_servers_up || rc=1
+    prometheus_tools_up || rc=1
     if ((rc)); then
       log "some servers are missing or down; see the lines above"
       exit 1

@@ -98,6 +98,7 @@ GROWING = [
     "svcinfra.envtool",
     "svcinfra.httpclient",
     "svcinfra.httpclient.testing",
+    "svcinfra.monitoring",
     "svcinfra.postgres",
     "svcinfra.postgres.migrate",
     "svcinfra.provision",
