@@ -117,7 +117,10 @@ _SEND_ANSWERS: Responses = (
             headers={"Retry-After": _RETRY_AFTER},
         ),
         422: _answer("The address or its domain is on the reject list (`address_rejected`)."),
-        429: _answer("An injected rate limit.", headers={"Retry-After": _RETRY_AFTER}),
+        429: _answer(
+            "Over the rate limit (`rate_limit_per_second`), or an injected one.",
+            headers={"Retry-After": _RETRY_AFTER},
+        ),
         500: _answer(
             "An injected server error (`error_status`, or a scripted step).",
             headers={"Retry-After": _RETRY_AFTER},
