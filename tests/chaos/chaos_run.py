@@ -76,7 +76,7 @@ REGISTERED_PROBE = "chaos.user-registered"
 AMQP_LATENCY = 0.2  # seconds the amqp-latency fault adds to every chunk consumers <-> broker
 MAIL_LATENCY_MS = 3000  # the mail-slow fault: under the mail client's 5 s read timeout
 MAIL_ERROR = {"error_ratio": 0.5, "error_status": 500}  # the mail-5xx fault
-MAIL_RATE_LIMIT = 2  # the mail-429 fault: POSTs per second (Resend's default limit)
+MAIL_RATE_LIMIT = 1  # the mail-429 fault: POSTs per second (Resend's default is 2)
 DRAIN_DELAY = 2.0  # users API: seconds it keeps serving after SIGTERM (HTTP_DRAIN_DELAY)
 ENDPOINT_LAG = 1.0  # seconds from a replica's SIGTERM until the balancer stops routing to it
 CLIENT_CONCURRENCY = 32
@@ -127,24 +127,25 @@ class Fault:
 
 # The full schedule: the load is spread over DURATION seconds, a fault every 6-18 s, one at a time,
 # and the stack's broker connections are closed every CONNECTION_KILL_EVERY seconds throughout.
-DURATION = 200.0
+DURATION = 175.0
 CONNECTION_KILL_EVERY = 4.0
 SCHEDULE = (
     Fault(6, "kill", 2, ("users-relay",)),
     Fault(14, "redis-outage", 10),
-    Fault(32, "rabbitmq-restart", 8),
-    Fault(48, "kill", 2, ("notifications-consumer",)),
-    Fault(58, "postgres-restart"),
-    Fault(72, "kill", 2, ("users-relay-2", "notifications-consumer-2")),
-    Fault(84, "rabbitmq-restart", 8),
-    Fault(100, "kill", 2, ("notifications-relay",)),
-    Fault(110, "amqp-latency", 10),
-    Fault(124, "users-api-rollout"),
-    Fault(134, "memory-alarm", 8),
-    Fault(146, "mail-slow", 8),
-    Fault(158, "mail-5xx", 6),
-    Fault(168, "mail-429", 8),
-    Fault(180, "mail-restart"),
+    # The faults that need the load flowing come early: the schedule drifts later under load.
+    Fault(28, "users-api-rollout"),
+    Fault(44, "mail-slow", 6),
+    Fault(52, "mail-5xx", 6),
+    Fault(60, "mail-429", 6),
+    Fault(68, "mail-restart"),
+    Fault(74, "memory-alarm", 8),
+    Fault(86, "rabbitmq-restart", 8),
+    Fault(102, "kill", 2, ("notifications-consumer",)),
+    Fault(112, "postgres-restart"),
+    Fault(124, "kill", 2, ("users-relay-2", "notifications-consumer-2")),
+    Fault(136, "rabbitmq-restart", 8),
+    Fault(152, "kill", 2, ("notifications-relay",)),
+    Fault(162, "amqp-latency", 10),
 )
 # Faults that touch nothing the users API depends on: a 503 or a connection error in them fails.
 NOT_AN_OUTAGE = frozenset(
@@ -405,7 +406,7 @@ async def memory_alarm(run: Run, fault: Fault, record: FaultRecord) -> None:
                 for process in list(run.stack.processes.values()):
                     with contextlib.suppress(httpx.TransportError):
                         answer = await http.get(f"{process.tech_url}/health/readyz")
-                        if answer.status_code == 503 and "blocks publishing" in answer.text:
+                        if answer.status_code == 503 and "BrokerBlockedError" in answer.text:
                             blocked.add(process.name)
                 await asyncio.sleep(0.25)
         finally:
