@@ -74,7 +74,7 @@ DLQ = f"{WORK_QUEUE}.dlq"
 SENT_PROBE = "chaos.notification-sent"  # the run's own queues, bound at the start
 REGISTERED_PROBE = "chaos.user-registered"
 AMQP_LATENCY = 0.2  # seconds the amqp-latency fault adds to every chunk consumers <-> broker
-MAIL_LATENCY_MS = 3000  # the mail-slow fault: under the mail client's 5 s read timeout
+MAIL_LATENCY_MS = 2000  # the mail-slow fault: well under the mail client's 5 s read timeout
 MAIL_ERROR = {"error_ratio": 0.5, "error_status": 500}  # the mail-5xx fault
 MAIL_RATE_LIMIT = 1  # the mail-429 fault: POSTs per second (Resend's default is 2)
 DRAIN_DELAY = 2.0  # users API: seconds it keeps serving after SIGTERM (HTTP_DRAIN_DELAY)
@@ -127,7 +127,7 @@ class Fault:
 
 # The full schedule: the load is spread over DURATION seconds, a fault every 6-18 s, one at a time,
 # and the stack's broker connections are closed every CONNECTION_KILL_EVERY seconds throughout.
-DURATION = 175.0
+DURATION = 180.0
 CONNECTION_KILL_EVERY = 4.0
 SCHEDULE = (
     Fault(6, "kill", 2, ("users-relay",)),
@@ -135,17 +135,19 @@ SCHEDULE = (
     # The faults that need the load flowing come early: the schedule drifts later under load.
     Fault(28, "users-api-rollout"),
     Fault(44, "mail-slow", 6),
-    Fault(52, "mail-5xx", 6),
-    Fault(60, "mail-429", 6),
-    Fault(68, "mail-restart"),
-    Fault(74, "memory-alarm", 8),
-    Fault(86, "rabbitmq-restart", 8),
-    Fault(102, "kill", 2, ("notifications-consumer",)),
-    Fault(112, "postgres-restart"),
-    Fault(124, "kill", 2, ("users-relay-2", "notifications-consumer-2")),
-    Fault(136, "rabbitmq-restart", 8),
-    Fault(152, "kill", 2, ("notifications-relay",)),
-    Fault(162, "amqp-latency", 10),
+    Fault(52, "mail-429", 6),  # before the 5xx: an open breaker would keep the calls away
+    Fault(60, "mail-5xx", 6),
+    Fault(70, "memory-alarm", 8),
+    Fault(82, "rabbitmq-restart", 8),
+    Fault(98, "kill", 2, ("notifications-consumer",)),
+    Fault(108, "postgres-restart"),
+    Fault(120, "kill", 2, ("users-relay-2", "notifications-consumer-2")),
+    Fault(134, "rabbitmq-restart", 8),
+    # Far from the 5xx (> 45 s even at CI size): each can open the mail client's breaker for
+    # 30 s, and two openings in a row outlast the consumer's 4 attempts (1 + 5 + 30 s).
+    Fault(150, "mail-restart"),
+    Fault(158, "kill", 2, ("notifications-relay",)),
+    Fault(166, "amqp-latency", 10),
 )
 # Faults that touch nothing the users API depends on: a 503 or a connection error in them fails.
 NOT_AN_OUTAGE = frozenset(
@@ -484,7 +486,7 @@ async def rollout(run: Run, fault: Fault, record: FaultRecord) -> None:
     balancer = run.balancer
     assert balancer is not None
     old = run.stack.replicas_of("users-api")
-    statuses = []
+    statuses: list[int | None] = []
     for replica in old:
         name = f"users-api-r{len(run.faults)}-{replica.name}"
         new: Process = await asyncio.to_thread(run.stack.spawn, "users-api", name, timeout=120)
