@@ -1,6 +1,6 @@
 """The chaos run at CI size, and the checks it relies on, shown to fail on what they must catch.
 
-`make chaos` runs the full scenario (10,000 registrations over two minutes of faults); CI runs the
+`make chaos` runs the full scenario (10,000 registrations over three minutes of faults); CI runs the
 same scenario with fewer registrations on a schedule twice as fast, within a few minutes. The run
 takes down only servers of its own (`chaos_servers.PrivateServers`), and shows the machine's
 shared servers kept their start times and a connection held to each across the run.
