@@ -1,6 +1,6 @@
 """The chaos run at CI size, and the checks it relies on, shown to fail on what they must catch.
 
-`make chaos` runs the full scenario (10,000 registrations over two minutes of faults); CI runs the
+`make chaos` runs the full scenario (10,000 registrations over three minutes of faults); CI runs the
 same scenario with fewer registrations on a schedule twice as fast, within a few minutes. The run
 takes down only servers of its own (`chaos_servers.PrivateServers`), and shows the machine's
 shared servers kept their start times and a connection held to each across the run.
@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from chaos_run import Config, Report, chaos, judge, save, secret_hits
+from chaos_run import SCHEDULE, Config, Report, chaos, did_not_bite, judge, save, secret_hits
 from chaos_servers import same_start
 
 CI_N = 300
@@ -116,7 +116,8 @@ def test_nothing_lost_nothing_duplicated_no_secret_leaked_under_chaos(
 
     assert report.failures == [], report.table()
     assert report.connections_closed > 0
-    assert len(report.faults) == 9
+    assert [f["kind"] for f in report.faults] == [f.kind for f in SCHEDULE]
+    assert report.clients["connection_errors"] == 0  # the rolling restart dropped nothing
     shared = report.shared_servers
     assert shared["problems"] == []
     assert None not in shared["before"].values()
@@ -216,10 +217,27 @@ def test_judge_passes_a_clean_run_and_fails_each_kind_of_difference(tmp_path: Pa
         "no quiescence": replace(clean, quiesce_seconds=None),
         "a secret in a log": replace(clean, secret_hits=["users-api.log:3: a secret"]),
         "a fault without recovery": replace(
-            clean, faults=[{"label": "x", "error": None, "recovery_s": None}]
+            clean, faults=[{"label": "x", "kind": "kill", "error": None, "recovery_s": None}]
         ),
         "a shared server restarted": replace(
             clean, shared_servers={"problems": ["shared redis start changed: a -> b"]}
+        ),
+        "a connection error": replace(clean, clients={"gave_up": 0, "connection_errors": 1}),
+        "an email in the record, not in the journal": replace(
+            clean, counts=counts | {"record_not_in_journal": 1}
+        ),
+        "a memory alarm that blocked nobody": replace(
+            clean, faults=[_fault("memory-alarm", {"readiness said blocked": []})]
+        ),
+        "a mail fault that injected nothing": replace(
+            clean, faults=[_fault("mail-429", {"injected (rate_limit)": 0})]
+        ),
+        "a restart that kept the record": replace(
+            clean, faults=[_fault("mail-restart", {"record before": 5, "record after": 5})]
+        ),
+        "a rollout whose old replica failed": replace(
+            clean,
+            faults=[_fault("users-api-rollout", {"old replicas' exit statuses": [0, 1]})],
         ),
     }
     assert {name for name, report in broken.items() if not judge(report)} == set()
@@ -229,6 +247,24 @@ def test_judge_passes_a_clean_run_and_fails_each_kind_of_difference(tmp_path: Pa
     table = save(clean, tmp_path, "unit")
     assert "result: PASS" in table.read_text()
     assert json.loads((tmp_path / "unit.json").read_text())["n"] == 100
+
+
+def _fault(kind: str, observed: dict[str, object]) -> dict[str, object]:
+    return {"label": kind, "kind": kind, "error": None, "recovery_s": 1.0, "observed": observed}
+
+
+def test_each_new_fault_passes_with_its_evidence() -> None:
+    evidence = {
+        "memory-alarm": {"readiness said blocked": ["users-relay"]},
+        "mail-slow": {"injected (latency)": 3},
+        "mail-5xx": {"injected (error)": 2},
+        "mail-429": {"injected (rate_limit)": 7},
+        "mail-restart": {"record before": 40, "record after": 0},
+        "users-api-rollout": {"old replicas' exit statuses": [0, 0], "refused": 0},
+    }
+    assert {kind: did_not_bite(_fault(kind, seen)) for kind, seen in evidence.items()} == {
+        kind: [] for kind in evidence
+    }
 
 
 def test_same_start_tells_a_restarted_server_from_a_second_of_uptime_rounding() -> None:

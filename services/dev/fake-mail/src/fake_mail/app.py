@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from svcinfra.app import AsgiServer
@@ -18,7 +19,9 @@ if TYPE_CHECKING:
 async def setup(lc: Lifecycle, config: FakeMailConfig) -> None:
     """Wire the service and serve its API on API_PORT until shutdown (svcinfra serves TECH_PORT)."""
     settings = config.fake_mail
-    service = MailService(Mailbox(settings.idempotency_ttl), FaultInjector(settings.faults()))
+    journal = Path(settings.journal) if settings.journal else None
+    mailbox = Mailbox(settings.idempotency_ttl, journal=journal)
+    service = MailService(mailbox, FaultInjector(settings.faults()))
     api = AsgiServer(
         build_api(service, api_key=settings.api_key.get_secret_value()),
         host=config.http.host,

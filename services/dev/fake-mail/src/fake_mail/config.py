@@ -60,6 +60,23 @@ class FakeMailSettings(Section):
     seed: Annotated[
         int | None, Field(description="Seed of the fault ratios' random draws; unset: random.")
     ] = None
+    rate_limit_per_second: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=100_000,
+            description="POSTs per second (a token bucket, one second of burst) before 429 with "
+            "Retry-After, as a provider's sending rate; 0: no limit.",
+        ),
+    ] = 0
+    journal: Annotated[
+        str,
+        Field(
+            description="File every accepted message is appended to (a JSON line: id, to, "
+            "idempotency_key, accepted_at), kept across restarts: the recipients' inboxes. "
+            "Empty: none.",
+        ),
+    ] = ""
     idempotency_ttl: Annotated[
         float,
         Field(
@@ -95,6 +112,7 @@ class FakeMailSettings(Section):
             crash_after_accept_ratio=self.crash_after_accept_ratio,
             script=parse_script(self.script),
             seed=self.seed,
+            rate_limit_per_second=self.rate_limit_per_second,
         )
 
 

@@ -357,6 +357,7 @@ async def test_faults_are_shown_replaced_and_reset(client: httpx.AsyncClient) ->
             {"crash_after_accept": True},
         ],
         "seed": 5,
+        "rate_limit_per_second": 50,
     }
     put = await client.put("/v1/faults", json=settings)
     assert put.json() == settings
@@ -428,3 +429,23 @@ async def test_a_key_replays_within_its_lifetime_and_sends_anew_after_it(api_key
 def test_a_mailbox_refuses_a_key_lifetime_that_is_not_positive() -> None:
     with pytest.raises(ValueError, match="key_ttl must be positive"):
         Mailbox(key_ttl=0)
+
+
+async def test_over_the_rate_limit_429_with_retry_after_and_nothing_recorded(
+    client: httpx.AsyncClient,
+) -> None:
+    """rate_limit_per_second 1: the second POST in a row is 429 with Retry-After 1."""
+    before = metric_value("fake_mail_faults_injected_total", kind="rate_limit")
+    await _faults(client, rate_limit_per_second=1)
+    assert (await client.get("/v1/faults")).json()["rate_limit_per_second"] == 1
+    first = await _post(client, _key())
+    key = _key()
+    second = await _post(client, key)
+    assert first.status_code == 202
+    assert (second.status_code, second.headers["Retry-After"], second.json()) == (
+        429,
+        "1",
+        {"error": "rate_limited"},
+    )
+    assert len(await _record(client)) == 1
+    assert metric_value("fake_mail_faults_injected_total", kind="rate_limit") == before + 1

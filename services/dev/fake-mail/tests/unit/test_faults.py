@@ -156,3 +156,38 @@ def test_invalid_fault_variables_are_reported_together() -> None:
 def test_an_empty_script_is_no_script() -> None:
     """FAKE_MAIL_SCRIPT unset or blank plays nothing."""
     assert parse_script("  ") == ()
+
+
+def test_the_rate_limit_is_a_token_bucket_answering_429_with_the_wait_until_a_token() -> None:
+    """A provider's sending rate: `rate_limit_per_second` POSTs a second, one second of burst."""
+    now = [100.0]
+    injector = FaultInjector(Faults(rate_limit_per_second=2), clock=lambda: now[0])
+
+    assert [injector.draw().outcome for _ in range(2)] == [Outcome.PROCEED] * 2  # the burst
+    assert injector.draw() == Decision(Outcome.RATE_LIMIT, 429, 1)  # next token in 0.5 s
+    now[0] += 0.5
+    assert injector.draw().outcome is Outcome.PROCEED
+    assert injector.draw().outcome is Outcome.RATE_LIMIT
+    now[0] += 10.0  # the bucket refills up to its size, not beyond
+    assert [injector.draw().outcome for _ in range(3)] == [
+        Outcome.PROCEED,
+        Outcome.PROCEED,
+        Outcome.RATE_LIMIT,
+    ]
+
+
+def test_a_slow_rate_limit_tells_the_whole_seconds_until_the_next_token() -> None:
+    now = [0.0]
+    injector = FaultInjector(Faults(rate_limit_per_second=1), clock=lambda: now[0])
+    assert injector.draw().outcome is Outcome.PROCEED
+    now[0] += 0.2
+    assert injector.draw() == Decision(Outcome.RATE_LIMIT, 429, 1)  # 0.8 s, rounded up
+
+
+def test_no_rate_limit_by_default_and_from_the_environment() -> None:
+    injector = FaultInjector(Faults())
+    assert {injector.draw().outcome for _ in range(1000)} == {Outcome.PROCEED}
+    config = load_config(FakeMailConfig, _environ(FAKE_MAIL_RATE_LIMIT_PER_SECOND="5"))
+    assert config.fake_mail.faults().rate_limit_per_second == 5
+    with pytest.raises(ValueError, match="rate_limit_per_second"):
+        Faults(rate_limit_per_second=-1)

@@ -1,15 +1,23 @@
-"""The faults fake-mail injects: a script of outcomes first, then ratios drawn from a seed."""
+"""The faults fake-mail injects: a script of outcomes first, a rate limit, then random ratios.
+
+The rate limit is the one limit every real mail API has (Resend: 2 requests/s per team;
+Postmark, Mailgun, SendGrid and Amazon SES: a sending rate per account): a token bucket of
+`rate_limit_per_second` tokens, refilled continuously, one token per POST; a POST finding no
+token is answered 429 with `Retry-After`, the whole seconds until the next token.
+"""
 
 from __future__ import annotations
 
+import math
 import random
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 ERROR_STATUSES: Final = frozenset({500, 502, 503})
 RATE_LIMITED: Final = 429
@@ -91,8 +99,11 @@ class Faults:
     crash_after_accept_ratio: float = 0.0
     script: tuple[ScriptStep, ...] = ()
     seed: int | None = None
+    rate_limit_per_second: int = 0  # 0: no limit
 
     def __post_init__(self) -> None:
+        if not 0 <= self.rate_limit_per_second <= 100_000:  # noqa: PLR2004
+            raise ValueError("rate_limit_per_second must be within 0..100000")
         for name in ("error_ratio", "rate_limit_ratio", "crash_after_accept_ratio"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within 0..1")
@@ -111,6 +122,7 @@ class Faults:
             "crash_after_accept_ratio": self.crash_after_accept_ratio,
             "script": [step.as_dict() for step in self.script],
             "seed": self.seed,
+            "rate_limit_per_second": self.rate_limit_per_second,
         }
 
 
@@ -128,8 +140,11 @@ class FaultInjector:
     """Draws the outcome of each POST: scripted steps in order, then the ratios."""
 
     faults: Faults = field(default_factory=Faults)
+    clock: Callable[[], float] = time.monotonic
     _script: deque[ScriptStep] = field(init=False)
     _random: random.Random = field(init=False)
+    _tokens: float = field(init=False)
+    _refilled: float = field(init=False)
 
     def __post_init__(self) -> None:
         self.replace(self.faults)
@@ -139,6 +154,8 @@ class FaultInjector:
         self.faults = faults
         self._script = deque(faults.script)
         self._random = random.Random(faults.seed)  # noqa: S311  (fault draws, not cryptography)
+        self._tokens = float(faults.rate_limit_per_second)  # a full bucket: one second's burst
+        self._refilled = self.clock()
 
     @property
     def remaining_script(self) -> tuple[ScriptStep, ...]:
@@ -156,8 +173,10 @@ class FaultInjector:
                 retry_after = faults.retry_after if step.retry_after is None else step.retry_after
                 return Decision(Outcome.RATE_LIMIT, RATE_LIMITED, retry_after)
             return Decision(Outcome.ERROR, step.status, step.retry_after)
-        if self._chance(faults.rate_limit_ratio):
-            return Decision(Outcome.RATE_LIMIT, RATE_LIMITED, faults.retry_after)
+        wait = self._take_token()  # the limit first: a request over it draws no ratio
+        if wait is not None or self._chance(faults.rate_limit_ratio):
+            retry_after = faults.retry_after if wait is None else wait
+            return Decision(Outcome.RATE_LIMIT, RATE_LIMITED, retry_after)
         if self._chance(faults.error_ratio):
             return Decision(Outcome.ERROR, faults.error_status)
         return Decision(Outcome.PROCEED)
@@ -177,6 +196,19 @@ class FaultInjector:
             if rule_lower.startswith("@") and rule_lower == domain:
                 return f"domain {domain[1:]} is on the reject list"
         return None
+
+    def _take_token(self) -> int | None:
+        """Take a token of the rate limit; None when taken (or no limit), else Retry-After."""
+        rate = self.faults.rate_limit_per_second
+        if not rate:
+            return None
+        now = self.clock()
+        self._tokens = min(float(rate), self._tokens + (now - self._refilled) * rate)
+        self._refilled = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return None
+        return max(1, math.ceil((1.0 - self._tokens) / rate))
 
     def _chance(self, ratio: float) -> bool:
         # A ratio of 0 or 1 draws nothing, so a seeded sequence only depends on the real ratios.

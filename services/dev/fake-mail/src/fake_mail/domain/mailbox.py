@@ -2,6 +2,10 @@
 
 A key's result is kept for `key_ttl` seconds from the acceptance, as a real provider keeps it
 (Stripe: 24 h); after that the key is forgotten and the same request sends a new message.
+
+Everything here is in memory: a restart forgets the record and every key. With a `journal`
+file, each accepted message is also appended to it as a JSON line and kept across restarts,
+as the recipients' inboxes keep what a provider sent before it restarted.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -17,6 +22,7 @@ from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
 DEFAULT_KEY_TTL: Final = 86_400.0
 
@@ -69,11 +75,19 @@ class Mailbox:
     """
 
     def __init__(
-        self, key_ttl: float = DEFAULT_KEY_TTL, clock: Callable[[], float] = time.monotonic
+        self,
+        key_ttl: float = DEFAULT_KEY_TTL,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        journal: Path | None = None,
     ) -> None:
-        """Create an empty mailbox whose idempotency results expire after `key_ttl` seconds."""
+        """Create an empty mailbox whose idempotency results expire after `key_ttl` seconds.
+
+        `journal`: a file each accepted message is appended to (created if missing, kept).
+        """
         if key_ttl <= 0:
             raise ValueError("key_ttl must be positive")
+        self._journal = journal
         self._key_ttl = key_ttl
         self._clock = clock
         self._messages: list[Message] = []
@@ -116,11 +130,31 @@ class Mailbox:
             idempotency_key=key,
             accepted_at=datetime.now(UTC),
         )
+        self._write_journal(message)
         self._messages.append(message)
         self._prune()
         expires = self._clock() + self._key_ttl
         self._results[key] = _Stored(request.fingerprint(), message, expires)
         return message
+
+    def _write_journal(self, message: Message) -> None:
+        """Append `message` to the journal as one JSON line (one `write` on an O_APPEND file)."""
+        if self._journal is None:
+            return
+        line = json.dumps(
+            {
+                "id": message.id,
+                "to": message.to,
+                "idempotency_key": message.idempotency_key,
+                "accepted_at": message.accepted_at.isoformat(),
+            },
+            ensure_ascii=False,
+        )
+        fd = os.open(self._journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
 
     def _prune(self) -> None:
         """Drop the expired results (insertion order is expiry order: one TTL for all)."""

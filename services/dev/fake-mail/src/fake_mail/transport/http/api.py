@@ -117,7 +117,10 @@ _SEND_ANSWERS: Responses = (
             headers={"Retry-After": _RETRY_AFTER},
         ),
         422: _answer("The address or its domain is on the reject list (`address_rejected`)."),
-        429: _answer("An injected rate limit.", headers={"Retry-After": _RETRY_AFTER}),
+        429: _answer(
+            "Over the rate limit (`rate_limit_per_second`), or an injected one.",
+            headers={"Retry-After": _RETRY_AFTER},
+        ),
         500: _answer(
             "An injected server error (`error_status`, or a scripted step).",
             headers={"Retry-After": _RETRY_AFTER},
@@ -213,8 +216,9 @@ def _routes(service: MailService, *, api_key: str) -> FastAPI:
     async def send(request: Request) -> Response:
         key = _idempotency_key(request)
         message = _message(await request.body())
+        delayed = service.faults.latency_ms > 0  # the faults may be replaced while it waits
         result = await service.send(key, message)
-        return _respond(request, result, service.faults)
+        return _respond(request, result, delayed=delayed)
 
     @app.get(
         "/v1/messages",
@@ -324,8 +328,8 @@ def _faults(body: bytes) -> Faults:
         raise ApiError(400, "invalid_request", str(exc)) from None
 
 
-def _respond(request: Request, result: SendResult, faults: Faults) -> Response:
-    if faults.latency_ms and not isinstance(result, InFlight):
+def _respond(request: Request, result: SendResult, *, delayed: bool) -> Response:
+    if delayed and not isinstance(result, InFlight):
         metrics.FAULTS.labels(kind="latency").inc()
     match result:
         case Accepted(message, drop):

@@ -96,6 +96,11 @@ class FaultsIn(BaseModel):
     crash_after_accept_ratio: Ratio = 0.0
     script: list[ScriptStepIn] = Field(default_factory=list)
     seed: Whole | None = None
+    rate_limit_per_second: Annotated[
+        int,
+        Field(ge=0, le=100_000, description="POSTs per second before 429 (0: no limit)."),
+        BeforeValidator(_whole),
+    ] = 0
 
     def to_domain(self) -> Faults:
         """Return the domain's settings.
@@ -121,6 +126,7 @@ class FaultsIn(BaseModel):
             crash_after_accept_ratio=self.crash_after_accept_ratio,
             script=script,
             seed=self.seed,
+            rate_limit_per_second=self.rate_limit_per_second,
         )
 
 
