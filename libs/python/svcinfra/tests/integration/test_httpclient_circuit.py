@@ -103,16 +103,38 @@ async def test_a_failed_probe_opens_it_again(server: UpstreamServer, api: GeoApi
 
 
 async def test_only_one_probe_while_half_open(server: UpstreamServer, api: GeoApi) -> None:
-    """While the probe is out, a concurrent call is refused rather than sent."""
+    """While the probe is out, concurrent calls wait for its verdict instead of being sent or
+    failed; a healthy probe lets them all through (a retry wave's last attempts, issue 17)."""
     await _fail(api, 3)
     await asyncio.sleep(RESET)
     server.script(Reply(200, body=b"{}", delay=0.3))
+    server.default = Reply.json({"ok": True})
     probe = asyncio.create_task(api.request("GET", "/places"))
     await asyncio.sleep(0.1)
-    with pytest.raises(CircuitOpenError):
-        await api.request("GET", "/places")
+    waiting = [asyncio.create_task(api.request_json("GET", "/places")) for _ in range(14)]
+    await asyncio.sleep(0.1)
+    assert len(server.requests) == 4  # 3 failures + the probe: the others wait
+    assert not any(w.done() for w in waiting)
     await probe
+    assert await asyncio.gather(*waiting) == [{"ok": True}] * 14
+    assert len(server.requests) == 4 + 14
     assert api.circuit_state == CircuitState.CLOSED
+
+
+async def test_a_failed_probe_fails_its_waiters_fast(server: UpstreamServer, api: GeoApi) -> None:
+    """The probe fails: the calls that waited for it fail fast, unsent, with the circuit open."""
+    await _fail(api, 3)
+    await asyncio.sleep(RESET)
+    server.script(Reply(503, delay=0.3))
+    probe = asyncio.create_task(api.request("GET", "/places"))
+    await asyncio.sleep(0.1)
+    waiting = [asyncio.create_task(api.request("GET", "/places")) for _ in range(5)]
+    outcomes = await asyncio.gather(probe, *waiting, return_exceptions=True)
+    assert isinstance(outcomes[0], TemporaryError)
+    assert not isinstance(outcomes[0], CircuitOpenError)
+    assert all(isinstance(o, CircuitOpenError) for o in outcomes[1:])
+    assert len(server.requests) == 4
+    assert api.circuit_state == CircuitState.OPEN
 
 
 @pytest.mark.parametrize(

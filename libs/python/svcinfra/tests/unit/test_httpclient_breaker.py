@@ -93,6 +93,40 @@ def test_half_open_lets_one_probe_through(breaker: CircuitBreaker, clock: FakeCl
     other = breaker.admit()
     assert (probe.allowed, probe.probe) == (True, True)
     assert not other.allowed
+    assert other.probe_out
+
+
+@pytest.mark.parametrize(
+    ("outcome", "then"),
+    [
+        (Outcome.HEALTHY, (True, False)),  # closed: every waiter goes through
+        (Outcome.FAILED, (False, False)),  # open again: refused, no longer waiting on a probe
+        (Outcome.NEUTRAL, (True, True)),  # no verdict: the first waiter becomes the next probe
+    ],
+    ids=["healthy", "failed", "neutral"],
+)
+async def test_waiters_get_the_probes_verdict(
+    breaker: CircuitBreaker, clock: FakeClock, outcome: Outcome, then: tuple[bool, bool]
+) -> None:
+    """Calls refused while the probe is out await its verdict, then ask again (issue 17)."""
+    _fail(breaker, 3)
+    clock.now += 10
+    probe = breaker.admit()
+    waiters = [asyncio.create_task(breaker.verdict()) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert not any(w.done() for w in waiters)  # the probe is still out
+    breaker.record(probe, outcome)
+    await asyncio.gather(*waiters)
+    first = breaker.admit()
+    assert (first.allowed, first.probe) == then
+    assert breaker.admit().probe_out is (outcome is Outcome.NEUTRAL)
+
+
+async def test_no_probe_out_no_wait(breaker: CircuitBreaker) -> None:
+    """Closed, or open with no probe: `verdict()` returns at once."""
+    await asyncio.wait_for(breaker.verdict(), 1)
+    _fail(breaker, 3)
+    await asyncio.wait_for(breaker.verdict(), 1)
 
 
 def test_healthy_probe_closes(

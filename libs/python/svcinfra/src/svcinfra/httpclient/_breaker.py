@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import time
 from dataclasses import dataclass
@@ -35,11 +36,14 @@ class Admission:
         allowed: whether the attempt may be sent.
         probe: whether it is the single probe of a half-open circuit.
         retry_after: when refused, seconds until a probe will be let through.
+        probe_out: when refused, whether it is because a half-open circuit's probe is out
+            (`verdict()` waits for its outcome).
     """
 
     allowed: bool
     probe: bool = False
     retry_after: float = 0.0
+    probe_out: bool = False
 
 
 _ADMITTED = Admission(allowed=True)
@@ -52,8 +56,10 @@ class CircuitBreaker:
     * closed: attempts go through; `threshold` temporary failures in a row open it;
     * open: attempts are refused for `reset_timeout` seconds (the caller fails fast with a
       temporary error instead of piling up timeouts on a sick upstream);
-    * half-open: one probe goes through, the others are refused; a healthy probe closes the
-      circuit, a failed one opens it for another `reset_timeout`.
+    * half-open: one probe goes through; the others are refused with `probe_out`, and a caller
+      may await `verdict()` and ask again, so that the calls arriving while the probe is out are
+      not failed for an upstream that may be back (a retry wave's last attempts, issue 17); a
+      healthy probe closes the circuit, a failed one opens it for another `reset_timeout`.
 
     `on_change(old, new)` is called on every transition (metrics, a log line).
     """
@@ -65,6 +71,7 @@ class CircuitBreaker:
         "_opened_at",
         "_probing",
         "_state",
+        "_verdict",
         "reset_timeout",
         "threshold",
     )
@@ -87,6 +94,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self._probing = False
+        self._verdict: asyncio.Future[None] | None = None
 
     @property
     def state(self) -> CircuitState:
@@ -111,15 +119,31 @@ class CircuitBreaker:
             return _PROBE
         if state is CircuitState.HALF_OPEN:
             # A probe is out: the others wait for its verdict, at least one timeout's worth.
-            return Admission(allowed=False, retry_after=self.reset_timeout)
+            return Admission(allowed=False, retry_after=self.reset_timeout, probe_out=True)
         left = max(0.0, self.reset_timeout - (self._clock() - self._opened_at))
         return Admission(allowed=False, retry_after=left)
+
+    async def verdict(self) -> None:
+        """Wait until the probe that is out now (if any) has been recorded.
+
+        The caller then asks `admit()` again: closed, it goes through; open again, it is
+        refused; still half-open (the probe said nothing, e.g. its caller gave up), it may
+        become the next probe. Bound the wait by the caller's own deadline.
+        """
+        if not self._probing:
+            return
+        if self._verdict is None or self._verdict.done():
+            self._verdict = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._verdict)
 
     def record(self, admission: Admission, outcome: Outcome) -> None:
         """Record how an allowed attempt went."""
         probe = admission.probe
         if probe:
             self._probing = False
+            verdict, self._verdict = self._verdict, None
+            if verdict is not None and not verdict.done():
+                verdict.set_result(None)
         if outcome is Outcome.HEALTHY:
             self._failures = 0
             if self._state is not CircuitState.CLOSED:

@@ -431,6 +431,11 @@ class ApiClient:
         if paused > 0 or self._limiter.limited:  # else acquire() would return at once
             await self._wait_for_limiter(call, paused)
         admission = self._breaker.admit()
+        while admission.probe_out:
+            # Half-open with its probe out: wait for its verdict (within this call's deadline)
+            # rather than fail a call the upstream may answer now.
+            await self._breaker.verdict()
+            admission = self._breaker.admit()
         if not admission.allowed:
             raise self._error(
                 CircuitOpenError, call, "circuit open: failing fast",
