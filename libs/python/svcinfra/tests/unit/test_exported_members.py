@@ -52,6 +52,7 @@ EXPECTED = {
         "Lifecycle",
         "LifecycleState",
         "Readiness",
+        "RequestTelemetry",
         "ShutdownReport",
         "TechServer",
         "build_tech_app",

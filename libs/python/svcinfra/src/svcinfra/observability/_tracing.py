@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from opentelemetry.sdk.trace.export import SpanExporter
+
+# A trace id drawn (and head-sampled) before the SDK was asked for the span: `drawn_trace_id`.
+_DRAWN: contextvars.ContextVar[int] = contextvars.ContextVar("svcinfra_drawn_trace_id", default=0)
+
+
+class _DrawnIds(RandomIdGenerator):
+    """Random ids, except the trace id a caller already drew for the root span it starts now.
+
+    The request middleware (`svcinfra.app.RequestTelemetry`) decides a new trace's sampling
+    before any span exists, with the provider's own sampler and a trace id it drew; when the
+    trace is sampled, the SDK must start the span with that very id, so that its sampler (the
+    same ratio over the same id) agrees and the id logged is the id exported.
+    """
+
+    def generate_trace_id(self) -> int:
+        return _DRAWN.get() or super().generate_trace_id()
+
+
+@contextlib.contextmanager
+def drawn_trace_id(trace_id: int) -> Iterator[None]:
+    """Make a root span started in the block (by a provider of `configure_tracing`) use `trace_id`."""
+    token = _DRAWN.set(trace_id)
+    try:
+        yield
+    finally:
+        _DRAWN.reset(token)
 
 
 def configure_tracing(
@@ -49,6 +80,7 @@ def configure_tracing(
         resource=Resource.create({"service.name": service, "deployment.environment.name": env}),
         sampler=ParentBased(TraceIdRatioBased(ratio)),
         shutdown_on_exit=False,
+        id_generator=_DrawnIds(),
     )
     if otlp_endpoint:
         provider.add_span_processor(
