@@ -409,9 +409,7 @@ def bench_post_side_by_side(
     request traced); all write to the same database, whose relay publishes every outbox row.
     """
     dev = stack.process("users-api")
-    prod = stack.spawn(
-        "users-api", POST_PROD_LIKE, env={"TRACE_SAMPLE_RATIO": PROD_SAMPLE_RATIO}
-    )
+    prod = stack.spawn("users-api", POST_PROD_LIKE, env={"TRACE_SAMPLE_RATIO": PROD_SAMPLE_RATIO})
     assert dev.api_port is not None  # noqa: S101
     assert prod.api_port is not None  # noqa: S101
     bare_port = _free_port()

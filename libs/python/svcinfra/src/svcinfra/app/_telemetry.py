@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation import set_span_in_context
 from starlette.responses import JSONResponse
@@ -25,7 +26,7 @@ from svcinfra.observability._tracing import drawn_trace_id
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.sampling import Sampler
-    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.trace import Span, Tracer, TracerProvider
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _log = get_logger("svcinfra.app")
@@ -35,6 +36,7 @@ _TRACESTATE: Final = b"tracestate"
 _UNMATCHED: Final = "unmatched"
 _SERVER_ERROR: Final = 500
 _SERVER: Final = SpanKind.SERVER
+_RECORD_AND_SAMPLE: Final = Decision.RECORD_AND_SAMPLE
 
 
 def _internal_error() -> ASGIApp:
@@ -53,9 +55,9 @@ class _Tracing:
 
     __slots__ = ("provider", "sampler", "tracer")
 
-    def __init__(self, provider: object) -> None:
+    def __init__(self, provider: TracerProvider) -> None:
         self.provider = provider
-        self.tracer: Tracer = trace.get_tracer("svcinfra.app", tracer_provider=provider)  # type: ignore[arg-type]
+        self.tracer: Tracer = trace.get_tracer("svcinfra.app", tracer_provider=provider)
         # An SDK provider's sampler; a no-op provider (tracing not configured) samples nothing.
         self.sampler: Sampler | None = getattr(provider, "sampler", None)
 
@@ -90,18 +92,26 @@ class RequestTelemetry:
         namespace: the metric name's prefix (the service's name, `users`).
         internal_error: the ASGI response of a bug; by default a 500 with
             `{"error": {"code": "internal", "message": "internal error", "fields": []}}`.
+        tracer_provider: the provider whose tracer and sampler to use; by default the global
+            one, read at each request (`configure_tracing` installs it after the app is built).
     """
 
     def __init__(
-        self, app: ASGIApp, *, namespace: str, internal_error: ASGIApp | None = None
+        self,
+        app: ASGIApp,
+        *,
+        namespace: str,
+        internal_error: ASGIApp | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self._app = app
         self._durations = http_durations(namespace)
         self._internal_error = internal_error or _internal_error()
+        self._provider = tracer_provider
         self._tracing: _Tracing | None = None
 
     def _current_tracing(self) -> _Tracing:
-        provider = trace.get_tracer_provider()
+        provider = self._provider or trace.get_tracer_provider()
         tracing = self._tracing
         if tracing is None or tracing.provider is not provider:
             tracing = self._tracing = _Tracing(provider)
@@ -125,9 +135,11 @@ class RequestTelemetry:
         else:
             trace_id = new_trace_id()
             sampler = tracing.sampler
-            if sampler is None or not sampler.should_sample(
-                None, trace_id, method, _SERVER
-            ).decision.is_sampled():
+            if (
+                sampler is None
+                or sampler.should_sample(None, trace_id, method, _SERVER).decision
+                is not _RECORD_AND_SAMPLE
+            ):
                 return unsampled_span(trace_id), False
             parent_context = otel_context.Context()  # a root: no current span is its parent
         attributes = {

@@ -55,9 +55,9 @@ def parse_traceparent(value: bytes, tracestate: bytes | None = None) -> SpanCont
 
 def new_trace_id() -> int:
     """A random, non-zero 128-bit trace id (what the SDK's RandomIdGenerator draws)."""
-    trace_id = random.getrandbits(_ID_BITS[0])  # noqa: S311  (an id, not a secret)
+    trace_id = random.getrandbits(_ID_BITS[0])
     while not trace_id:
-        trace_id = random.getrandbits(_ID_BITS[0])  # noqa: S311
+        trace_id = random.getrandbits(_ID_BITS[0])
     return trace_id
 
 
@@ -67,9 +67,9 @@ def unsampled_span(trace_id: int, trace_state: TraceState | None = None) -> NonR
     Its span id is new, as the SDK gives an unsampled span: the calls the request makes name it
     as their parent in the `traceparent` they send on, with the not-sampled flag.
     """
-    span_id = random.getrandbits(_ID_BITS[1])  # noqa: S311  (an id, not a secret)
+    span_id = random.getrandbits(_ID_BITS[1])
     while not span_id:
-        span_id = random.getrandbits(_ID_BITS[1])  # noqa: S311
+        span_id = random.getrandbits(_ID_BITS[1])
     context = SpanContext(
         trace_id, span_id, is_remote=False, trace_flags=_NOT_SAMPLED, trace_state=trace_state
     )

@@ -37,7 +37,7 @@ class _DrawnIds(RandomIdGenerator):
 
 @contextlib.contextmanager
 def drawn_trace_id(trace_id: int) -> Iterator[None]:
-    """Make a root span started in the block (by a provider of `configure_tracing`) use `trace_id`."""
+    """Make a root span started in the block use `trace_id` (providers of `configure_tracing`)."""
     token = _DRAWN.set(trace_id)
     try:
         yield

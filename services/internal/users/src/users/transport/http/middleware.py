@@ -48,6 +48,10 @@ class BodyLimitMiddleware:
             else:
                 await self._app(scope, receive, send)
             return
+        await self._bounded(scope, receive, send)
+
+    async def _bounded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read a body of unknown length up to the limit, then replay it to the app."""
         chunks: list[bytes] = []
         size = 0
         while True:
