@@ -18,8 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import REGISTRY
 
 from svcinfra.app import RequestTelemetry
-from svcinfra.observability import configure_tracing, get_logger
-from svcinfra.observability._propagation import parse_traceparent
+from svcinfra.observability import configure_tracing, get_logger, parse_traceparent
 from svcinfra.testing import capture_logs
 
 if TYPE_CHECKING:

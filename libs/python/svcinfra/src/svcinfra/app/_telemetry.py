@@ -19,10 +19,14 @@ from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation import set_span_in_context
 from starlette.responses import JSONResponse
 
-from svcinfra.observability import get_logger
-from svcinfra.observability._metrics import http_durations
-from svcinfra.observability._propagation import new_trace_id, parse_traceparent, unsampled_span
-from svcinfra.observability._tracing import drawn_trace_id
+from svcinfra.observability import (
+    drawn_trace_id,
+    get_logger,
+    http_durations,
+    new_trace_id,
+    parse_traceparent,
+    unsampled_span,
+)
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.sampling import Sampler

@@ -58,8 +58,10 @@ def configure_tracing(
 
     Spans carry the resource attributes `service.name` and `deployment.environment.name`. A trace
     started here is sampled with probability `ratio`; a trace continued from a caller follows the
-    caller's decision. Spans are exported in batches over OTLP gRPC only when `otlp_endpoint` is
-    set; otherwise they still give log lines their trace ids but go nowhere.
+    caller's decision. A root span started inside `drawn_trace_id(id)` gets that trace id, so a
+    request middleware can decide with `provider.sampler` before asking for a span (and ask for
+    none when the answer is no). Spans are exported in batches over OTLP gRPC only when
+    `otlp_endpoint` is set; otherwise they still give log lines their trace ids but go nowhere.
 
     The provider is not shut down at interpreter exit: the caller shuts it down (which flushes
     pending spans) when it closes its other resources, within its own shutdown timeout.
