@@ -19,7 +19,10 @@ that are dropped at the end). Three measurements, one table:
             TRACE_SAMPLE_RATIO=0.1 (prod-like), on the same database, cache and server settings.
             A last row, for reference: the bare app plus one raw redis-py GET of the cache entry
             per request (no batching), the round trip a hit cannot avoid.
-  POST      `POST /api/v1/users` (insert + outbox row in one transaction), unique users.
+  POST      `POST /api/v1/users` (insert + outbox row in one transaction), unique users, against
+            a bare FastAPI app doing the same two inserts in one asyncpg transaction with the
+            same pydantic body and answer (`--post-only`: this section alone). Rounds alternate;
+            the users API runs prod-like (10% sampled) and as dev (all traced).
   register  -> email: registrations one at a time; the latency is to fake-mail's `accepted_at`
             for that address (same clock: one machine) from the client sending the POST, and
             from it receiving the 201 (negative: the email was out before the 201 was read).
@@ -290,13 +293,6 @@ def bench_get(
     return medians, note
 
 
-def bench_post(stack: Stack, *, seconds: float) -> dict[str, Any]:
-    """POST unique users for `seconds`; return req/s, p50, p99 and statuses."""
-    port = stack.processes["users-api"].api_port
-    assert port is not None  # noqa: S101
-    return run_load(port, "post", seconds, [], server_pid=stack.processes["users-api"].pid)
-
-
 def bench_register_to_email(
     stack: Stack, http: httpx.Client, count: int
 ) -> tuple[list[float], list[float]]:
@@ -328,6 +324,159 @@ def bench_register_to_email(
     )
 
 
+# --- POST: the users API vs a bare FastAPI app doing the same writes (issue 19, item 3) ---
+
+POST_PROD_LIKE = "users-api-post-prod-sampling"
+BARE_INSERT_USER = (
+    "INSERT INTO users (email, username, display_name) VALUES ($1, $2, $3) "
+    "RETURNING id, email, username, display_name, created_at, updated_at"
+)
+# The outbox row as `Outbox.add` writes it (svcinfra's outbox__add, with its NOTIFY).
+BARE_INSERT_OUTBOX = (
+    "WITH added AS (INSERT INTO svcinfra_outbox (id, message_name, payload, correlation_id,"
+    " headers) VALUES ($1::uuid, $2, $3::jsonb, $4, $5::jsonb) RETURNING id)"
+    " SELECT pg_notify('svcinfra_outbox', '') FROM added"
+)
+
+
+def serve_bare_post(port: int, dsn: str) -> None:
+    """The POST of the users API done the bare way, served by the service's own server.
+
+    The same pydantic body (`CreateUser`) and answer (`UserOut`, 201, `Location`), the same user
+    insert and outbox insert (with its NOTIFY) in one asyncpg transaction on a pool of the users
+    API's size; what it leaves out is the service's: the domain's checks, error mapping and
+    contract validation, metrics, traces and the error boundary.
+    """
+    import uuid  # noqa: PLC0415  (only the server process)
+
+    import asyncpg  # noqa: PLC0415
+    from fastapi import FastAPI, Response  # noqa: PLC0415
+    from users.transport.http.dto import CreateUser, UserOut  # noqa: PLC0415
+
+    from svcinfra.app import AsgiServer  # noqa: PLC0415
+
+    app = FastAPI()
+    pools: list[asyncpg.Pool] = []
+
+    async def create_user(body: CreateUser, response: Response) -> UserOut:
+        async with pools[0].acquire() as con, con.transaction():
+            row = await con.fetchrow(
+                BARE_INSERT_USER, body.email.lower(), body.username.lower(), body.display_name
+            )
+            payload = {
+                "user_id": str(row["id"]),
+                "email": row["email"],
+                "username": row["username"],
+                "display_name": row["display_name"],
+                "registered_at": row["created_at"].isoformat().replace("+00:00", "Z"),
+            }
+            await con.execute(
+                BARE_INSERT_OUTBOX,
+                str(uuid.uuid4()),
+                "user.registered.v1",
+                json.dumps(payload, separators=(",", ":")),
+                None,
+                "{}",
+            )
+        response.headers["Location"] = f"/api/v1/users/{row['id']}"
+        return UserOut(**dict(row))
+
+    # This module's annotations are strings (PEP 563) naming what only this function imports.
+    create_user.__annotations__ = {"body": CreateUser, "response": Response, "return": UserOut}
+    app.post("/api/v1/users", status_code=201)(create_user)
+
+    async def serve() -> None:
+        pools.append(await asyncpg.create_pool(dsn, min_size=1, max_size=10))
+        await AsgiServer(app, host="127.0.0.1", port=port).serve()
+
+    asyncio.run(serve())
+
+
+def _users_dsn(stack: Stack) -> str:
+    env = stack.service_env("users")
+    return (
+        f"postgresql://{env['USERS_POSTGRES_USER']}:{env['USERS_POSTGRES_PASSWORD']}"
+        f"@{env['USERS_POSTGRES_HOST']}:{env['USERS_POSTGRES_PORT']}/{env['USERS_POSTGRES_DB']}"
+    )
+
+
+def bench_post_side_by_side(
+    stack: Stack, http: httpx.Client, *, seconds: float, rounds: int
+) -> dict[str, dict[str, float]]:
+    """POST unique users to the bare app and the users API in alternating rounds; medians.
+
+    The users API runs as deployed (prod sampling, 10%) and as the dev stack starts it (every
+    request traced); all write to the same database, whose relay publishes every outbox row.
+    """
+    dev = stack.process("users-api")
+    prod = stack.spawn("users-api", POST_PROD_LIKE, env={"TRACE_SAMPLE_RATIO": PROD_SAMPLE_RATIO})
+    assert dev.api_port is not None  # noqa: S101
+    assert prod.api_port is not None  # noqa: S101
+    bare_port = _free_port()
+    # The password goes through the environment, not the command line (`ps` shows argv).
+    bare = subprocess.Popen(  # noqa: S603
+        [sys.executable, __file__, "--bare-post", str(bare_port)],
+        env={**os.environ, "BENCH_USERS_DSN": _users_dsn(stack)},
+    )
+    try:
+        _wait_for(bare_port)
+        tag = secrets.token_hex(3)
+        shapes = []
+        for n, port in enumerate((bare_port, prod.api_port, dev.api_port)):
+            name = f"s{tag}_{n}"
+            body = {"email": f"{name}@example.com", "username": name, "display_name": name}
+            answer = http.post(f"http://127.0.0.1:{port}/api/v1/users", json=body)
+            answer.raise_for_status()
+            created = answer.json()
+            if answer.headers["location"] != f"/api/v1/users/{created['id']}":
+                raise SystemExit(f"port {port} answered a wrong Location")
+            shapes.append(sorted(created))
+        if len({tuple(shape) for shape in shapes}) != 1:
+            raise SystemExit(f"the bare POST does not answer the users API's JSON: {shapes}")
+        targets = {
+            "bare FastAPI + asyncpg": (bare_port, bare.pid),
+            "users API, prod sampling (10%)": (prod.api_port, prod.pid),
+            "users API, dev (all traced)": (dev.api_port, dev.pid),
+        }
+        for target_port, _ in targets.values():  # warm them all
+            run_load(target_port, "post", 1.0, [])
+        results: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+        for round_ in range(rounds):
+            order = list(targets.items())
+            for name, (target_port, pid) in order if round_ % 2 == 0 else order[::-1]:
+                results[name].append(run_load(target_port, "post", seconds, [], server_pid=pid))
+    finally:
+        stack.discard(POST_PROD_LIKE)
+        bare.terminate()
+        bare.wait(timeout=10)
+    for name, rs in results.items():
+        bad = {s: n for r in rs for s, n in r["statuses"].items() if s != "201"}
+        if bad:
+            raise SystemExit(f"POST {name} answered non-201 statuses: {bad}")
+    return {
+        name: {
+            key: statistics.median(r[key] for r in rs) for key in ("rps", "p50", "p99", "cpu_us")
+        }
+        | {"cpu_all": [round(r["cpu_us"]) for r in rs]}  # type: ignore[dict-item]
+        for name, rs in results.items()
+    }
+
+
+def print_post(rows: dict[str, dict[str, Any]], *, rounds: int, seconds: float) -> None:
+    """The POST rows: req/s and server CPU per request against the bare app's, same run."""
+    bare = rows["bare FastAPI + asyncpg"]
+    print(
+        f"POST /api/v1/users (insert + outbox, one transaction): {rounds} x {seconds:.0f} s"
+        f" alternating rounds, medians; cpu ratio = bare's CPU/req / the row's (target >= 0.9)"
+    )
+    for name, row in rows.items():
+        print(
+            f"{'POST ' + name:<40} {row['rps']:>7.0f} {row['p50']:>8.2f} {row['p99']:>8.2f}"
+            f" {row['rps'] / bare['rps']:>6.2f} {row['cpu_us']:>17.0f}"
+            f" {bare['cpu_us'] / row['cpu_us']:>9.2f}  (rounds: {row['cpu_all']} us)"
+        )
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -351,10 +500,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--bare", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--with-redis", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-post", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--post-only", action="store_true", help="only the POST rows")
     parser.add_argument("--load", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
         serve_bare(int(args.bare[1]), Path(args.bare[0]), with_redis=args.with_redis)
+        return
+    if args.bare_post:
+        serve_bare_post(args.bare_post, os.environ["BENCH_USERS_DSN"])
         return
     if args.load:
         port, mode, seconds, ids_path = args.load
@@ -362,20 +516,31 @@ def main() -> None:
         print(json.dumps(asyncio.run(_load(int(port), mode, float(seconds), ids))))
         return
     seconds, rounds, post_seconds, emails = (2.0, 2, 2.0, 20) if args.quick else (5.0, 5, 5.0, 100)
+    post_rounds = 2 if args.quick else 5
     logs = Path(tempfile.mkdtemp(prefix="service-bench-"))
     stack = Stack(run_id=f"b{secrets.token_hex(4)}", ports=Ports.free(), log_dir=logs)
     stack.start()
     try:
         with httpx.Client(timeout=30) as http:
-            get, cache_note = bench_get(stack, http, seconds=seconds, rounds=rounds)
-            from_post, from_201 = bench_register_to_email(stack, http, emails)
-            post = bench_post(stack, seconds=post_seconds)
+            if args.post_only:
+                posts = bench_post_side_by_side(
+                    stack, http, seconds=post_seconds, rounds=post_rounds
+                )
+            else:
+                get, cache_note = bench_get(stack, http, seconds=seconds, rounds=rounds)
+                from_post, from_201 = bench_register_to_email(stack, http, emails)
+                posts = bench_post_side_by_side(
+                    stack, http, seconds=post_seconds, rounds=post_rounds
+                )
     except BaseException:
         print(f"the processes' logs are in {logs}")
         raise
     finally:
         stack.stop()
     shutil.rmtree(logs)
+    if args.post_only:
+        print_post(posts, rounds=post_rounds, seconds=post_seconds)
+        return
     bare = get["bare FastAPI"]
     print(
         f"service bench: {CONNECTIONS} connections, GET {rounds} x {seconds:.0f} s alternating "
@@ -389,10 +554,6 @@ def main() -> None:
             f" {row['rps'] / bare['rps']:>6.2f} {row['cpu_us']:>17.0f}"
             f" {bare['cpu_us'] / row['cpu_us']:>9.2f}"
         )
-    print(
-        f"{'POST /api/v1/users (insert + outbox)':<40} {post['rps']:>7.0f} {post['p50']:>8.2f}"
-        f" {post['p99']:>8.2f} {'':>6} {post['cpu_us']:>17.0f}"
-    )
     for name, values in (
         ("register -> email (from POST sent)", from_post),
         ("register -> email (from the 201)", from_201),
@@ -403,8 +564,9 @@ def main() -> None:
         f"ratio = req/s / bare FastAPI's (users API target >= 0.70, as deployed: prod sampling);"
         f" cpu ratio = bare's server CPU per request / the row's (immune to other load on the"
         f" machine)\n"
-        f"{cache_note}; POST statuses: {post['statuses']}"
+        f"{cache_note}"
     )
+    print_post(posts, rounds=post_rounds, seconds=post_seconds)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ SIGQUIT or SIGHUP turns readiness to 503, keeps an API registered with `drain` s
 away, then stops the tasks and closes the resources in reverse order within the shutdown
 timeout. A second signal exits at once with status 2. `AsgiServer`
 serves an app inside `AllowedMethods`, so OPTIONS and 405 answers carry the path's real `Allow`.
+`RequestTelemetry` is an API's request middleware: metrics, the W3C trace context (no span work
+for a request that is not sampled) and the 500 of last resort.
 """
 
 from ._asgi import AsgiServer
@@ -25,6 +27,7 @@ from ._lifecycle import CheckResult, Lifecycle, LifecycleState, Readiness, Shutd
 from ._methods import AllowedMethods
 from ._runner import EXIT_CONFIG, EXIT_FAILURE, EXIT_FORCED, EXIT_OK, SIGNALS, main, run
 from ._tech import TechServer, build_tech_app
+from ._telemetry import RequestTelemetry
 
 __all__ = [
     "EXIT_CONFIG",
@@ -38,6 +41,7 @@ __all__ = [
     "Lifecycle",
     "LifecycleState",
     "Readiness",
+    "RequestTelemetry",
     "ShutdownReport",
     "TechServer",
     "build_tech_app",

@@ -7,12 +7,9 @@ from typing import TYPE_CHECKING
 import yaml
 from fastapi import FastAPI
 
-from users.transport.http.errors import install_error_handlers
-from users.transport.http.middleware import (
-    DEFAULT_MAX_BODY_BYTES,
-    BodyLimitMiddleware,
-    BoundaryMiddleware,
-)
+from svcinfra.app import RequestTelemetry
+from users.transport.http.errors import error_response, install_error_handlers
+from users.transport.http.middleware import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from users.transport.http.routes import router
 
 if TYPE_CHECKING:
@@ -48,15 +45,20 @@ def _routes_only(max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         generate_unique_id_function=lambda route: route.name,  # operationId = handler name
-        # FastAPI's native OpenTelemetry: the HTTP SERVER span of each request (its trace id is
-        # in every log line of the request). Its metrics and logs stay off: /metrics is
-        # Prometheus (BoundaryMiddleware), and errors are logged once, at our boundary.
-        telemetry={"tracing": True, "metrics": False, "logs": False, "operation_spans": False},
+        # FastAPI's native OpenTelemetry stays off: it does its span work for every request,
+        # sampled or not. RequestTelemetry gives each request its trace (a SERVER span when
+        # sampled, ids for the logs either way), the Prometheus metrics, and the 500 boundary.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.include_router(router)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
-    app.add_middleware(BoundaryMiddleware)  # added last: outermost, sees every exception
+    # Added last: the outermost of the app's middleware, it sees every exception.
+    app.add_middleware(
+        RequestTelemetry,
+        namespace="users",
+        internal_error=error_response(500, "internal", "internal error"),
+    )
     return app
 
 

@@ -2,7 +2,7 @@
 
 validation 422 (naming the field; a body that is not JSON in UTF-8 is the field `body`), not
 found 404, conflict 409 (naming the unique field), temporarily unavailable 503 with
-Retry-After; routing errors keep their status. Anything else is a bug: `BoundaryMiddleware`
+Retry-After; routing errors keep their status. Anything else is a bug: `RequestTelemetry`
 answers 500 with a fixed body and logs it once, with the trace id. The routes declare each of
 these statuses in the OpenAPI document (users/transport/http/routes.py), and schemathesis holds
 the server to it.

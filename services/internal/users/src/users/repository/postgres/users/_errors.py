@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Final
 
 from svcinfra.postgres import (
     Conflict,
+    DatabaseError,
     InvalidArgument,
     NotFound,
     TemporarilyUnavailable,
@@ -15,7 +15,8 @@ from svcinfra.postgres import (
 from users.domain import errors
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from contextlib import AbstractContextManager
+    from types import TracebackType
 
 # The constraints of the users migration, by the API field each one guards.
 _UNIQUE: Final = {"users_email_key": "email", "users_username_key": "username"}
@@ -27,9 +28,45 @@ _CHECKS: Final = {
 RETRY_AFTER_SECONDS: Final = 1
 
 
-@contextmanager
-def domain_errors() -> Iterator[None]:
-    """Raise the domain's error for a database error raised in the block.
+def to_domain(exc: DatabaseError) -> errors.DomainError | DatabaseError:
+    """The domain's error for a database error; the error itself when it has none (a bug)."""
+    if isinstance(exc, NotFound):
+        return errors.NotFound("user not found")
+    if isinstance(exc, Conflict):
+        return errors.Conflict(_UNIQUE.get(exc.constraint or "", "user"))
+    if isinstance(exc, InvalidArgument):
+        field, reason = _CHECKS.get(exc.constraint or "", ("body", "a value was refused"))
+        return errors.InvalidField(field, reason)
+    if isinstance(exc, TemporarilyUnavailable | Timeout):
+        return errors.Unavailable(str(exc), retry_after=RETRY_AFTER_SECONDS)
+    return exc
+
+
+class _DomainErrors:
+    """The context manager of `domain_errors`: a class, not a generator (one per query)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, DatabaseError):
+            error = to_domain(exc)
+            if error is not exc:
+                raise error from exc
+
+
+_DOMAIN_ERRORS: Final = _DomainErrors()
+
+
+def domain_errors() -> AbstractContextManager[None]:
+    """Raise the domain's error for a database error raised in the block (`to_domain`).
 
     Raises:
         users.domain.errors.NotFound: a `:one` query found no row.
@@ -37,14 +74,4 @@ def domain_errors() -> Iterator[None]:
         users.domain.errors.InvalidField: a check constraint or a value the server refused.
         users.domain.errors.Unavailable: the server is unreachable, or a statement timed out.
     """
-    try:
-        yield
-    except NotFound as exc:
-        raise errors.NotFound("user not found") from exc
-    except Conflict as exc:
-        raise errors.Conflict(_UNIQUE.get(exc.constraint or "", "user")) from exc
-    except InvalidArgument as exc:
-        field, reason = _CHECKS.get(exc.constraint or "", ("body", "a value was refused"))
-        raise errors.InvalidField(field, reason) from exc
-    except (TemporarilyUnavailable, Timeout) as exc:
-        raise errors.Unavailable(str(exc), retry_after=RETRY_AFTER_SECONDS) from exc
+    return _DOMAIN_ERRORS
