@@ -55,6 +55,7 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from tenacity import AsyncRetrying
 
+from svcinfra._deadline import DeadlineWatch
 from svcinfra.httpclient import ApiClient, HttpClientSettings
 from svcinfra.httpclient._call import Call, QueryValue, run_with_retries
 from svcinfra.httpclient._errors import DeadlineExceededError, ExternalApiError
@@ -124,12 +125,12 @@ async def _send_with_timeout(
         ) from exc  # fmt: skip
 
 
-async def _send_with_async_retrying(client: ItemsApi, call: Call) -> httpx.Response:
-    """`ApiClient._send` as it is (`DeadlineWatch`), the retries run by `AsyncRetrying`."""
-    watched = client._deadlines.enter(call.deadline_at)  # noqa: SLF001
+async def _send_with_watch(client: WatchApi, call: Call) -> httpx.Response:
+    """`ApiClient._send` as it was: the deadline kept by one `DeadlineWatch` for all calls."""
+    watched = client.watch.enter(call.deadline_at)
     try:
         try:
-            return await run_with_async_retrying(call, client._attempt)  # noqa: SLF001
+            return await run_with_retries(call, client._attempt)  # noqa: SLF001
         finally:
             expired = watched.leave()
     except ExternalApiError as error:
@@ -144,13 +145,17 @@ async def _send_with_async_retrying(client: ItemsApi, call: Call) -> httpx.Respo
         ) from None  # fmt: skip
 
 
-class TimeoutApi(ItemsApi):
-    """The total deadline kept by `asyncio.timeout_at`, one timer per call."""
+class WatchApi(ItemsApi):
+    """The deadline kept by a shared `DeadlineWatch` (the fast path issue 19 removed)."""
 
-    name = "items-api-timeout"
+    name = "items-api-deadline-watch"
+
+    def __init__(self, settings: ItemsSettings) -> None:
+        super().__init__(settings)
+        self.watch = DeadlineWatch()
 
     async def _send(self, call: Call) -> httpx.Response:
-        return await _send_with_timeout(self, call, run_with_retries)
+        return await _send_with_watch(self, call)
 
 
 class AsyncRetryingApi(ItemsApi):
@@ -159,7 +164,7 @@ class AsyncRetryingApi(ItemsApi):
     name = "items-api-asyncretrying"
 
     async def _send(self, call: Call) -> httpx.Response:
-        return await _send_with_async_retrying(self, call)
+        return await _send_with_timeout(self, call, run_with_async_retrying)
 
 
 def _build_with_httpx(
@@ -196,7 +201,7 @@ class LibraryApi(ItemsApi):
 HTTP_VARIANTS: dict[str, type[ItemsApi]] = {
     "as is (all fast paths)": ItemsApi,
     "as is, again (A/A control: the noise)": ItemsApi,
-    "deadline: asyncio.timeout_at": TimeoutApi,
+    "deadline: one DeadlineWatch (removed)": WatchApi,
     "retries: tenacity AsyncRetrying": AsyncRetryingApi,
     "request: httpx build_request": BuildRequestApi,
     "all three library paths": LibraryApi,
