@@ -11,24 +11,30 @@ CPU time per operation much less.
             production JSON logging at INFO (one line per call, to /dev/null), a tracer
             provider sampling 10 % (ENV=prod's default; no exporter), metrics; a small JSON
             answer from a keep-alive HTTP/1.1 endpoint in a child process (its CPU not counted),
-            16 callers at once. Variants: the adapter as it is; the deadline kept by
-            `asyncio.timeout_at` instead of the shared `DeadlineWatch`; tenacity's own
-            `AsyncRetrying` instead of its engine driven by hand; `httpx.AsyncClient.build_request`
-            instead of the request-builder bypass; and all three library paths at once.
+            16 callers at once. Variants: the adapter as it is (tenacity's engine driven by
+            hand, the request-builder bypass, the deadline kept by `asyncio.timeout_at`); the
+            deadline kept by one shared `DeadlineWatch` instead (the fast path this bench
+            removed); tenacity's own `AsyncRetrying`; `httpx.AsyncClient.build_request`; both
+            library paths at once.
   messaging Publish + consume through the messaging layer: the `Publisher` (confirms, window 100)
             sends `user.registered.v1` to the notifications queue while a `Consumer` (inbox row +
             handler in one PostgreSQL transaction, then the ack) takes them; the clock stops when
             the last one is acked. Both sides validate the payload against the contract.
-            Variants: as it is (the `_fastcheck` compiled check, jsonschema the judge of a
-            failure); jsonschema's `is_valid` alone; fastjsonschema (when installed) as the
-            compiled check; the publisher's confirm deadline kept by `asyncio.timeout_at`
-            instead of its `DeadlineWatch`.
+            Variants: as it is (the fastjsonschema-compiled check of `_fastcheck`, jsonschema
+            the judge of a failure; the publisher's confirm deadline kept by its
+            `DeadlineWatch`); jsonschema's `is_valid` alone; the confirm deadline kept by
+            `asyncio.timeout_at` instead.
   service   Requests through the users service (`users serve`, as the dev stack starts it, with
             ENV=prod's 10 % trace sampling): GET a cached user and POST a new one, 16
             keep-alive connections (`service_bench.py`'s load generator, in its own process),
             against two replicas on the same stack: start-up `gc` freeze and raised threshold
             (`svcinfra.app._gc.tune_gc`) on, and off (the interpreter's defaults). The CPU is
             the server process's, from /proc.
+
+Every section has an A/A row where it is cheap (the same path twice): its delta is the noise.
+The decisions and the figures of record are in docs/fastpaths.md; the run that replaced the
+hand-written payload compiler (its rows: `_fastcheck` as it was, fastjsonschema, jsonschema)
+is commit 6602f77's version of this file.
 
     .venv/bin/python bench/fastpaths_bench.py                      # full run
     .venv/bin/python bench/fastpaths_bench.py --quick              # a smoke run
@@ -47,10 +53,14 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aio_pika
-import httpx
+
+# Sibling benches: the script's own folder is on sys.path when it runs.
+from httpclient_bench import _serve, _wait_for
+from messaging_bench import _database, _drop_database
+from messaging_publish_bench import CONTRACT, EVENT, PAYLOAD, URL, USERS, contract_for
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from tenacity import AsyncRetrying
@@ -61,17 +71,16 @@ from svcinfra.httpclient._call import Call, QueryValue, run_with_retries
 from svcinfra.httpclient._errors import DeadlineExceededError, ExternalApiError
 from svcinfra.messaging import Publisher, declare_topology
 from svcinfra.messaging.consumer import Consumer
-from svcinfra.messaging.contract import _build
-from svcinfra.messaging.contract._paths import resolve
 from svcinfra.messaging.topology import Topology
 from svcinfra.observability import configure_logging, configure_tracing
 
-# Sibling benches: the script's own folder is on sys.path when it runs.
-from httpclient_bench import _serve, _wait_for
-from messaging_bench import _database, _drop_database
-from messaging_publish_bench import CONTRACT, EVENT, PAYLOAD, URL, USERS, contract_for
+if TYPE_CHECKING:
+    import httpx
 
 Op = Callable[[], Awaitable[object]]
+Runner = Callable[
+    [Call, Callable[[Call], Awaitable["httpx.Response"]]], Awaitable["httpx.Response"]
+]
 CALLERS = 16
 THRESHOLD = 3.0  # % of the service-level CPU per operation a fast path must save
 _SINK = Path(os.devnull).open("w", encoding="utf-8")  # noqa: SIM115  (one sink for the run)
@@ -106,7 +115,7 @@ async def run_with_async_retrying(
 async def _send_with_timeout(
     client: ItemsApi,
     call: Call,
-    runner: Callable[[Call, Callable[[Call], Awaitable[httpx.Response]]], Awaitable[httpx.Response]],
+    runner: Runner,
 ) -> httpx.Response:
     """`ApiClient._send` with the total deadline kept by `asyncio.timeout_at` (one timer each)."""
     timeout = asyncio.timeout_at(call.deadline_at)
@@ -189,7 +198,7 @@ class BuildRequestApi(ItemsApi):
 
 
 class LibraryApi(ItemsApi):
-    """All three library paths."""
+    """Both library paths (the deadline is asyncio's already)."""
 
     name = "items-api-library"
     _build_request = _build_with_httpx  # type: ignore[assignment]
@@ -204,7 +213,7 @@ HTTP_VARIANTS: dict[str, type[ItemsApi]] = {
     "deadline: one DeadlineWatch (removed)": WatchApi,
     "retries: tenacity AsyncRetrying": AsyncRetryingApi,
     "request: httpx build_request": BuildRequestApi,
-    "all three library paths": LibraryApi,
+    "both library paths": LibraryApi,
 }
 
 
@@ -279,79 +288,16 @@ def _medians(runs: Mapping[str, list[tuple[float, float]]]) -> Rows:
 # ---------------------------------------------------------------- messaging
 
 
-def _inline(node: object, document: Mapping[str, Any]) -> object:
-    """`node` with every local `$ref` replaced by its target (payload schemas are not recursive)."""
-    if isinstance(node, dict):
-        if isinstance(node.get("$ref"), str):
-            return _inline(resolve(document, node["$ref"]), document)
-        return {key: _inline(value, document) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_inline(item, document) for item in node]
-    return node
-
-
-def _fastjsonschema_checks(contract: Any) -> dict[str, Callable[[object], bool]] | None:  # noqa: ANN401
-    """fastjsonschema-compiled yes/no checks of every payload, formats as jsonschema's; or None."""
-    try:
-        import fastjsonschema  # type: ignore[import-not-found]  # noqa: PLC0415
-    except ImportError:
-        return None
-    conforms = _build._FORMATS.conforms  # noqa: SLF001  (the contract's own format checker)
-    checks = {}
-    for name, spec in contract.messages.items():
-        schema = _inline(_payload_schema(contract, name, spec), contract.document)
-        formats = {
-            f: (lambda value, f=f: conforms(value, f))
-            for f in _formats_in(schema)
-        }  # fmt: skip
-        validate = fastjsonschema.compile(schema, formats=formats)
-
-        def check(payload: object, validate: Any = validate) -> bool:  # noqa: ANN401
-            try:
-                validate(payload)
-            except fastjsonschema.JsonSchemaException:
-                return False
-            return True
-
-        checks[name] = check
-    return checks
-
-
-def _payload_schema(contract: Any, name: str, spec: Any) -> object:  # noqa: ANN401, ARG001
-    validator = contract.validator(name)
-    ref = validator._validator.schema["$ref"]  # noqa: SLF001  (what jsonschema judges by)
-    return resolve(contract.document, ref.removeprefix(_build.CONTRACT_URI))
-
-
-def _formats_in(node: object) -> set[str]:
-    if isinstance(node, dict):
-        found = {node["format"]} if isinstance(node.get("format"), str) else set()
-        for value in node.values():
-            found |= _formats_in(value)
-        return found
-    if isinstance(node, list):
-        return set().union(*(_formats_in(item) for item in node)) if node else set()
-    return set()
-
-
 class _Validation:
-    """Switches the compiled check of every validator of the given contracts."""
+    """Switches the compiled check of every validator of the given contracts on or off."""
 
     def __init__(self, *contracts: Any) -> None:  # noqa: ANN401
         self.validators = [v for c in contracts for v in c.validators.values()]
         self.fast = [v._fast for v in self.validators]  # noqa: SLF001
-        self.fastjson = [_fastjsonschema_checks(c) for c in contracts]
-        self.names = [name for c in contracts for name in c.validators]
 
     def use(self, kind: str) -> None:
-        for i, validator in enumerate(self.validators):
-            if kind == "fastcheck":
-                validator._fast = self.fast[i]  # noqa: SLF001
-            elif kind == "jsonschema":
-                validator._fast = None  # noqa: SLF001
-            else:
-                merged = {k: v for checks in self.fastjson if checks for k, v in checks.items()}
-                validator._fast = merged[self.names[i]]  # noqa: SLF001
+        for validator, fast in zip(self.validators, self.fast, strict=True):
+            validator._fast = fast if kind == "compiled" else None  # noqa: SLF001
 
 
 async def _publish_once_with_timeout(
@@ -373,7 +319,7 @@ async def _publish_once_with_timeout(
         )  # fmt: skip
 
 
-async def bench_messaging(*, count: int, rounds: int) -> Rows:
+async def bench_messaging(*, count: int, rounds: int) -> Rows:  # noqa: C901, PLR0915
     """Medians of (messages/s, CPU us per published + consumed message) for every variant."""
     prefix = f"fastpaths{os.getpid()}"
     consumer_contract = contract_for(CONTRACT, prefix)
@@ -385,14 +331,11 @@ async def bench_messaging(*, count: int, rounds: int) -> Rows:
     validation = _Validation(users, consumer_contract)
     original_publish_once = Publisher._publish_once  # noqa: SLF001
     variants: dict[str, tuple[str, bool]] = {
-        "as is (_fastcheck, DeadlineWatch)": ("fastcheck", False),
-        "as is, again (A/A control: the noise)": ("fastcheck", False),
-        "validate: jsonschema is_valid": ("jsonschema", False),
-        "validate: fastjsonschema": ("fastjsonschema", False),
-        "confirm deadline: asyncio.timeout_at": ("fastcheck", True),
+        "as is (fastjsonschema check, DeadlineWatch)": ("compiled", False),
+        "as is, again (A/A control: the noise)": ("compiled", False),
+        "validate: jsonschema is_valid alone": ("jsonschema", False),
+        "confirm deadline: asyncio.timeout_at": ("compiled", True),
     }
-    if not all(validation.fastjson):
-        del variants["validate: fastjsonschema"]
     labels = {"message": EVENT, "queue": queue_name, "outcome": "processed"}
 
     def acked() -> float:
@@ -435,21 +378,21 @@ async def bench_messaging(*, count: int, rounds: int) -> Rows:
                     elapsed, used = time.perf_counter() - started, time.process_time() - cpu
                     return n / elapsed, used / n * 1e6
 
-                def use(kind: str, timeout: bool) -> None:  # noqa: FBT001
+                def use(kind: str, *, timeout: bool) -> None:
                     validation.use(kind)
                     Publisher._publish_once = (  # type: ignore[method-assign]  # noqa: SLF001
                         _publish_once_with_timeout if timeout else original_publish_once
                     )
 
                 for kind, timeout in variants.values():  # warm up every path
-                    use(kind, timeout)
+                    use(kind, timeout=timeout)
                     await one_run(200)
                 for round_ in range(rounds):
                     order = list(variants.items())
                     for name, (kind, timeout) in order if round_ % 2 == 0 else order[::-1]:
-                        use(kind, timeout)
+                        use(kind, timeout=timeout)
                         runs[name].append(await one_run(count))
-                use("fastcheck", False)
+                use("compiled", timeout=False)
             consumer.stop()
             await consuming
             admin = await connection.channel()
@@ -478,7 +421,6 @@ def bench_service(*, seconds: float, rounds: int) -> Rows:
     """Medians of (req/s, server CPU us per request) of GET (cache hit) and POST, gc on / off."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
     import httpx as sync_httpx  # noqa: PLC0415
-
     from devstack import Ports, Stack  # noqa: PLC0415
     from devstack._plan import ROLES  # noqa: PLC0415
     from service_bench import create_users, run_load  # noqa: PLC0415
@@ -565,8 +507,11 @@ def main() -> None:
     if "messaging" in sections:
         count, rounds = (600, 3) if args.quick else (1000, args.rounds)
         rows = asyncio.run(bench_messaging(count=count, rounds=rounds))
-        _table(f"messaging: publish (confirms, window 100) + consume (inbox, prefetch 100), "
-               f"{count} msgs x {rounds} rounds, medians; this process's CPU", rows, "msg")  # fmt: skip
+        title = (
+            "messaging: publish (confirms, window 100) + consume (inbox, prefetch 100), "
+            f"{count} msgs x {rounds} rounds, medians; this process's CPU"
+        )
+        _table(title, rows, "msg")
     if "service" in sections:
         seconds, rounds = (1.5, 2) if args.quick else (3.0, args.rounds)
         rows = bench_service(seconds=seconds, rounds=rounds)
