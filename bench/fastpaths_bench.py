@@ -430,8 +430,12 @@ def bench_service(*, seconds: float, rounds: int) -> Rows:
     stack.start()
     replicas = {}
     try:
-        for name, code in (("gc tuned (as is)", _AS_IS), ("gc defaults", _NO_GC_TUNING)):
-            label = "users-api-gc-tuned" if code is _AS_IS else "users-api-gc-default"
+        variants = (
+            ("gc tuned (as is)", "users-api-gc-tuned", _AS_IS),
+            ("gc tuned, again (A/A control)", "users-api-gc-tuned-2", _AS_IS),
+            ("gc defaults", "users-api-gc-default", _NO_GC_TUNING),
+        )
+        for name, label, code in variants:
             process = stack._add(  # noqa: SLF001  (a replica with its own command line)
                 ROLES["users-api"], None, name=label, extra={"TRACE_SAMPLE_RATIO": "0.1"}
             )

@@ -85,12 +85,12 @@ def _conforms(conforms: Callable[[object, str], bool], name: str, value: object)
     return conforms(value, name)
 
 
-def _inline(  # noqa: C901  (one check per keyword family)
+def _inline(
     schema: object,
     document: Mapping[str, Any],
     formats: set[str],
     depth: int,
-) -> object:
+) -> dict[str, Any] | bool:
     """Return `schema` with its local `$ref`s inlined and annotations dropped, if in the subset."""
     if depth > _MAX_DEPTH:
         raise _Unsupported  # a recursive schema
@@ -104,25 +104,35 @@ def _inline(  # noqa: C901  (one check per keyword family)
         if target is None:
             raise _Unsupported
         return _inline(target, document, formats, depth + 1)
-    out: dict[str, object] = {}
-    for key, value in schema.items():
-        if key in _ANNOTATIONS or key.startswith("x-"):
-            continue
-        if key not in _SUPPORTED:
+    return {
+        key: _keyword(key, value, document, formats, depth)
+        for key, value in schema.items()
+        if key not in _ANNOTATIONS and not key.startswith("x-")
+    }
+
+
+def _keyword(
+    key: str,
+    value: object,
+    document: Mapping[str, Any],
+    formats: set[str],
+    depth: int,
+) -> object:
+    """Return one keyword's value, its subschemas inlined; raise if outside the subset."""
+    if key not in _SUPPORTED:
+        raise _Unsupported
+    if key in {"enum", "const"}:
+        allowed = value if key == "enum" else [value]
+        if not (isinstance(allowed, list) and all(isinstance(v, str) for v in allowed)):
+            raise _Unsupported  # jsonschema's equality of numbers and booleans is subtle
+    elif key == "format":
+        if not isinstance(value, str):
             raise _Unsupported
-        if key in {"enum", "const"}:
-            allowed = value if key == "enum" else [value]
-            if not (isinstance(allowed, list) and all(isinstance(v, str) for v in allowed)):
-                raise _Unsupported  # jsonschema's equality of numbers and booleans is subtle
-        elif key == "format":
-            if not isinstance(value, str):
-                raise _Unsupported
-            formats.add(value)
-        elif key == "properties":
-            if not isinstance(value, Mapping):
-                raise _Unsupported
-            value = {name: _inline(sub, document, formats, depth + 1) for name, sub in value.items()}
-        elif key in _SUBSCHEMAS and not isinstance(value, bool):
-            value = _inline(value, document, formats, depth + 1)  # a list of items: unsupported
-        out[key] = value
-    return out
+        formats.add(value)
+    elif key == "properties":
+        if not isinstance(value, Mapping):
+            raise _Unsupported
+        return {name: _inline(sub, document, formats, depth + 1) for name, sub in value.items()}
+    elif key in _SUBSCHEMAS and not isinstance(value, bool):
+        return _inline(value, document, formats, depth + 1)  # a list of items: unsupported
+    return value
