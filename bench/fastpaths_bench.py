@@ -208,7 +208,7 @@ class LibraryApi(ItemsApi):
 
 
 HTTP_VARIANTS: dict[str, type[ItemsApi]] = {
-    "as is (all fast paths)": ItemsApi,
+    "as is (kept fast paths, asyncio deadline)": ItemsApi,
     "as is, again (A/A control: the noise)": ItemsApi,
     "deadline: one DeadlineWatch (removed)": WatchApi,
     "retries: tenacity AsyncRetrying": AsyncRetryingApi,
