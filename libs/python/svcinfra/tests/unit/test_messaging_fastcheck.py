@@ -144,3 +144,20 @@ def test_a_recursive_schema_is_left_to_jsonschema() -> None:
 def test_contract_validators_use_the_compiled_check() -> None:
     """Every fixture message's schema is within the subset, so publishing skips jsonschema."""
     assert all(validator.compiled for validator in CONTRACT.validators.values())
+
+
+def test_the_check_leaves_the_payload_as_it_was() -> None:
+    """fastjsonschema fills in defaults unless told not to: the check must only look (MQ-2)."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "kind": {"type": "string", "default": "welcome"},
+            "meta": {"type": "object", "default": {}, "properties": {"n": {"default": 1}}},
+        },
+    }
+    payload: dict[str, Any] = {"meta": {}}
+    check = compile_check(schema, DOCUMENT, FORMATS.conforms)
+
+    assert check is not None
+    assert check(payload)
+    assert payload == {"meta": {}}

@@ -14,8 +14,6 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
-from svcinfra._deadline import DeadlineWatch
-
 from ._breaker import CircuitBreaker, CircuitState, Outcome
 from ._call import UNSET, Call, QueryValue, RequestSpec, run_with_retries
 from ._definition import (
@@ -165,7 +163,6 @@ class ApiClient:
         self._timeouts = self._http.timeout.as_dict()
         self._routes = RouteTemplates()
         self._route_infos: dict[tuple[str, str], RouteInfo] = {}
-        self._deadlines = DeadlineWatch()
         self._backoff = Backoff(settings.retry_backoff_initial, settings.retry_backoff_max)
         self._limiter = RateLimiter(rate=settings.rate_limit, period=settings.rate_period)
         self._breaker = CircuitBreaker(
@@ -399,19 +396,17 @@ class ApiClient:
         )
 
     async def _send(self, call: Call) -> httpx.Response:
-        # The total deadline: one timer per adapter for all calls, not one each (see
-        # `DeadlineWatch`); only its own cancellation becomes DeadlineExceededError.
-        watched = self._deadlines.enter(call.deadline_at)
+        # The total deadline (EX-2): `asyncio.timeout_at`, whose own cancellation, and only
+        # that one, becomes DeadlineExceededError; a cancellation from outside stays one.
+        timeout = asyncio.timeout_at(call.deadline_at)
         try:
-            try:
+            async with timeout:
                 return await run_with_retries(call, self._attempt)
-            finally:
-                expired = watched.leave()
         except ExternalApiError as error:
             error.attempts = call.attempts
             raise
-        except asyncio.CancelledError:
-            if not expired:
+        except TimeoutError as exc:
+            if not timeout.expired():
                 raise
             last = call.last_error
             raise DeadlineExceededError(
@@ -423,7 +418,7 @@ class ApiClient:
                 status=last.status if last is not None else None,
                 request_id=last.request_id if last is not None else None,
                 attempts=call.attempts,
-            ) from TimeoutError(f"deadline of {call.deadline:g}s")
+            ) from exc
 
     async def _attempt(self, call: Call) -> httpx.Response:
         call.attempts += 1
