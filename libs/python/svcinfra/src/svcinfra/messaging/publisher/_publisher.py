@@ -467,6 +467,10 @@ class Publisher:
             except (aiormq.exceptions.DeliveryError, MissingExchangeError) as exc:
                 # A return or a nack of this very delivery tag, or no such exchange: the same
                 # message would meet the same answer.
+                if _nacked(exc):
+                    # A channel whose quorum queue lost its leader nacks every later publish
+                    # too (RabbitMQ 3.10): the caller's next try gets a channel of its own.
+                    self._invalidate_channel(generation)
                 context = _where(publication, properties)
                 raise final_error(exc, metrics, attempts=attempt, where=context) from exc
             except aiormq.exceptions.ChannelClosed as exc:
@@ -836,6 +840,13 @@ class Publisher:
         task = asyncio.get_running_loop().create_task(_close_quietly(connection))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+
+def _nacked(exc: Exception) -> bool:
+    """Whether `exc` is the broker's basic.nack (not a return, not a missing exchange)."""
+    return isinstance(exc, aiormq.exceptions.DeliveryError) and not isinstance(
+        exc, aiormq.exceptions.PublishError
+    )
 
 
 def _where(publication: Publication, properties: spec.Basic.Properties) -> Where:
