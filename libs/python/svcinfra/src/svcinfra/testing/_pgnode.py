@@ -251,7 +251,8 @@ class PrivatePostgres:
                 self._reaper.release()
 
     def __enter__(self) -> Self:
-        return self.setup()
+        # A standby comes set up already (`standby()` returns it started).
+        return self if self.root is not None else self.setup()
 
     def __exit__(
         self,
