@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 
 AMQP_TLS_NAMES = TlsNames.of("RABBITMQ_", switch="TLS", server_name="TLS_SERVER_NAME")
 # scheme://[userinfo@]hosts[/rest]: the host list ends at the first "/", "?" or "#" after it.
-_URL_PARTS = re.compile(r"(?P<head>[a-z]+://(?:[^@/?#]*@)?)(?P<hosts>[^/?#]*)(?P<tail>.*)", re.S)
+_URL_PARTS = re.compile(
+    r"(?P<head>[a-z]+://(?:[^@/?#]*@)?)(?P<hosts>[^/?#]*)(?P<tail>.*)", re.DOTALL
+)
 
 
 class AmqpTlsError(ConnectionError):

@@ -172,7 +172,7 @@ class PrivatePostgres:
             PrivateServerError: the base backup or the start failed (with the command's output).
         """
         standby = PrivatePostgres(port, base_dir=self._base_dir)
-        standby._setup_from(self)  # noqa: SLF001  (the same class)
+        standby._setup_from(self)
         return standby
 
     def _setup_from(self, primary: PrivatePostgres) -> None:
@@ -208,8 +208,11 @@ class PrivatePostgres:
         """Whether the server is a standby (`pg_is_in_recovery()`), asked over its socket."""
         sockets = self._root() / "sockets"
         argv = [str(self._bindir / "psql"), "-h", str(sockets), "-p", str(self.port),
-                "-U", SUPERUSER, "-d", "postgres", "-Atc", "SELECT pg_is_in_recovery()"]  # fmt: skip
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True)  # noqa: S603  (the server's own psql)
+                "-U", SUPERUSER, "-d", "postgres", "-Atc",
+                "SELECT pg_is_in_recovery()"]  # fmt: skip
+        done = subprocess.run(  # noqa: S603  (the server's own psql)
+            argv, capture_output=True, text=True, timeout=30, check=True
+        )
         return done.stdout.strip() == "t"
 
     def start(self) -> None:

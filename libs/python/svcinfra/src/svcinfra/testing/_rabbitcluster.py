@@ -1,4 +1,4 @@
-"""`PrivateRabbitCluster`: three (or more) private RabbitMQ nodes joined into one cluster (issue 20).
+"""`PrivateRabbitCluster`: private RabbitMQ nodes joined into one cluster (issue 20).
 
 Each node is a `PrivateRabbitNode` (own node name, AMQP, distribution and `rabbitmqctl` ports,
 data directory), all with one Erlang cookie of the cluster's own; the first node starts the

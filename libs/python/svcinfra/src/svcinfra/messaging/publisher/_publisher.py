@@ -467,10 +467,7 @@ class Publisher:
             except (aiormq.exceptions.DeliveryError, MissingExchangeError) as exc:
                 # A return or a nack of this very delivery tag, or no such exchange: the same
                 # message would meet the same answer.
-                if _nacked(exc):
-                    # A channel whose quorum queue lost its leader nacks every later publish
-                    # too (RabbitMQ 3.10): the caller's next try gets a channel of its own.
-                    self._invalidate_channel(generation)
+                self._after_refusal(exc, generation)
                 context = _where(publication, properties)
                 raise final_error(exc, metrics, attempts=attempt, where=context) from exc
             except aiormq.exceptions.ChannelClosed as exc:
@@ -818,6 +815,15 @@ class Publisher:
             return False
         self._traced = True  # a real provider now: the global tracer delegates to it
         return True
+
+    def _after_refusal(self, exc: Exception, generation: int) -> None:
+        """Forget the channel of a nack, so that the caller's next try gets a channel of its own.
+
+        A channel whose quorum queue lost its leader nacks every later publish too (RabbitMQ
+        3.10, issue 20).
+        """
+        if _nacked(exc):
+            self._invalidate_channel(generation)
 
     def _invalidate_channel(self, generation: int) -> None:
         """Forget a channel the broker closed; the connection stays for its successor."""
