@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from svcinfra.config import AmqpSettings, PostgresSettings
-from svcinfra.config._sections import host_list
+from svcinfra.config import AmqpSettings, PostgresSettings, host_list
 from svcinfra.messaging._connect import amqp_node_urls
 
 

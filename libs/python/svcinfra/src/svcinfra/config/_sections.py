@@ -307,7 +307,7 @@ class PostgresSettings(Section):
             # libpq's and asyncpg's multi-host URL: each connection tries the hosts in turn
             # and keeps the first that accepts writes (the primary, after a failover too).
             query["target_session_attrs"] = "read-write"
-        hosts = ",".join(f"{_host(host)}:{port}" for host, port in addresses)
+        hosts = join_hosts(addresses)
         return SecretStr(
             f"postgresql://{user}:{password}@{hosts}/"
             f"{quote(self.db, safe='')}?{urlencode(query, quote_via=quote, safe='/')}",
@@ -559,7 +559,7 @@ class AmqpSettings(Section):
         scheme = "amqps" if self.tls else "amqp"
         # Several nodes are written as one URL with a host list, `amqp://u:p@a:5672,b:5672/v`,
         # that `connect_amqp` splits into one URL per node (aio_pika takes one host).
-        hosts = ",".join(f"{_host(host)}:{port}" for host, port in self.addresses())
+        hosts = join_hosts(self.addresses())
         return SecretStr(
             f"{scheme}://{user}:{password}@{hosts}/{vhost}"
             f"?{urlencode(query, quote_via=quote, safe='/')}",
@@ -643,6 +643,11 @@ def host_list(hosts: str, default_port: int) -> tuple[tuple[str, int], ...]:
             raise ValueError(f"empty host in the host list {hosts!r}")
         addresses.append((host, port))
     return tuple(addresses)
+
+
+def join_hosts(addresses: tuple[tuple[str, int], ...]) -> str:
+    """Write (host, port) pairs as a URL's host list: `a:5432,b:6432`, IPv6 in brackets."""
+    return ",".join(f"{_host(host)}:{port}" for host, port in addresses)
 
 
 def _port_of(entry: str, text: str) -> int:
