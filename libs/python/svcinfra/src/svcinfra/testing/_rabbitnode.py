@@ -249,7 +249,8 @@ class PrivateRabbitNode:
     def join(self, other: PrivateRabbitNode) -> None:
         """Make this node a member of `other`'s cluster (same cookie needed); it serves again."""
         self.ctl("stop_app")
-        self.ctl("join_cluster", other.node)  # resets this node first
+        self.ctl("reset")
+        self.ctl("join_cluster", other.node)
         self.start_app()
 
     def set_memory_alarm(self, *, raised: bool) -> None:
