@@ -35,6 +35,8 @@ EXPECTED = {
         "Variable",
         "client_context",
         "explain_tls_failure",
+        "host_list",
+        "join_hosts",
         "load_config",
         "looks_secret",
         "mask_url_credentials",

@@ -186,3 +186,25 @@ def test_an_unreachable_management_api_is_named() -> None:
     api = ManagementApi("http://127.0.0.1:1/api", "admin", "pw")
     with pytest.raises(ProvisionError, match=r"management API at http://127\.0\.0\.1:1/api"):
         api.permissions("svc")
+
+
+def test_create_rabbitmq_user_tries_each_node_of_a_host_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RABBITMQ_HOST with two nodes: the management API of each is tried in turn; when none
+    answers, the first is named as skipped and the last one's error ends the run (issue 20)."""
+    from click.testing import CliRunner  # noqa: PLC0415  (only this test drives the CLI)
+
+    from svcinfra.provision._cli import provision  # noqa: PLC0415
+
+    for name, value in {
+        "ENV_PREFIX": "USERS_", "RABBITMQ_ADMIN_USER": "admin", "RABBITMQ_ADMIN_PASSWORD": "pw",
+        "USERS_RABBITMQ_USER": "users", "USERS_RABBITMQ_PASSWORD": "users-pw",
+        "RABBITMQ_HOST": "127.0.0.2,127.0.0.1", "RABBITMQ_MANAGEMENT_PORT": "1",
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    done = CliRunner().invoke(provision, ["rabbitmq", "--contract", "users"])
+    assert done.exit_code == 1
+    assert "management API at http://127.0.0.2:1/api" in done.output
+    assert "trying the next node" in done.output
+    assert "create-rabbitmq-user: management API at http://127.0.0.1:1/api" in done.output

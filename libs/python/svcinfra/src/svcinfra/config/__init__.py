@@ -27,6 +27,8 @@ from ._sections import (
     PostgresSettings,
     RedisSettings,
     ServiceSettings,
+    host_list,
+    join_hosts,
 )
 from ._tls import TlsClient, TlsNames, client_context, explain_tls_failure
 
@@ -53,6 +55,8 @@ __all__ = [
     "Variable",
     "client_context",
     "explain_tls_failure",
+    "host_list",
+    "join_hosts",
     "load_config",
     "looks_secret",
     "mask_url_credentials",

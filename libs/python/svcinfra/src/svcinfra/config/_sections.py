@@ -133,8 +133,19 @@ class PostgresSettings(Section):
     env_section = "POSTGRES_"
     prefixed = True
 
-    host: Annotated[str, Env(shared=True), Field(min_length=1, description="Server host.")]
-    port: Annotated[Port, Env(shared=True), Field(description="Server port.")] = 5432
+    host: Annotated[
+        str,
+        Env(shared=True),
+        Field(
+            min_length=1,
+            description="Server host, or a comma-separated list of a primary and its standbys "
+            "(`host` or `host:port` each; connects to the one that accepts writes, "
+            "docs/clusters.md).",
+        ),
+    ]
+    port: Annotated[
+        Port, Env(shared=True), Field(description="Server port (of hosts listed without one).")
+    ] = 5432
     user: Annotated[str, Field(min_length=1, description="The service's own role.")]
     password: Annotated[SecretStr, Field(description="Password of the service's role.")]
     db: Annotated[str, Field(min_length=1, description="The service's own database.")]
@@ -207,6 +218,16 @@ class PostgresSettings(Section):
             "max_prepared_statements).",
         ),
     ] = None
+
+    @field_validator("host")
+    @classmethod
+    def _host_list(cls, value: str) -> str:
+        host_list(value, 5432)  # the entries parse
+        return value
+
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        """The servers of POSTGRES_HOST as (host, port) pairs, in the order given."""
+        return host_list(self.host, self.port)
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> Self:
@@ -281,8 +302,14 @@ class PostgresSettings(Section):
         # of the DSN (the pool, migrations, the relay's LISTEN connection) verifies alike.
         files = {"sslrootcert": self.ca_file, "sslcert": self.cert_file, "sslkey": self.keyfile}
         query = {"sslmode": self.sslmode} | {k: path for k, path in files.items() if path}
+        addresses = self.addresses()
+        if len(addresses) > 1:
+            # libpq's and asyncpg's multi-host URL: each connection tries the hosts in turn
+            # and keeps the first that accepts writes (the primary, after a failover too).
+            query["target_session_attrs"] = "read-write"
+        hosts = join_hosts(addresses)
         return SecretStr(
-            f"postgresql://{user}:{password}@{_host(self.host)}:{self.port}/"
+            f"postgresql://{user}:{password}@{hosts}/"
             f"{quote(self.db, safe='')}?{urlencode(query, quote_via=quote, safe='/')}",
         )
 
@@ -431,8 +458,18 @@ class AmqpSettings(Section):
     env_section = "RABBITMQ_"
     prefixed = True
 
-    host: Annotated[str, Env(shared=True), Field(min_length=1, description="Broker host.")]
-    port: Annotated[Port, Env(shared=True), Field(description="Broker port.")] = 5672
+    host: Annotated[
+        str,
+        Env(shared=True),
+        Field(
+            min_length=1,
+            description="Broker host, or a comma-separated list of a cluster's nodes (`host` "
+            "or `host:port` each; connections fail over between them, docs/clusters.md).",
+        ),
+    ]
+    port: Annotated[
+        Port, Env(shared=True), Field(description="Broker port (of hosts listed without one).")
+    ] = 5672
     user: Annotated[str, Field(min_length=1, description="The service's own broker user.")]
     password: Annotated[SecretStr, Field(description="Password of the broker user.")]
     vhost: Annotated[str, Field(min_length=1, description="Virtual host.")] = "/"
@@ -520,10 +557,23 @@ class AmqpSettings(Section):
             if not self.tls_verify:
                 query["no_verify_ssl"] = 1
         scheme = "amqps" if self.tls else "amqp"
+        # Several nodes are written as one URL with a host list, `amqp://u:p@a:5672,b:5672/v`,
+        # that `connect_amqp` splits into one URL per node (aio_pika takes one host).
+        hosts = join_hosts(self.addresses())
         return SecretStr(
-            f"{scheme}://{user}:{password}@{_host(self.host)}:{self.port}/{vhost}"
+            f"{scheme}://{user}:{password}@{hosts}/{vhost}"
             f"?{urlencode(query, quote_via=quote, safe='/')}",
         )
+
+    @field_validator("host")
+    @classmethod
+    def _host_list(cls, value: str) -> str:
+        host_list(value, 5672)  # the entries parse
+        return value
+
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        """The nodes of RABBITMQ_HOST as (host, port) pairs, in the order given."""
+        return host_list(self.host, self.port)
 
     @model_validator(mode="after")
     def _tls_files(self) -> Self:
@@ -568,6 +618,42 @@ def _client_pair(cert_file: str | None, key_file: str | None, section: str) -> N
         raise SettingError("keyfile", f"required with {section}CERT_FILE (its private key)")
     if key_file and not cert_file:
         raise SettingError("cert_file", f"required with {section}KEY_FILE (the certificate)")
+
+
+def host_list(hosts: str, default_port: int) -> tuple[tuple[str, int], ...]:
+    """Parse a comma-separated host list: `host`, `host:port`, `[v6]` or `[v6]:port` each.
+
+    A bare IPv6 address (more than one colon, no brackets) is a host without a port.
+
+    Raises:
+        ValueError: an entry is empty, or its port is not a number in 1-65535.
+    """
+    addresses: list[tuple[str, int]] = []
+    for raw in hosts.split(","):
+        entry = raw.strip()
+        host, port = entry, default_port
+        if entry.startswith("["):
+            host, _, rest = entry[1:].partition("]")
+            if rest:
+                port = _port_of(entry, rest.removeprefix(":") if rest.startswith(":") else "")
+        elif entry.count(":") == 1:
+            host, _, text = entry.partition(":")
+            port = _port_of(entry, text)
+        if not host:
+            raise ValueError(f"empty host in the host list {hosts!r}")
+        addresses.append((host, port))
+    return tuple(addresses)
+
+
+def join_hosts(addresses: tuple[tuple[str, int], ...]) -> str:
+    """Write (host, port) pairs as a URL's host list: `a:5432,b:6432`, IPv6 in brackets."""
+    return ",".join(f"{_host(host)}:{port}" for host, port in addresses)
+
+
+def _port_of(entry: str, text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:  # noqa: PLR2004  (the port range)
+        raise ValueError(f"{entry!r}: the port after the host must be a number in 1-65535")
+    return int(text)
 
 
 def _host(host: str) -> str:

@@ -1,7 +1,7 @@
 """RabbitMQ messaging driven by the AsyncAPI contract (MQ-1 .. MQ-11).
 
     contract = load_package_contract("users")               # api/server/asyncapi.yaml
-    async with await aio_pika.connect(url) as connection:
+    async with await connect_amqp(url) as connection:  # a cluster's host list fails over
         await declare_topology(connection, Topology.from_contract(contract))
     async with Publisher.from_settings(contract, config.amqp, name="users") as publisher:
         await publisher.publish("user.registered.v1", {"user_id": ..., ...})
@@ -18,6 +18,7 @@ are control-flow signals, apart from it.
 """
 
 from . import headers
+from ._connect import connect_amqp
 from ._errors import (
     BrokerBlockedError,
     BrokerUnavailableError,
@@ -65,6 +66,7 @@ __all__ = [
     "TopologyConflictError",
     "TopologyError",
     "UnknownMessageError",
+    "connect_amqp",
     "declare_topology",
     "headers",
     "load_contract",

@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 
 import click
 
+from svcinfra.config import host_list, join_hosts
 from svcinfra.messaging.contract import Contract, load_contract, load_package_contract
 
 from ._errors import ProvisionError
@@ -82,8 +83,17 @@ def provision_postgres() -> None:
         "sslcert": env.get("POSTGRES_CERT_FILE"),
         "sslkey": env.get("POSTGRES_KEY_FILE"),
     }
-    query = urlencode({name: path for name, path in files.items() if path})
-    dsn = f"postgresql://{admin}@{host}:{port}/{maintenance}" + (f"?{query}" if query else "")
+    params = {name: path for name, path in files.items() if path}
+    try:
+        addresses = host_list(host, int(port))
+    except ValueError as exc:
+        raise click.ClickException(f"create-db: POSTGRES_HOST / POSTGRES_PORT: {exc}") from exc
+    if len(addresses) > 1:  # a primary and its standbys (issue 20): create on the primary
+        params["target_session_attrs"] = "read-write"
+    query = urlencode(params)
+    dsn = f"postgresql://{admin}@{join_hosts(addresses)}/{maintenance}" + (
+        f"?{query}" if query else ""
+    )
     try:
         asyncio.run(
             ensure_postgres(
@@ -113,13 +123,23 @@ def provision_rabbitmq(target: str, prefix: str) -> None:
         return
     user, password = _service_values("create-rabbitmq-user", ("RABBITMQ_USER", "RABBITMQ_PASSWORD"))
     vhost = env.get(env.get("ENV_PREFIX", "") + "RABBITMQ_VHOST") or "/"
-    url = f"http://{env['RABBITMQ_HOST']}:{env['RABBITMQ_MANAGEMENT_PORT']}/api"
+    port = int(env["RABBITMQ_MANAGEMENT_PORT"])
     grant = grant_for_contract(_contract(target), prefix=prefix)
     try:
         document = broker_definitions(user, password, vhost, grant)
-        apply_definitions(ManagementApi(url, admin, admin_password), document)
     except ProvisionError as exc:
         raise click.ClickException(f"create-rabbitmq-user: {exc}") from exc
+    # Users and permissions are cluster-wide: the first node of a host list that answers will do
+    # (issue 20); the management port is the same on every node.
+    nodes = [join_hosts(((node, port),)) for node, _ in host_list(env["RABBITMQ_HOST"], 5672)]
+    for n, node in enumerate(nodes, start=1):
+        try:
+            apply_definitions(ManagementApi(f"http://{node}/api", admin, admin_password), document)
+            break
+        except ProvisionError as exc:
+            if n == len(nodes):
+                raise click.ClickException(f"create-rabbitmq-user: {exc}") from exc
+            click.echo(f"create-rabbitmq-user: {node}: {exc}; trying the next node")
     click.echo(f"create-rabbitmq-user: user {user} is ready on vhost {vhost}: {_describe(grant)}")
 
 

@@ -60,6 +60,8 @@ class PrivateRabbitNode:
             `-rabbit dead_letter_worker_publisher_confirm_timeout 1000`.
         tls: the server's certificate, key and client CA of a TLS listener (issue 17).
         tls_port: the TLS listener's port, on 127.0.0.1 (required with `tls`).
+        cookie: the Erlang cookie (nodes of one cluster share it; default: a random one of
+            this node's own, written by Erlang on the first start).
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class PrivateRabbitNode:
         erl_args: str = "",
         tls: ServerTls | None = None,
         tls_port: int | None = None,
+        cookie: str | None = None,
     ) -> None:
         if (tls is None) != (tls_port is None):
             raise ValueError("give both tls and tls_port, or neither")
@@ -89,6 +92,7 @@ class PrivateRabbitNode:
         self.erl_args = erl_args
         self.tls = tls
         self.tls_port = tls_port
+        self.cookie = cookie
         self._process: subprocess.Popen[bytes] | None = None
         self._ctl_lock = threading.Lock()
 
@@ -242,6 +246,13 @@ class PrivateRabbitNode:
             )
         return done.stdout.decode(errors="replace")
 
+    def join(self, other: PrivateRabbitNode) -> None:
+        """Make this node a member of `other`'s cluster (same cookie needed); it serves again."""
+        self.ctl("stop_app")
+        self.ctl("reset")
+        self.ctl("join_cluster", other.node)
+        self.start_app()
+
     def set_memory_alarm(self, *, raised: bool) -> None:
         """Raise the memory alarm (a watermark no node fits under) or lift it (the default 0.4)."""
         self.ctl("set_vm_memory_high_watermark", "0.0000001" if raised else "0.4")
@@ -274,6 +285,13 @@ class PrivateRabbitNode:
             ),
         )
         (self.dir / "enabled_plugins").write_text("[].\n")
+        if self.cookie is not None:
+            # Erlang reads the cookie from $HOME (this directory) and insists on mode 0400.
+            cookie = self.dir / ".erlang.cookie"
+            if cookie.exists():
+                cookie.chmod(0o600)
+            cookie.write_text(self.cookie)
+            cookie.chmod(0o400)
         # An empty environment file: the machine's /etc/rabbitmq/rabbitmq-env.conf names the
         # shared node, and must not be read for this one.
         (self.dir / "rabbitmq-env.conf").write_text("")

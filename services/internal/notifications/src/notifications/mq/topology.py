@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import aio_pika
-
-from svcinfra.messaging import DeclareReport, Topology, declare_topology
+from svcinfra.messaging import DeclareReport, Topology, connect_amqp, declare_topology
 
 if TYPE_CHECKING:
     from svcinfra.config import AmqpSettings
@@ -36,7 +34,7 @@ async def declare(settings: AmqpSettings, topology: Topology, *, name: str) -> D
         TopologyConflictError: an entity exists with other properties (nothing is changed).
         aio_pika.exceptions.AMQPConnectionError: the broker cannot be reached.
     """
-    connection = await aio_pika.connect(
+    connection = await connect_amqp(
         settings.url().get_secret_value(),
         timeout=settings.connect_timeout,
         client_properties={"connection_name": f"{name}-declare"},

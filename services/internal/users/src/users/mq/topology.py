@@ -11,6 +11,7 @@ from svcinfra.messaging import (
     Contract,
     DeclareReport,
     Topology,
+    connect_amqp,
     declare_topology,
     load_package_contract,
 )
@@ -32,7 +33,7 @@ async def declare_events(settings: AmqpSettings, contract: Contract) -> DeclareR
         TopologyConflictError: the exchange exists with other properties.
     """
     try:
-        connection = await aio_pika.connect(
+        connection = await connect_amqp(
             settings.url().get_secret_value(),
             timeout=settings.connect_timeout,
             client_properties={"connection_name": "users-declare"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -103,7 +104,8 @@ class Consumer:
     invalid message), it goes to the DLQ the same way with the reason headers (MQ-8..MQ-10).
 
     `stop` cancels the subscriptions, lets in-flight handlers finish within `drain_timeout`, and
-    returns the rest to their queues. A lost connection is reopened after `reconnect_delay`;
+    returns the rest to their queues. A lost connection is reopened after `reconnect_delay`
+    (on any node of a cluster's URL, then backing off while none answers, issue 20);
     the broker redelivers what was unacked, and the inbox absorbs what was already done.
 
     While it runs, a purge job deletes the consumer's inbox rows older than `inbox_retention`
@@ -152,7 +154,8 @@ class Consumer:
             drain_timeout: seconds `stop` waits for in-flight messages before returning them.
             confirm_timeout: seconds a republish to a retry tier or the DLQ waits for its confirm.
             connect_timeout: seconds one connection attempt may take.
-            reconnect_delay: seconds between connection attempts.
+            reconnect_delay: seconds before reconnecting; while no node answers, a jittered
+                wait that doubles up to 30 times this.
             sample_interval: seconds between samples of queue depths and consumer counts.
             max_body_bytes: larger bodies go to the DLQ unparsed.
             permanent: exception types that are permanent failures in this service.
@@ -359,6 +362,7 @@ class Consumer:
             await self._pause(self._inbox_purge_interval)
 
     async def _consume_until_stopped(self) -> None:
+        failed = 0  # connection rounds failed in a row: every node of the URL refused
         while not self._stopping.is_set():
             try:
                 connection = await connect_amqp(
@@ -368,8 +372,12 @@ class Consumer:
                 )
             except _AMQP_DOWN as exc:
                 _log.warning("amqp consumer cannot connect", consumer=self._name, error=repr(exc))
-                await self._pause(self._reconnect_delay)
+                failed += 1
+                # Jittered and doubling up to 30x, so that a fleet does not return in lockstep.
+                ceiling = self._reconnect_delay * min(2 ** (failed - 1), 30)
+                await self._pause(random.uniform(self._reconnect_delay / 2, ceiling))  # noqa: S311
                 continue
+            failed = 0
             self._connection = connection
             try:
                 await self._consume(connection)

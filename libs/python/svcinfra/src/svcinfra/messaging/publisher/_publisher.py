@@ -474,6 +474,7 @@ class Publisher:
             except (aiormq.exceptions.DeliveryError, MissingExchangeError) as exc:
                 # A return or a nack of this very delivery tag, or no such exchange: the same
                 # message would meet the same answer.
+                self._after_refusal(exc, generation)
                 context = _where(publication, properties)
                 raise final_error(exc, metrics, attempts=attempt, where=context) from exc
             except aiormq.exceptions.ChannelClosed as exc:
@@ -841,6 +842,15 @@ class Publisher:
         self._traced = True  # a real provider now: the global tracer delegates to it
         return True
 
+    def _after_refusal(self, exc: Exception, generation: int) -> None:
+        """Forget the channel of a nack, so that the caller's next try gets a channel of its own.
+
+        A channel whose quorum queue lost its leader nacks every later publish too (RabbitMQ
+        3.10, issue 20).
+        """
+        if _nacked(exc):
+            self._invalidate_channel(generation)
+
     def _invalidate_channel(self, generation: int) -> None:
         """Forget a channel the broker closed; the connection stays for its successor."""
         if generation != self._generation or self._channel is None:
@@ -862,6 +872,13 @@ class Publisher:
         task = asyncio.get_running_loop().create_task(_close_quietly(connection))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+
+def _nacked(exc: Exception) -> bool:
+    """Whether `exc` is the broker's basic.nack (not a return, not a missing exchange)."""
+    return isinstance(exc, aiormq.exceptions.DeliveryError) and not isinstance(
+        exc, aiormq.exceptions.PublishError
+    )
 
 
 def _where(publication: Publication, properties: spec.Basic.Properties) -> Where:
