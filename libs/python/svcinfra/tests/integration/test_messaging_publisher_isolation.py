@@ -21,6 +21,7 @@ import yaml
 
 from svcinfra.messaging import (
     ExchangeNotFoundError,
+    MessageNackedError,
     MessageReturnedError,
     Publisher,
     PublishFailedError,
@@ -209,6 +210,49 @@ async def test_an_unroutable_message_is_returned_to_its_own_publish_only(
     assert all(o.attempts == 1 for o in outcomes if isinstance(o, PublishReceipt))
     held = await queue.ids()
     assert held == dict.fromkeys(ok, 1)  # nothing was resent: exactly once each
+
+
+async def test_nacks_fail_their_own_publishes_only(
+    setup: tuple[Contract, Queue, aio_pika.abc.AbstractConnection],
+    amqp_server: str,
+    amqp_names: str,
+) -> None:
+    """A queue capped at 10 with `reject-publish` nacks what does not fit, among 150 valid
+    publishes in flight: each nack fails its own publish; the channel it came on takes no new
+    publish (issue 20) but is not closed under the others, so every other publish is confirmed
+    once: the queues hold exactly what was reported ok, each id once."""
+    _, queue, connection = setup
+    users, _ = contracts(amqp_names)  # user.deleted.v1 on the declared exchange
+    channel = await connection.channel()
+    capped = await channel.declare_queue(
+        f"{amqp_names}.capped", exclusive=True,
+        arguments={"x-max-length": 10, "x-overflow": "reject-publish"},
+    )  # fmt: skip
+    await capped.bind(f"{amqp_names}.users.events", DELETED)
+    calls = [(EVENT, registered()) for _ in range(50)]
+    calls += [(DELETED, deleted()) for _ in range(30)]
+    calls += [(EVENT, registered()) for _ in range(100)]
+
+    publisher = Publisher(users, url=amqp_server, confirm_timeout=60, deadline=120, backoff=FAST)
+    async with publisher:
+        outcomes = await _outcomes(publisher, calls)
+
+    errors = [(name, type(o)) for (name, _), o in zip(calls, outcomes, strict=True)
+              if isinstance(o, BaseException)]  # fmt: skip
+    assert errors == [(DELETED, MessageNackedError)] * 20
+    ok = {name: set() for name in (EVENT, DELETED)}
+    for (name, _), o in zip(calls, outcomes, strict=True):
+        if isinstance(o, PublishReceipt):
+            assert o.attempts == 1
+            ok[name].add(o.message_id)
+    assert len(ok[EVENT]) == 150
+    assert await queue.ids() == dict.fromkeys(ok[EVENT], 1)
+    held: Counter[str] = Counter()
+    while (message := await capped.get(fail=False)) is not None:
+        await message.ack()
+        held[str(message.message_id)] += 1
+    assert held == dict.fromkeys(ok[DELETED], 1)
+    await channel.close()
 
 
 async def test_late_confirms_retry_their_publishes_without_dropping_the_connection(

@@ -843,13 +843,43 @@ class Publisher:
         return True
 
     def _after_refusal(self, exc: Exception, generation: int) -> None:
-        """Forget the channel of a nack, so that the caller's next try gets a channel of its own.
+        """Retire the channel of a nack, so that the caller's next try gets a channel of its own.
 
         A channel whose quorum queue lost its leader nacks every later publish too (RabbitMQ
-        3.10, issue 20).
+        3.10, issue 20). The channel is not closed under the other publishes in flight on it
+        (that would fail them, and their messages may well be in their queues): it takes no new
+        publish, and closes once their confirms are in, or after `confirm_timeout`.
         """
-        if _nacked(exc):
-            self._invalidate_channel(generation)
+        if not _nacked(exc) or generation != self._generation or self._channel is None:
+            return
+        channel, underlay = self._channel, self._underlay
+        self._channel = self._underlay = None
+        task = asyncio.get_running_loop().create_task(self._close_when_settled(channel, underlay))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _close_when_settled(
+        self, channel: AbstractChannel, underlay: aiormq.abc.AbstractChannel | None
+    ) -> None:
+        """Close a retired channel once the publishes that were on it are settled.
+
+        They were all queued on the driver's channel lock (nothing new takes a retired channel);
+        once the lock is ours they have been sent, and their confirms are what remains. Bounded
+        by `confirm_timeout`: every attempt's own limit has passed by then anyway.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._confirm_timeout):
+                lock = getattr(underlay, "lock", None)  # aiormq's channel: its publish lock
+                if lock is not None:
+                    with contextlib.suppress(aiormq.exceptions.AMQPError):
+                        async with lock:  # raises once the channel is closed: nothing to wait
+                            pass
+                # ... and the confirms it waits for, by delivery tag.
+                pending = getattr(underlay, "confirmations", {})
+                waiting = [c for c in pending.values() if isinstance(c, asyncio.Future)]
+                if waiting:
+                    await asyncio.wait(waiting)
+        await _close_channel_quietly(channel)
 
     def _invalidate_channel(self, generation: int) -> None:
         """Forget a channel the broker closed; the connection stays for its successor."""
