@@ -67,6 +67,7 @@ class _LazyGroup(click.Group):
         "dlq": "svcinfra.messaging.dlq:dlq",
         "env": "svcinfra.envtool:env",
         "migrate": "svcinfra.postgres.migrate:migrate",
+        "new": "svcinfra.newservice:new",
         "outbox": "svcinfra.messaging.outbox._cli:outbox",
         "provision": "svcinfra.provision._cli:provision",
     },
