@@ -23,6 +23,16 @@ MIRROR="${DEBIAN_MIRROR:-$(apt_mirror)}"
 TARGETS="${TARGETS:-prod dev}"
 CA_BUNDLE="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 BUILDAH=(buildah --storage-driver vfs)
+# buildah and debootstrap from Debian, as scripts/infra.sh installs the servers.
+missing=()
+command -v buildah >/dev/null || missing+=(buildah)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+if [ "${#missing[@]}" -gt 0 ]; then
+  [ "$(id -u)" -eq 0 ] || { echo "build-images: as root: apt-get install -y ${missing[*]}" >&2; exit 2; }
+  echo "build-images: installing ${missing[*]} with apt" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 if [ "$#" -gt 0 ]; then
   SERVICES=("$@")
 else

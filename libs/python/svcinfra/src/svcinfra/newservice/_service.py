@@ -51,9 +51,9 @@ def check_request(root: Path, name: str, kind: str, parts: list[str]) -> None:
     Raises:
         NewServiceError: a bad name, kind or part, or a part missing what it needs.
     """
-    if not _NAME.fullmatch(name) or len(name) > 40 or name in _TAKEN:
+    if not _NAME.fullmatch(name) or len(name) > 24 or name in _TAKEN:
         raise NewServiceError(
-            f"{name!r}: a service name is lowercase kebab-case, at most 40 characters, "
+            f"{name!r}: a service name is lowercase kebab-case, at most 24 characters, "
             "e.g. billing or order-history, and not postgres, redis, rabbitmq or svcinfra"
         )
     if kind not in KINDS:
@@ -63,6 +63,8 @@ def check_request(root: Path, name: str, kind: str, parts: list[str]) -> None:
         raise NewServiceError(f"--with {','.join(unknown)}: unknown; the parts: {','.join(PARTS)}")
     if not {"http-api", "consume"} & set(parts):
         raise NewServiceError("--with: a service runs a process: add http-api, consume or both")
+    if "publish" in parts and "http-api" not in parts:
+        raise NewServiceError("--with publish needs http-api: the endpoint creates what it announces")
     for part in ("publish", "consume"):
         if part in parts and "postgres" not in parts:
             raise NewServiceError(
