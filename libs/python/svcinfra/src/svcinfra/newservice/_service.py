@@ -123,6 +123,12 @@ def new_service(  # noqa: PLR0913  (the command's options)
         )
     except Exception as exc:
         raise NewServiceError(f"copier could not render the template: {exc}") from exc
+    if {"publish", "consume"} & set(parts):
+        # The outbox's and the inbox's tables are the library's migrations (MQ-3), copied as
+        # the service's own files with this moment's versions, as `svcinfra` documents it.
+        from svcinfra.messaging.storage import write_migrations  # noqa: PLC0415
+
+        write_migrations(folder / "src" / name.replace("-", "_") / "cli" / "migrations")
     register(root / "services.yaml", name=name, kind=kind, parts=parts)
     write_env_files(folder)
     return Created(
