@@ -72,6 +72,7 @@ def register(path: Path, *, name: str, kind: str, parts: list[str]) -> None:
         if index == 0:
             entries.append(f"      - path: {folder}/deploy/configmap.yaml\n")
             entries.append(f"      - path: {folder}/deploy/secret.yaml\n")
+            entries.append(f"      - path: {folder}/network-policies.yaml\n")
         entries.append(f"      - path: {folder}/{manifest}\n")
         entries += [
             "    image:\n",
