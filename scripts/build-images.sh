@@ -98,8 +98,11 @@ build() {  # service-dir target tag
     --target "$2" -f "$1/Dockerfile" -t "$3" .
 }
 
-image_digest() {  # image -> its id, the digest of its config (layers' digests, history, time)
-  "${BUILDAH[@]}" images --noheading --no-trunc --format '{{.ID}}' "$1"
+image_digest() {  # image -> the digests of its layers (what the image holds)
+  # Not the image id: in the docker format (kept for HEALTHCHECK) buildah writes a random
+  # container id and hostname into each build's config, so the config digest always differs;
+  # the layers are the content, and they must be the same bit for bit (CI-1).
+  "${BUILDAH[@]}" inspect --type image --format '{{.OCIv1.RootFS.DiffIDs}}' "$1"
 }
 
 prove_prod() {  # service-dir image: its process runs as non-root, and no source is inside
