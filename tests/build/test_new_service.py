@@ -157,3 +157,53 @@ def test_the_deploy_tests_pass_with_it(repo: Path) -> None:
     )
     assert " passed" in result.stdout
     assert "failed" not in result.stdout
+
+
+def test_copier_update_brings_a_later_template_change(tmp_path: Path) -> None:
+    """A service generated from an older template commit updates cleanly: the template's new
+    lines arrive, the team's own edits stay, nothing conflicts (`copier update`)."""
+    template = tmp_path / "template"
+    listed = run(["git", "ls-files", "-z", "-co", "--exclude-standard"], ROOT).stdout
+    for name in filter(None, listed.split("\0")):
+        if name == "copier.yml" or name.startswith("templates/service/"):
+            (template / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, template / name)
+    git(template, "init", "-q")
+    git(template, "add", "-A")
+    git(template, "commit", "-q", "-m", "v1")
+    git(template, "tag", "v1")
+
+    service = tmp_path / "service"
+    service.mkdir()
+    copier = str(BIN / "copier")
+    data = ["-d", "name=billing", "-d", 'parts=["postgres", "http-api"]']
+    run([copier, "copy", "-q", "--defaults", "--vcs-ref", "v1", *data, str(template), "."], service)
+    assert yaml.safe_load((service / ".copier-answers.yml").read_text())["_commit"] == "v1"
+    git(service, "init", "-q")
+    # The team's own change, in a file the template also changes below.
+    readme = service / "README.md"
+    readme.write_text(readme.read_text() + "\nOwned by the billing team.\n")
+    git(service, "add", "-A")
+    git(service, "commit", "-q", "-m", "generated, then edited")
+
+    # A template improvement: a new line in the Dockerfile of every service, and a new file.
+    dockerfile = template / "templates/service/Dockerfile.jinja"
+    dockerfile.write_text(
+        dockerfile.read_text().replace(
+            "ARG DEBIAN_RELEASE=bookworm\n",
+            "ARG DEBIAN_RELEASE=bookworm\n# Improved by template v2.\n",
+        )
+    )
+    (template / "templates/service/CHANGELOG.md.jinja").write_text("# [[ name ]]\n")
+    git(template, "add", "-A")
+    git(template, "commit", "-q", "-m", "v2")
+    git(template, "tag", "v2")
+
+    run([copier, "update", "-q", "--defaults", "--vcs-ref", "v2"], service)
+
+    assert "# Improved by template v2.\n" in (service / "Dockerfile").read_text()
+    assert (service / "CHANGELOG.md").read_text() == "# billing\n"
+    assert "Owned by the billing team." in readme.read_text()
+    assert yaml.safe_load((service / ".copier-answers.yml").read_text())["_commit"] == "v2"
+    assert not list(service.rglob("*.rej"))
+    assert "<<<<<<<" not in (service / "Dockerfile").read_text() + readme.read_text()
