@@ -110,10 +110,13 @@ prove_prod() {  # service-dir image: its process runs as non-root, and no source
   name="$(basename "$1")"
   container="$("${BUILDAH[@]}" from --pull=never "$2")"
   mount="$("${BUILDAH[@]}" mount "$container")"
+  # The repository's folders, or the wheels the build stage made (the base's own pip and
+  # setuptools wheels in /usr/share/python-wheels are Debian's, not ours).
   found="$(find "$mount" -xdev \( -path "$mount/$1" -o -path "$mount/libs" -o -path "$mount/src" \
-    -o -name '*.whl' -o -path "$mount/opt/wheels/*" \) -print 2>/dev/null | head -5)"
+    -o -path "$mount/services" -o -name 'svcinfra-*.whl' -o -name "${name//-/_}-*.whl" \
+    -o -path "$mount/opt/wheels/*" \) -print 2>/dev/null | head -5)"
   "${BUILDAH[@]}" umount "$container" >/dev/null
-  [ -z "$found" ] || { echo "build-images: $2 holds sources or wheels: $found" >&2; exit 1; }
+  [ -z "$found" ] || { echo "build-images: $2 holds sources or wheels: $found" >&2; "${BUILDAH[@]}" rm "$container" >/dev/null; exit 1; }
   # The image's own user and entrypoint: `id -u` as that user, then the console script.
   uid="$("${BUILDAH[@]}" run --isolation chroot "$container" -- id -u)"
   [ "$uid" != 0 ] || { echo "build-images: $2 runs as root" >&2; exit 1; }
