@@ -44,7 +44,7 @@ def new() -> None:
     show_default=True,
     help="The template's commit or tag to render (uncommitted changes count at HEAD).",
 )
-def service_command(
+def service_command(  # noqa: PLR0917  (click passes the options by position)
     name: str,
     kind: str,
     parts: str,

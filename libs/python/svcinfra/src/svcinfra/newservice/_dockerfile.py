@@ -72,10 +72,10 @@ def template_envops(root: Path) -> dict[str, Any]:
 
 def render_dockerfile(root: Path, folder: Path) -> str:
     """The Dockerfile of the service in `root / folder`, rendered from the shared template."""
-    environment = jinja2.Environment(  # noqa: S701  (a Dockerfile, not HTML: no escaping)
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(root / TEMPLATE.parent),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,
+        autoescape=False,  # noqa: S701  (a Dockerfile, not HTML: nothing to escape)
         **template_envops(root),
     )
     template = environment.get_template(TEMPLATE.name)

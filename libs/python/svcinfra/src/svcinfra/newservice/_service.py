@@ -11,11 +11,15 @@ import platform
 import re
 import sys
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PARTS: Final = ("postgres", "redis", "publish", "consume", "http-api", "external-api")
 KINDS: Final = ("internal", "dev")
+# Longer names would push the generated code's lines past the line length (ruff, E501).
+MAX_NAME: Final = 24
 _NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 # Names the repository already uses for something else (services.yaml's images and entries).
 _TAKEN: Final = frozenset({"postgres", "redis", "rabbitmq", "svcinfra"})
@@ -51,7 +55,7 @@ def check_request(root: Path, name: str, kind: str, parts: list[str]) -> None:
     Raises:
         NewServiceError: a bad name, kind or part, or a part missing what it needs.
     """
-    if not _NAME.fullmatch(name) or len(name) > 24 or name in _TAKEN:
+    if not _NAME.fullmatch(name) or len(name) > MAX_NAME or name in _TAKEN:
         raise NewServiceError(
             f"{name!r}: a service name is lowercase kebab-case, at most 24 characters, "
             "e.g. billing or order-history, and not postgres, redis, rabbitmq or svcinfra"
@@ -64,7 +68,7 @@ def check_request(root: Path, name: str, kind: str, parts: list[str]) -> None:
     if not {"http-api", "consume"} & set(parts):
         raise NewServiceError("--with: a service runs a process: add http-api, consume or both")
     if "publish" in parts and "http-api" not in parts:
-        raise NewServiceError("--with publish needs http-api: the endpoint creates what it announces")
+        raise NewServiceError("--with publish needs http-api: its endpoint makes what it announces")
     for part in ("publish", "consume"):
         if part in parts and "postgres" not in parts:
             raise NewServiceError(
@@ -74,7 +78,7 @@ def check_request(root: Path, name: str, kind: str, parts: list[str]) -> None:
         raise NewServiceError(f"{folder.relative_to(root)} exists")
 
 
-def new_service(  # noqa: PLR0913  (the command's options)
+def new_service(
     root: Path,
     name: str,
     *,
@@ -134,9 +138,10 @@ def new_service(  # noqa: PLR0913  (the command's options)
     return Created(
         folder,
         (
-            f"make lock-services   # {folder.relative_to(root)}/requirements.txt (CI-1)",
-            "make venv             # installs the service into .venv",
+            f".venv/bin/python scripts/lock_services.py {folder.relative_to(root)}  # CI-1",
+            "make venv  # installs it into .venv",
             f".venv/bin/pytest {folder.relative_to(root)}",
+            "README.md: Your first service in ten minutes",
         ),
     )
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pathlib import Path
 
-_DEV_LIKE = "'{{ or (eq .Env \"dev\") (eq .Env \"ai-staging\") (eq .Env \"ai\") }}'"
+_DEV_LIKE = '\'{{ or (eq .Env "dev") (eq .Env "ai-staging") (eq .Env "ai") }}\''
 
 
 class ServicesYamlError(Exception):
@@ -52,7 +52,7 @@ def register(path: Path, *, name: str, kind: str, parts: list[str]) -> None:
         raise ServicesYamlError(f"services.yaml already names {name}")
     folder = f"services/{kind}/{name}"
     repository = f"'{{{{ $registryHost }}}}/svcinfra-example/{kind}/{name}'"
-    tag = f"'{{{{ printf \"%s-%s\" (index .Versions \"{name}\") $sha }}}}'"
+    tag = f'\'{{{{ printf "%s-%s" (index .Versions "{name}") $sha }}}}\''
     image = [
         f"  {name}:\n",
         "    type: build\n",
