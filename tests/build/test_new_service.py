@@ -207,3 +207,37 @@ def test_copier_update_brings_a_later_template_change(tmp_path: Path) -> None:
     assert yaml.safe_load((service / ".copier-answers.yml").read_text())["_commit"] == "v2"
     assert not list(service.rglob("*.rej"))
     assert "<<<<<<<" not in (service / "Dockerfile").read_text() + readme.read_text()
+
+
+COMBINATIONS = {
+    "z": "http-api",
+    "orders": "postgres,http-api",
+    "a-very-long-name-abcdefgh": "consume,postgres",
+    "alpha": "redis,http-api,external-api",
+    "zeta-orders": "postgres,publish,http-api",
+}
+
+
+def test_every_combination_of_parts_renders_lint_clean(tmp_path: Path) -> None:
+    """The template's output passes ruff and its formatter whatever the parts and the name's
+    length (up to the longest name `svcinfra new` accepts): a generated service is committed
+    as rendered, so that `copier update` merges cleanly."""
+    template = tmp_path / "template"
+    listed = run(["git", "ls-files", "-z", "-co", "--exclude-standard"], ROOT).stdout
+    for name in filter(None, listed.split("\0")):
+        if name == "copier.yml" or name.startswith("templates/service/"):
+            (template / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, template / name)
+    out = tmp_path / "out"
+    (out / "services/internal").mkdir(parents=True)
+    shutil.copy2(ROOT / "pyproject.toml", out / "pyproject.toml")
+    for name, parts in COMBINATIONS.items():
+        data = ["-d", f"name={name}", "-d", f"parts={parts.split(',')!r}".replace("'", '"')]
+        target = out / "services/internal" / name
+        run(
+            [str(BIN / "copier"), "copy", "-q", "--defaults", *data, str(template), str(target)],
+            out,
+        )
+        assert (target / "pyproject.toml").is_file()
+    run([str(BIN / "ruff"), "check", "services"], out)
+    run([str(BIN / "ruff"), "format", "--check", "services"], out)
