@@ -10,7 +10,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LIB := libs/python/svcinfra
-SERVICES := services/internal/users services/internal/notifications services/dev/fake-mail
+# Every service folder, a generated one too (svcinfra new service).
+SERVICES := $(patsubst %/pyproject.toml,%,$(wildcard services/*/*/pyproject.toml))
 PROJECTS := $(LIB) $(SERVICES)
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PROJECTS))
 

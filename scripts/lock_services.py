@@ -1,6 +1,7 @@
 """Write the hash-pinned requirement files the images install from (CI-1), with pip-compile.
 
     .venv/bin/python scripts/lock_services.py        # what `make lock-services` runs
+    .venv/bin/python scripts/lock_services.py services/internal/billing   # one service only
 
 For each service, `requirements.in` is generated from the pyproject files: the service's own
 dependencies, with `svcinfra[extras]` replaced by svcinfra's core dependencies and those of the
@@ -22,10 +23,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LIB = Path("libs/python/svcinfra")
-SERVICES = (
-    Path("services/internal/users"),
-    Path("services/internal/notifications"),
-    Path("services/dev/fake-mail"),
+# Every service folder (services/<kind>/<name>/pyproject.toml), a generated one too.
+SERVICES = tuple(
+    sorted(p.parent.relative_to(ROOT) for p in ROOT.glob("services/*/*/pyproject.toml"))
 )
 TOOLS = {
     Path("requirements/build.in"): ["hatchling"],
@@ -86,8 +86,9 @@ def _compile(source: Path, output: Path) -> None:
 
 
 def main() -> None:
-    """Regenerate every .in file and compile it."""
-    for folder in SERVICES:
+    """Regenerate every .in file and compile it; with folders as arguments, only theirs."""
+    chosen = tuple(Path(arg) for arg in sys.argv[1:])
+    for folder in chosen or SERVICES:
         source = folder / "requirements.in"
         _write_in(
             source,
@@ -95,6 +96,8 @@ def main() -> None:
             service_requirements(folder),
         )
         _compile(source, folder / "requirements.txt")
+    if chosen:
+        return
     for source, requirements in TOOLS.items():
         _write_in(source, "the list in this script", requirements)
         _compile(source, source.with_suffix(".txt"))

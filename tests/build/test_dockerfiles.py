@@ -238,3 +238,32 @@ def test_the_build_context_leaves_local_files_out() -> None:
     """The context is the repository root: the venv, git, caches and .env files stay out (CF-2)."""
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "**/__pycache__", "**/.env"} <= set(ignored)
+
+
+def test_every_dockerfile_is_the_shared_templates() -> None:
+    """One Dockerfile for every service: templates/service/Dockerfile.jinja, rendered with the
+    service's pyproject.toml (`svcinfra new dockerfile`), the file a generated service gets."""
+    from svcinfra.newservice import render_dockerfile  # noqa: PLC0415
+
+    for folder in SERVICES.values():
+        assert (ROOT / folder / "Dockerfile").read_text() == render_dockerfile(ROOT, folder), (
+            f"{folder}/Dockerfile is not the template's: run `svcinfra new dockerfile {folder}`"
+        )
+
+
+def test_the_shared_template_check_bites(tmp_path: Path) -> None:
+    """`svcinfra new dockerfile --check` exits 1 on a hand-edited copy and names it."""
+    svcinfra = Path(sys.executable).parent / "svcinfra"
+    folder = SERVICES["fake-mail"]
+    copy = tmp_path / "repo"
+    for name in ("copier.yml", "templates/service/Dockerfile.jinja", f"{folder}/pyproject.toml"):
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_text((ROOT / name).read_text())
+    dockerfile = (ROOT / folder / "Dockerfile").read_text()
+    (copy / folder / "Dockerfile").write_text(dockerfile)
+    argv = [str(svcinfra), "new", "dockerfile", "--check", "--root", str(copy), str(folder)]
+    assert subprocess.run(argv, capture_output=True, check=False).returncode == 0
+    (copy / folder / "Dockerfile").write_text(dockerfile.replace("USER 10001:10001", "USER 0"))
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert f"{folder}/Dockerfile" in result.stderr

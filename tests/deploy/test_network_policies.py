@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 import yaml
-from stack import DEV_LIKE, ROOT, SLOTS, Stack, load_stack, pod_spec
+from stack import DEV_LIKE, ROOT, SLOTS, Stack, load_stack, pod_spec, schema, service_folders
+
+from svcinfra.envtool import load_service
 
 POLICY_FILE = "deploy/network-policies.yaml"
 MONITORING_NS = {"kubernetes.io/metadata.name": "monitoring"}
@@ -138,10 +140,19 @@ def data_service_problems(
 ) -> list[str]:
     """PostgreSQL, Redis and RabbitMQ reached only by the services that use them."""
     problems = []
+    # The services whose Config has the server's section may reach it (users: all three,
+    # notifications: postgres and rabbitmq; a generated service: what it was made with).
+    sections = {
+        folder.name: {entry.variable.section for entry in schema(load_service(folder))}
+        for folder in service_folders()
+    }
     data = {
-        "postgres": (5432, {"users", "notifications"}),
-        "redis": (6379, {"users"}),
-        "rabbitmq": (5672, {"users", "notifications"}),
+        server: (port, {name for name, used in sections.items() if section in used})
+        for server, port, section in (
+            ("postgres", 5432, "postgres"),
+            ("redis", 6379, "redis"),
+            ("rabbitmq", 5672, "amqp"),
+        )
     }
     for server, (port, users) in data.items():
         if server not in workloads:

@@ -68,6 +68,7 @@ class _LazyGroup(click.Group):
         "env": "svcinfra.envtool:env",
         "migrate": "svcinfra.postgres.migrate:migrate",
         "monitoring": "svcinfra.monitoring:monitoring",
+        "new": "svcinfra.newservice:new",
         "outbox": "svcinfra.messaging.outbox._cli:outbox",
         "provision": "svcinfra.provision._cli:provision",
     },

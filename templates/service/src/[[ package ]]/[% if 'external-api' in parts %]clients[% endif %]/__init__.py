@@ -1,0 +1,1 @@
+"""Adapters of external APIs (EX-1): one module per API."""

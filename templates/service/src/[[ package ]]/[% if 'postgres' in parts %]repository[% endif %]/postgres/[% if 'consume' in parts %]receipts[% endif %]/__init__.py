@@ -1,0 +1,1 @@
+"""The receipts table: the notes the consumer has seen."""

@@ -1,0 +1,1 @@
+"""The service's published interfaces, shipped as package data."""

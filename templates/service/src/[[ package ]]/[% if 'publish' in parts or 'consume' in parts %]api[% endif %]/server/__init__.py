@@ -1,0 +1,1 @@
+"""The contracts this service serves: asyncapi.yaml (MQ-1)."""

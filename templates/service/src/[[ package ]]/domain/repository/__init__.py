@@ -1,0 +1,1 @@
+"""The ports of the domain's stores (PG-9): typing.Protocols the adapters implement."""
