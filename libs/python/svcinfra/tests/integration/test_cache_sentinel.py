@@ -17,7 +17,7 @@ import pytest
 
 from svcinfra.cache import BreakerState, Cache, CacheClient, KeyNamespace, create_cache_client
 from svcinfra.config import RedisSettings
-from svcinfra.testing import PrivateRedisSentinel, metric_value
+from svcinfra.testing import PrivateRedisSentinel, metric_value, until
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -129,8 +129,7 @@ async def test_the_fill_lease_across_a_failover(
     # Process A takes the leases of ids 1 and 2 and loads slowly; both leases reach the replica.
     task_1 = asyncio.create_task(a.get_or_load(1, slow(1, "from A")))
     task_2 = asyncio.create_task(a.get_or_load(2, slow(2, "from A")))
-    while loading != {1, 2}:
-        await asyncio.sleep(0.01)
+    await until(lambda: loading == {1, 2})
     assert await client.redis.execute_command("WAIT", 1, 2000) == 1
 
     killed = ha.kill_master()

@@ -78,6 +78,7 @@ EXPECTED = {
         "Issued",
         "PrivatePostgres",
         "PrivateRedis",
+        "PrivateRedisSentinel",
         "PrivateServerError",
         "ServerTls",
         "TestCA",

@@ -489,7 +489,7 @@ def _sentinel_master(settings: RedisSettings, options: dict[str, Any]) -> tuple[
     `READONLY` answer into a `ConnectionError` and reconnects. The sentinels are asked with the
     same short timeouts as the data nodes.
     """
-    sentinel = Sentinel(
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]  # (unannotated)
         settings.sentinel_addresses(),
         sentinel_kwargs={
             "socket_timeout": settings.socket_timeout,

@@ -360,7 +360,7 @@ class RedisSettings(Section):
         Env(shared=True),
         Field(
             min_length=1,
-            description="The master's service name at the sentinels; required with REDIS_SENTINELS.",
+            description="The master's name at the sentinels; required with REDIS_SENTINELS.",
         ),
     ] = None
     connect_timeout: Annotated[Seconds, Field(description="Seconds to connect.")] = 0.5
@@ -419,6 +419,8 @@ class RedisSettings(Section):
     def sentinel_addresses(self) -> list[tuple[str, int]]:
         """The (host, port) pairs of `sentinels` (port 26379 when left out); [] without them.
 
+        An IPv6 address is written in brackets with its port: `[fd00::1]:26379`.
+
         Raises:
             SettingError: an entry is empty or its port is not a number in 1-65535.
         """
@@ -429,6 +431,8 @@ class RedisSettings(Section):
             host, sep, port = entry.strip().rpartition(":")
             if not sep:
                 host, port = port, "26379"
+            if host.startswith("[") and host.endswith("]"):
+                host = host[1:-1]  # an IPv6 address: [::1]:26379
             if not host or not port.isdigit() or not 1 <= int(port) <= 65535:  # noqa: PLR2004
                 raise SettingError(
                     "sentinels", f"{entry.strip()!r} is not host:port (a comma-separated list)"

@@ -125,11 +125,11 @@ class PrivateRedisSentinel:
 
     def master_address(self) -> tuple[str, int] | None:
         """The master's address as the first answering sentinel reports it."""
-        for host, port in self.sentinels:
+        for _, port in self.sentinels:
             with contextlib.suppress(redis.RedisError, OSError):
                 with _client(port) as client:
                     answer = client.sentinel_get_master_addr_by_name(self.service)
-                if answer:
+                if isinstance(answer, (list, tuple)) and answer:
                     host = answer[0]
                     return host.decode() if isinstance(host, bytes) else str(host), int(answer[1])
         return None
@@ -193,11 +193,16 @@ class PrivateRedisSentinel:
         for sentinel in self._sentinels:
             with _client(sentinel.port) as client:
                 state = client.sentinel_master(self.service)
-            if int(state["num-slaves"]) < 1 or int(state["num-other-sentinels"]) < 2:
+            if not isinstance(state, dict):
+                return False
+            others = len(self._sentinels) - 1
+            if int(state["num-slaves"]) < 1 or int(state["num-other-sentinels"]) < others:
                 return False
         return True
 
-    def _wait(self, what: str, ready: Callable[[], bool], *, timeout: float = _READY_TIMEOUT) -> None:
+    def _wait(
+        self, what: str, ready: Callable[[], bool], *, timeout: float = _READY_TIMEOUT
+    ) -> None:
         deadline = time.monotonic() + timeout
         while True:
             with contextlib.suppress(redis.RedisError, OSError):
