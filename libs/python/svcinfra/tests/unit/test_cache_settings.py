@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 from redis.asyncio import BlockingConnectionPool
+from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -65,8 +66,6 @@ def _message() -> type:
 
 async def test_sentinels_route_the_pool_through_redis_py_sentinel() -> None:
     """REDIS_SENTINELS: redis-py's sentinel pool, still blocking, with the same timeouts."""
-    from redis.asyncio.sentinel import SentinelConnectionPool
-
     settings = RedisSettings(
         host="unused",
         sentinels="s1:26379, s2:26380,s3",
