@@ -150,19 +150,30 @@ class PrivateRedisSentinel:
         return address
 
     def wait_for_failover(self, old: tuple[str, int], *, timeout: float = 30.0) -> tuple[str, int]:
-        """Wait until the sentinels report a master other than `old` that answers as one."""
+        """Wait until every sentinel names a master other than `old`, up and answering as one.
+
+        Every sentinel, not one: a client asks them in turn (redis-py's `discover_master`) and
+        skips one that still sees its master down, so the failover is over for a client only
+        when each of them agrees.
+        """
         found: list[tuple[str, int]] = []
 
         def promoted() -> bool:
-            address = self.master_address()
-            if address is None or address == old:
+            addresses = set()
+            for sentinel in self._sentinels:
+                with _client(sentinel.port) as client:
+                    state = client.sentinel_master(self.service)
+                if not isinstance(state, dict) or not _usable(state):
+                    return False
+                addresses.add((str(state["ip"]), int(state["port"])))
+            if len(addresses) != 1 or old in addresses:
                 return False
-            with contextlib.suppress(redis.RedisError, OSError):
-                with _client(address[1]) as client:
-                    role = client.role()
-                if role and role[0] in (b"master", "master"):
-                    found.append(address)
-                    return True
+            address = addresses.pop()
+            with _client(address[1]) as client:
+                role = client.role()
+            if role and role[0] in (b"master", "master"):
+                found.append(address)
+                return True
             return False
 
         self._wait("the sentinels to promote the replica", promoted, timeout=timeout)
@@ -211,6 +222,11 @@ class PrivateRedisSentinel:
             if time.monotonic() > deadline:
                 raise PrivateServerError(f"timed out after {timeout:.0f} s waiting for {what}")
             time.sleep(0.05)
+
+
+def _usable(state: dict[str, object]) -> bool:
+    """Whether a sentinel's view of its master is one redis-py accepts (`check_master_state`)."""
+    return bool(state.get("is_master")) and not state.get("is_sdown") and not state.get("is_odown")
 
 
 def _replica_of(port: int) -> list[str]:
