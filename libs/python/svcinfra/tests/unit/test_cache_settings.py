@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 from redis.asyncio import BlockingConnectionPool
+from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -61,3 +62,41 @@ def _message() -> type:
     from google.protobuf import empty_pb2  # noqa: PLC0415  (any message class will do)
 
     return empty_pb2.Empty
+
+
+async def test_sentinels_route_the_pool_through_redis_py_sentinel() -> None:
+    """REDIS_SENTINELS: redis-py's sentinel pool, still blocking, with the same timeouts."""
+    settings = RedisSettings(
+        host="unused",
+        sentinels="s1:26379, s2:26380,s3",
+        sentinel_master="cache",
+        socket_timeout=0.2,
+        connect_timeout=0.3,
+        max_connections=7,
+        pool_timeout=0.05,
+        db=2,
+    )
+
+    client = create_cache_client(settings, name="users-cache")
+    pool = client.redis.connection_pool
+    kwargs = pool.connection_kwargs
+
+    assert isinstance(pool, SentinelConnectionPool)
+    assert isinstance(pool, BlockingConnectionPool)  # a burst waits pool_timeout, as before
+    assert pool.service_name == "cache"
+    assert pool.is_master
+    assert "host" not in kwargs  # REDIS_HOST is not dialled
+    assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"], kwargs["db"]) == (
+        0.2,
+        0.3,
+        2,
+    )
+    assert (pool.max_connections, pool.timeout) == (7, 0.05)
+    sentinels = pool.sentinel_manager.sentinels
+    assert [
+        (s.connection_pool.connection_kwargs["host"], s.connection_pool.connection_kwargs["port"])
+        for s in sentinels
+    ] == [("s1", 26379), ("s2", 26380), ("s3", 26379)]
+    assert sentinels[0].connection_pool.connection_kwargs["socket_timeout"] == 0.2
+    assert client.pool_stats() == (0, 0, 7)  # no I/O at construction
+    await client.aclose()

@@ -343,3 +343,62 @@ def test_unknown_pooler_is_a_problem_naming_the_variable() -> None:
     same startup parameters: it takes `transaction` too, docs/pgbouncer.md)."""
     with pytest.raises(ConfigError, match="POSTGRES_POOLER"):
         load_config(UsersConfig, valid_env() | {"POSTGRES_POOLER": "session"})
+
+
+def test_redis_sentinels_are_shared_settings_parsed_into_addresses() -> None:
+    """REDIS_SENTINELS and REDIS_SENTINEL_MASTER are cluster-wide (issue 20); unset: one host."""
+    plain = {k: v for k, v in valid_env().items() if k != "REDIS_TLS"} | {
+        "REDIS_ALLOW_INSECURE": "sentinel test"
+    }
+    assert load_config(UsersConfig, plain).redis.sentinel_addresses() == []
+
+    config = load_config(
+        UsersConfig,
+        plain
+        | {
+            "REDIS_SENTINELS": "sentinel-0.redis:26379,sentinel-1.redis,[::1]:26380",
+            "USERS_REDIS_SENTINEL_MASTER": "users-cache",
+        },
+    )
+
+    assert config.redis.sentinel_master == "users-cache"
+    assert config.redis.sentinel_addresses() == [
+        ("sentinel-0.redis", 26379),
+        ("sentinel-1.redis", 26379),
+        ("::1", 26380),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "message"),
+    [
+        ({"REDIS_SENTINELS": "s1:26379"}, "REDIS_SENTINEL_MASTER", "required with"),
+        ({"REDIS_SENTINEL_MASTER": "cache"}, "REDIS_SENTINEL_MASTER", "REDIS_SENTINELS is not"),
+        (
+            {"REDIS_SENTINELS": "s1:26379,:1", "REDIS_SENTINEL_MASTER": "c"},
+            "REDIS_SENTINELS",
+            "':1' is not host:port",
+        ),
+        (
+            {"REDIS_SENTINELS": "s1:70000", "REDIS_SENTINEL_MASTER": "c"},
+            "REDIS_SENTINELS",
+            "not host:port",
+        ),
+        (
+            {"REDIS_SENTINELS": "s1:26379", "REDIS_SENTINEL_MASTER": "c", "REDIS_TLS": "true"},
+            "REDIS_SENTINELS",
+            "not supported together with REDIS_TLS",
+        ),
+    ],
+    ids=["no-master", "master-alone", "empty-host", "bad-port", "with-tls"],
+)
+def test_a_malformed_sentinel_setting_names_its_variable(
+    env: dict[str, str], variable: str, message: str
+) -> None:
+    """Each mistake is a problem of the variable to fix, with what is wrong."""
+    plain = {k: v for k, v in valid_env().items() if k != "REDIS_TLS"} | {
+        "REDIS_ALLOW_INSECURE": "sentinel test"
+    }
+    with pytest.raises(ConfigError, match=variable) as raised:
+        load_config(UsersConfig, plain | env)
+    assert message in str(raised.value)

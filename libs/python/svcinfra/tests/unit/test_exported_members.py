@@ -87,6 +87,7 @@ EXPECTED = {
         "Issued",
         "PrivatePostgres",
         "PrivateRedis",
+        "PrivateRedisSentinel",
         "PrivateServerError",
         "ServerTls",
         "TestCA",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 import structlog
 from redis.asyncio import BlockingConnectionPool, Connection, Redis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -75,8 +76,10 @@ class CacheClient:
         degraded_log_interval: float = 30.0,
         max_batch: int = 512,
         clock: Callable[[], float] = time.monotonic,
+        sentinel: Sentinel | None = None,
     ) -> None:
         self.redis = redis
+        self._sentinel = sentinel  # closed with the client: its own connections to the sentinels
         self.name = name
         self.max_ttl = float(max_ttl)
         self.breaker = Breaker(
@@ -321,6 +324,8 @@ class CacheClient:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._batcher.aclose()
         await self.redis.aclose()
+        if self._sentinel is not None:
+            await self._sentinel.aclose()
         POOLS.sources.discard(self)
 
     async def __aenter__(self) -> Self:
@@ -416,7 +421,8 @@ def create_cache_client(
     and retries only after a broken connection (a pooled socket the server closed), never after a
     timeout, since a retried timeout doubles the latency the breaker is there to cap.
     No I/O happens here: connections open on first use. With `REDIS_TLS` the connections are
-    `TlsConnection`s (`rediss`, issue 17).
+    `TlsConnection`s (`rediss`, issue 17). With `REDIS_SENTINELS` the pool asks the sentinels
+    where the master is (redis-py's `Sentinel.master_for`, issue 20); see `_sentinel_master`.
 
     Raises:
         ConfigError: a TLS file of the settings cannot be read.
@@ -425,9 +431,7 @@ def create_cache_client(
     tls_options: dict[str, Any] = (
         {} if tls is None else {"connection_class": TlsConnection, "tls": tls}
     )
-    pool = BlockingConnectionPool(
-        host=settings.host,
-        port=settings.port,
+    options: dict[str, Any] = dict(
         db=settings.db,
         username=settings.username,
         password=settings.password.get_secret_value() if settings.password else None,
@@ -448,8 +452,16 @@ def create_cache_client(
         decode_responses=False,
         **tls_options,
     )
+    sentinel = None
+    if settings.sentinels is None:
+        redis = Redis.from_pool(
+            BlockingConnectionPool(host=settings.host, port=settings.port, **options)
+        )
+    else:
+        redis, sentinel = _sentinel_master(settings, options)
     return CacheClient(
-        Redis.from_pool(pool),
+        redis,
+        sentinel=sentinel,
         name=name,
         max_ttl=settings.max_ttl,
         breaker_failures=settings.breaker_failures,
@@ -457,3 +469,37 @@ def create_cache_client(
         degraded_log_interval=settings.degraded_log_interval,
         max_batch=max_batch,
     )
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """redis-py's sentinel pool with the blocking pool's bounded wait (`REDIS_POOL_TIMEOUT`).
+
+    `SentinelConnectionPool` finds the master and drops connections to a demoted one;
+    `BlockingConnectionPool` makes a burst wait `pool_timeout` for a connection instead of
+    failing at once, as the single-host pool does.
+    """
+
+
+def _sentinel_master(settings: RedisSettings, options: dict[str, Any]) -> tuple[Redis, Sentinel]:
+    """The master of `REDIS_SENTINEL_MASTER` through redis-py's `Sentinel` (issue 20).
+
+    redis-py does the failover: each new connection asks the sentinels for the master's address
+    (`MasterNotFoundError`, a `ConnectionError`, while they have none: the breaker fails open as
+    in a single-node outage), and a connection still open to a demoted master turns its
+    `READONLY` answer into a `ConnectionError` and reconnects. The sentinels are asked with the
+    same short timeouts as the data nodes.
+    """
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]  # (unannotated)
+        settings.sentinel_addresses(),
+        sentinel_kwargs={
+            "socket_timeout": settings.socket_timeout,
+            "socket_connect_timeout": settings.connect_timeout,
+            "client_name": options["client_name"],
+        },
+    )
+    redis = sentinel.master_for(
+        cast("str", settings.sentinel_master),
+        connection_pool_class=_BlockingSentinelPool,
+        **options,
+    )
+    return redis, sentinel

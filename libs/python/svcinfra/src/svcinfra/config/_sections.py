@@ -372,6 +372,24 @@ class RedisSettings(Section):
             "prod; unset: refused there.",
         ),
     ] = None
+    # Redis Sentinel (issue 20): the sentinels say where the master is and move it on failover.
+    sentinels: Annotated[
+        str | None,
+        Env(shared=True),
+        Field(
+            min_length=1,
+            description="Sentinels as host:port,host:port,...; set: connect to the master they "
+            "name (REDIS_HOST is then not dialled); unset: REDIS_HOST alone.",
+        ),
+    ] = None
+    sentinel_master: Annotated[
+        str | None,
+        Env(shared=True),
+        Field(
+            min_length=1,
+            description="The master's name at the sentinels; required with REDIS_SENTINELS.",
+        ),
+    ] = None
     connect_timeout: Annotated[Seconds, Field(description="Seconds to connect.")] = 0.5
     socket_timeout: Annotated[Seconds, Field(description="Seconds a command may take.")] = 0.25
     max_connections: Annotated[int, Field(ge=1, le=10_000, description="Pool size.")] = 50
@@ -409,6 +427,45 @@ class RedisSettings(Section):
                     raise SettingError(field, f"REDIS_{name} is set but REDIS_TLS is false")
         _client_pair(self.cert_file, self.keyfile, "REDIS_")
         return self
+
+    @model_validator(mode="after")
+    def _sentinel_pair(self) -> Self:
+        if self.sentinels is None:
+            if self.sentinel_master is not None:
+                raise SettingError("sentinel_master", "is set but REDIS_SENTINELS is not")
+            return self
+        if self.sentinel_master is None:
+            raise SettingError("sentinel_master", "is required with REDIS_SENTINELS")
+        if self.tls:
+            # redis-py's sentinel pool builds its own SSL connections, not svcinfra's TLS
+            # context: refused rather than silently connecting with other certificate checks.
+            raise SettingError("sentinels", "is not supported together with REDIS_TLS yet")
+        self.sentinel_addresses()  # raises on a malformed list
+        return self
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """The (host, port) pairs of `sentinels` (port 26379 when left out); [] without them.
+
+        An IPv6 address is written in brackets with its port: `[fd00::1]:26379`.
+
+        Raises:
+            SettingError: an entry is empty or its port is not a number in 1-65535.
+        """
+        if self.sentinels is None:
+            return []
+        out = []
+        for entry in self.sentinels.split(","):
+            host, sep, port = entry.strip().rpartition(":")
+            if not sep:
+                host, port = port, "26379"
+            if host.startswith("[") and host.endswith("]"):
+                host = host[1:-1]  # an IPv6 address: [::1]:26379
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:  # noqa: PLR2004
+                raise SettingError(
+                    "sentinels", f"{entry.strip()!r} is not host:port (a comma-separated list)"
+                )
+            out.append((host, int(port)))
+        return out
 
     def insecure_transport(self) -> tuple[str, str] | None:
         """Why the connection is plaintext or unverified, unless allowed (issue 17)."""

@@ -7,6 +7,7 @@ from ._ports import free_port
 from ._proxy import FaultProxy
 from ._reaper import PrivateServerError
 from ._redisnode import PrivateRedis
+from ._sentinel import PrivateRedisSentinel
 from ._tlscerts import Issued, ServerTls, TestCA
 from ._wait import metric_value, until
 
@@ -17,6 +18,7 @@ __all__ = [
     "Issued",
     "PrivatePostgres",
     "PrivateRedis",
+    "PrivateRedisSentinel",
     "PrivateServerError",
     "ServerTls",
     "TestCA",

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Self
 from ._reaper import PrivateServerError, Reaper
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from types import TracebackType
 
     from ._tlscerts import ServerTls
@@ -49,6 +50,7 @@ class PrivateRedis:
         base_dir: where its temporary directory goes (default: the system's temporary directory).
         persist: keep an append-only file, so that data survives `stop`/`kill` and `start`.
         tls: the server's certificate, key and client CA: TLS only (issue 17).
+        extra_args: more `redis-server` options (`--replicaof 127.0.0.1 16802`).
     """
 
     def __init__(
@@ -58,8 +60,10 @@ class PrivateRedis:
         base_dir: Path | None = None,
         persist: bool = False,
         tls: ServerTls | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.port = port
+        self.extra_args = list(extra_args)
         self.tls = tls
         self.host = HOST
         self._base_dir = base_dir
@@ -112,12 +116,7 @@ class PrivateRedis:
         if exe is None:
             raise PrivateServerError("redis-server is not installed (scripts/infra.sh up does it)")
         root = self._root()
-        persistence = ["--appendonly", "yes"] if self._persist else ["--appendonly", "no"]
-        argv = [
-            exe, *self._listen(), "--bind", HOST, "--save", "", *persistence,
-            "--dir", str(root), "--logfile", str(self.log_path), "--daemonize", "no",
-            "--protected-mode", "no",
-        ]  # fmt: skip
+        argv = self._command(exe, root)
         self._process = subprocess.Popen(  # noqa: S603  (the installed redis-server)
             argv,
             stdin=subprocess.DEVNULL,
@@ -139,6 +138,15 @@ class PrivateRedis:
                     f" (exit status {status}):\n{log}"
                 )
             time.sleep(0.02)
+
+    def _command(self, exe: str, root: Path) -> list[str]:
+        """The server's command line (a sentinel of `PrivateRedisSentinel` has its own)."""
+        persistence = ["--appendonly", "yes"] if self._persist else ["--appendonly", "no"]
+        return [
+            exe, *self._listen(), "--bind", HOST, "--save", "", *persistence,
+            "--dir", str(root), "--logfile", str(self.log_path), "--daemonize", "no",
+            "--protected-mode", "no", *self.extra_args,
+        ]  # fmt: skip
 
     def stop(self) -> None:
         """Stop the server as a shutdown does (SIGTERM: no save without persistence), and wait."""
