@@ -144,6 +144,14 @@ class NearLayer:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def deadline(self, key: str) -> float | None:
+        """When `key`'s entry expires here (`time.monotonic()`), or None if it is not kept."""
+        entry = self._entries.get(key)
+        return None if entry is None else entry[1]
+
     @property
     def live(self) -> bool:
         """Whether invalidations are being received now (the layer serves only then)."""
