@@ -93,6 +93,27 @@ async def run_tasks(
     return len(latencies) / (time.perf_counter() - started), latencies
 
 
+async def timed_tasks(
+    op: Callable[[int], Awaitable[object]], seconds: float
+) -> tuple[tuple[float, list[float]], float]:
+    """`run_tasks`, and this process's CPU seconds per operation."""
+    cpu_started = time.process_time()
+    result = await run_tasks(op, seconds)
+    return result, (time.process_time() - cpu_started) / max(1, len(result[1]))
+
+
+async def near_path(client: CacheClient, ns: KeyNamespace) -> Callable[[int], Awaitable[object]]:
+    """`get_or_load` of a cache with the near layer on, once its tracking is up."""
+    near_cache = Cache(client, ns, pb.UserProfile, ttl=600, near=NearCache(max_entries=KEYS))
+    if near_cache.near is None or not await near_cache.near.wait_live(5):
+        raise SystemExit("the near cache's tracking connection did not come up")
+
+    async def near(i: int) -> object:
+        return await near_cache.get_or_load(i, _never)
+
+    return near
+
+
 async def bench_hit(
     client: CacheClient, ns: KeyNamespace, rounds: int, seconds: float
 ) -> list[str]:
@@ -114,34 +135,23 @@ async def bench_hit(
     async def ours(i: int) -> object:
         return await cache.get_or_load(i, _never)
 
-    near_cache = Cache(client, ns, pb.UserProfile, ttl=600, near=NearCache(max_entries=KEYS))
-    assert near_cache.near is not None  # noqa: S101
-    if not await near_cache.near.wait_live(5):
-        raise SystemExit("the near cache's tracking connection did not come up")
-
-    async def near(i: int) -> object:
-        return await near_cache.get_or_load(i, _never)
-
+    near = await near_path(client, ns)
     paths = {"raw": raw, "plain": raw_default_pool, "ours": ours, "near": near}
     results: dict[str, list[tuple[float, list[float]]]] = {name: [] for name in paths}
     cpu: dict[str, list[float]] = {name: [] for name in [*paths, "mget"]}
+    mgets = dict.fromkeys(paths, 0.0)  # MGET round trips each path made
     await run_tasks(raw, seconds / 4)  # warm the pools
     await run_tasks(raw_default_pool, seconds / 4)
     await run_tasks(near, seconds / 4)  # fill the near layer
-    mgets_before = _mget_count()
-    ours_reads = 0
     for _ in range(rounds):
         for name, op in paths.items():
-            mgets = _mget_count()
-            cpu_started = time.process_time()
-            result = await run_tasks(op, seconds)
-            cpu[name].append((time.process_time() - cpu_started) / max(1, len(result[1])))
+            before = _mget_count()
+            result, cpu_per_op = await timed_tasks(op, seconds)
+            mgets[name] += _mget_count() - before
+            cpu[name].append(cpu_per_op)
             results[name].append(result)
-            if name == "ours":
-                ours_reads += len(result[1])
-            elif name == "near":
-                mgets_before += _mget_count() - mgets  # the near path's own misses
-    batch = max(1, round(ours_reads / max(1.0, _mget_count() - mgets_before)))
+    ours_reads = sum(len(r[1]) for r in results["ours"])
+    batch = max(1, round(ours_reads / max(1.0, mgets["ours"])))
     results["mget"] = []
     for _ in range(rounds):  # same keys in flight as 50 tasks of ours: 50 / batch MGET callers
         cpu_started = time.process_time()

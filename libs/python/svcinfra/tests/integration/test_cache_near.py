@@ -66,7 +66,9 @@ def _ns(redis_namespace: str) -> KeyNamespace:
     return KeyNamespace(redis_namespace, "profile")
 
 
-async def near_cache(client: CacheClient, ns: KeyNamespace, **options: float) -> Cache[pb.UserProfile]:
+async def near_cache(
+    client: CacheClient, ns: KeyNamespace, **options: float
+) -> Cache[pb.UserProfile]:
     cache = Cache(client, ns, pb.UserProfile, ttl=300, near=NearCache(**options))  # type: ignore[arg-type]
     assert cache.near is not None
     assert await cache.near.wait_live(5), "the tracking connection did not come up"
@@ -111,7 +113,7 @@ class Peer:
         assert ready.get("ready") is True, ready
         return peer
 
-    async def line(self, *, timeout: float) -> dict[str, object]:  # noqa: ASYNC109
+    async def line(self, *, timeout: float) -> dict[str, object]:
         assert self.process.stdout is not None
         async with asyncio.timeout(timeout):
             raw = await self.process.stdout.readline()
@@ -191,7 +193,10 @@ async def test_writes_while_tracking_is_down_are_never_served_stale(
     url = urlsplit(redis_server)
     async with FaultProxy(url.hostname or "127.0.0.1", url.port or 6379) as proxy:
         settings = RedisSettings(
-            host=proxy.host, port=proxy.port, socket_timeout=0.2, connect_timeout=0.2,
+            host=proxy.host,
+            port=proxy.port,
+            socket_timeout=0.2,
+            connect_timeout=0.2,
             breaker_failures=1000,
         )
         client = create_cache_client(settings, name=redis_namespace)

@@ -21,7 +21,7 @@ KEY = NS.key(1)
 def layer(**options: float) -> NearLayer:
     client = create_cache_client(RedisSettings(host="127.0.0.1"), name="unit-near")  # no I/O
     near = NearLayer(client, NS, NearCache(**options))  # type: ignore[arg-type]
-    near._up()  # noqa: SLF001  (live, as after the tracking handshake)
+    near._up()
     return near
 
 
@@ -81,8 +81,8 @@ def test_a_read_across_a_flush_or_reconnect_does_not_fill() -> None:
     assert near.get(KEY) is None
     ticket = near.begin(KEY)
     assert ticket is not None
-    near._down(None)  # noqa: SLF001
-    near._up()  # noqa: SLF001  (a new session: invalidations in between may be lost)
+    near._down(None)
+    near._up()
     near.end(KEY, ticket, b"v", 60_000)
     assert near.get(KEY) is None
 
@@ -92,8 +92,8 @@ def test_nothing_fills_or_serves_while_not_live() -> None:
     ticket = near.begin(KEY)
     assert ticket is not None
     near.end(KEY, ticket, b"v", 60_000)
-    near._fresh_until = time.monotonic() - 1  # noqa: SLF001  (the heartbeat went unanswered)
-    near._task = object()  # type: ignore[assignment]  # noqa: SLF001  (do not start tracking)
+    near._fresh_until = time.monotonic() - 1
+    near._task = object()  # type: ignore[assignment]
     assert near.get(KEY) is None
     assert near.begin(KEY) is None
 
@@ -125,7 +125,7 @@ async def test_a_flush_push_drops_everything_and_key_pushes_drop_their_keys() ->
         ticket = near.begin(NS.key(id_))
         assert ticket is not None
         near.end(NS.key(id_), ticket, b"v", 60_000)
-    await near._on_push([b"invalidate", [NS.key(0).encode()]])  # noqa: SLF001
+    await near._on_push([b"invalidate", [NS.key(0).encode()]])
     assert [NS.key(i) in near for i in range(3)] == [False, True, True]
-    await near._on_push([b"invalidate", None])  # noqa: SLF001  (FLUSHDB / FLUSHALL)
+    await near._on_push([b"invalidate", None])
     assert len(near) == 0

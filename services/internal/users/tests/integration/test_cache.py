@@ -115,8 +115,9 @@ async def test_a_change_through_one_replica_reaches_the_others_near_cache(
     db: Database, wiring: Wiring, redis_settings: RedisSettings
 ) -> None:
     """The profile cache keeps hot profiles in the process; another replica's update drops them."""
-    reader_client, writer_client = create_cache_client(redis_settings), create_cache_client(
-        redis_settings
+    reader_client, writer_client = (
+        create_cache_client(redis_settings),
+        create_cache_client(redis_settings),
     )
     try:
         reader, writer = (

@@ -274,7 +274,7 @@ class Cache(Generic[M]):
     def _near_hit(self, key: str, data: bytes, *, count: bool) -> Decoded[M] | None:
         try:
             entry = self.codec.decode(data)
-        except DecodeError:  # it decoded when it was kept: cannot happen; treated as a miss
+        except DecodeError:  # cannot happen (the same bytes decoded when kept): a miss
             if self.near is not None:
                 self.near.invalidate(key)
             return None
@@ -287,8 +287,9 @@ class Cache(Generic[M]):
     ) -> tuple[Decoded[M] | Failed | None, bool]:
         if self.near is not None:
             kept = self.near.get(key)
-            if kept is not None and (entry := self._near_hit(key, kept, count=count)) is not None:
-                return entry, False
+            hit = None if kept is None else self._near_hit(key, kept, count=count)
+            if hit is not None:
+                return hit, False
             # The value through the near layer, the negative entry from Redis, concurrently.
             value_task = asyncio.ensure_future(self._read(key, count=False))
             absent = await self._client.read(absent_key)

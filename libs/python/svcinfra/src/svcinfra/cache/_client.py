@@ -176,7 +176,9 @@ class CacheClient:
             return skipped
         return self._ttl_batcher.get(key)
 
-    async def _mget_pttl_batch(self, keys: Sequence[str]) -> list[tuple[bytes | None, int]] | Failed:
+    async def _mget_pttl_batch(
+        self, keys: Sequence[str]
+    ) -> list[tuple[bytes | None, int]] | Failed:
         return await self.run("mget", functools.partial(self._raw_mget_pttl, keys))
 
     async def _raw_mget_pttl(self, keys: Sequence[str]) -> list[tuple[bytes | None, int]]:

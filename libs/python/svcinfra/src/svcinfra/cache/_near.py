@@ -23,8 +23,8 @@ The rules that make it safe (RD-1: Redis stays the only shared copy, this is a c
 * Writes and deletes through this process drop the entry at once (read-your-writes); other
   processes' writes arrive as invalidations, within the p99 window the tests measure.
 
-Values are kept as the bytes Redis returned and decoded on every hit, so a caller that mutates
-the message it got cannot change what the next caller gets.
+Values are kept as the bytes Redis returned (only bytes that decoded) and decoded again on every
+hit, so a caller that mutates the message it got cannot change what the next caller gets.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import structlog
 from redis.asyncio.retry import Retry
@@ -44,6 +44,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from ._errors import CacheError
 from ._metrics import NEAR_EVENTS, NEAR_TRACKING
+from ._ttl import is_number
 
 if TYPE_CHECKING:
     from redis.asyncio import Connection
@@ -81,7 +82,7 @@ class NearCache:
     max_silence: float = 1.5
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.max_entries, int) and 0 < self.max_entries <= _MAX_ENTRIES_LIMIT):
+        if not _whole(self.max_entries) or not 0 < self.max_entries <= _MAX_ENTRIES_LIMIT:
             raise CacheError(
                 f"near cache max_entries must be an int in 1..{_MAX_ENTRIES_LIMIT}, "
                 f"got {self.max_entries!r}"
@@ -91,9 +92,7 @@ class NearCache:
             ("heartbeat", self.heartbeat),
             ("max_silence", self.max_silence),
         ):
-            if value is not None and not (
-                isinstance(value, int | float) and math.isfinite(value) and value > 0
-            ):
+            if value is not None and not (is_number(value) and math.isfinite(value) and value > 0):
                 raise CacheError(f"near cache {what} must be a positive number, got {value!r}")
         if self.max_silence <= self.heartbeat:
             raise CacheError(
@@ -134,6 +133,7 @@ class NearLayer:
         self._up_event = asyncio.Event()
         self._ever_up = False
         self._warned = False  # an outage before the first session was logged
+        self._unanswered_since: float | None = None  # when the pending PING was sent
         self._hit, self._fill, self._invalidated, self._evicted, self._expired, self._flush = (
             NEAR_EVENTS.labels(self._name, event)
             for event in ("hit", "fill", "invalidated", "evicted", "expired", "flush")
@@ -255,8 +255,7 @@ class NearLayer:
             socket_timeout=self.options.max_silence,
             retry=Retry(NoBackoff(), 0),  # one attempt: the loop below reconnects
         )
-        connection: Connection = pool.connection_class(**kwargs)
-        return connection
+        return cast("Connection", pool.connection_class(**kwargs))
 
     async def _track(self) -> None:
         delay = _BACKOFF_FIRST
@@ -271,22 +270,24 @@ class NearLayer:
                 self._down(exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _BACKOFF_MAX)
+            except Exception as exc:  # noqa: BLE001  (never stop tracking: the layer would stay off)
+                self._down(exc)
+                await asyncio.sleep(_BACKOFF_MAX)
             finally:
                 with contextlib.suppress(Exception):
                     await connection.disconnect()
 
     async def _session_on(self, connection: Connection) -> None:
         timeout = self.options.max_silence
-        connection._parser.set_invalidation_push_handler(self._on_push)  # noqa: SLF001  (redis-py's push hook)
-        await connection.connect()
-        connection._parser.set_invalidation_push_handler(self._on_push)  # noqa: SLF001  (a new parser per connect)
+        # redis-py's RESP3 parser hands invalidation pushes to this hook (typed on its base class)
+        parser = cast("Any", connection._parser)  # noqa: SLF001
+        parser.set_invalidation_push_handler(self._on_push)
+        await connection.connect()  # type: ignore[no-untyped-call]  # (unannotated)
         await connection.send_command("CLIENT", "ID")
         connection_id = int(await _answer(connection, timeout))
         await connection.send_command("INFO", "server")
         run_id = _run_id(await _answer(connection, timeout))
-        await connection.send_command(
-            "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", self.prefix
-        )
+        await connection.send_command("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", self.prefix)
         await _answer(connection, timeout)
         if self.run_id is not None and run_id != self.run_id:
             _log.warning(
@@ -313,14 +314,27 @@ class NearLayer:
             if isinstance(answer, ResponseError):
                 raise answer
             self._fresh_until = time.monotonic() + self.options.max_silence
+            if answer is not None:  # a command's answer (PONG), not a push (handled: None)
+                self._unanswered_since = None
 
     async def _beat(self, connection: Connection) -> None:
+        """PING every `heartbeat` s; a PING unanswered for `max_silence` s ends the session.
+
+        Counted from when the PING was sent, so an event loop that was blocked (a long GC, a
+        starved CPU) does not pass for a silent server.
+        """
+        self._unanswered_since = None
         while True:
             await asyncio.sleep(self.options.heartbeat)
-            if time.monotonic() >= self._fresh_until:
-                raise TrackingLostError(
-                    f"no answer on the tracking connection for {self.options.max_silence:g} s"
-                )
+            now = time.monotonic()
+            if self._unanswered_since is not None:
+                if now - self._unanswered_since >= self.options.max_silence:
+                    raise TrackingLostError(
+                        f"a PING on the tracking connection went unanswered for "
+                        f"{self.options.max_silence:g} s"
+                    )
+                continue
+            self._unanswered_since = now
             await connection.send_command("PING")
 
     async def _on_push(self, push: list[Any]) -> None:
@@ -361,8 +375,12 @@ class NearLayer:
             )
 
 
-async def _answer(connection: Connection, timeout: float) -> Any:  # noqa: ANN401  (a RESP3 reply)
-    answer = await connection.read_response(timeout=timeout, push_request=False)
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+async def _answer(connection: Connection, within: float) -> Any:  # noqa: ANN401  (a RESP3 reply)
+    answer = await connection.read_response(timeout=within, push_request=False)
     if isinstance(answer, ResponseError):
         raise answer
     return answer

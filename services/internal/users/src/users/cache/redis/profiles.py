@@ -48,9 +48,7 @@ class RedisProfileCache:
         ttl: float = TTL_SECONDS,
         near: NearCache | None = NEAR,
     ) -> None:
-        self.cache: Cache[UserProfile] = Cache(
-            client, namespace, UserProfile, ttl=ttl, near=near
-        )
+        self.cache: Cache[UserProfile] = Cache(client, namespace, UserProfile, ttl=ttl, near=near)
 
     async def get_or_load(self, user_id: UUID, load: Callable[[], Awaitable[User]]) -> User:
         """Return the cached user, or load, cache and return it (see `ProfileCache`)."""
