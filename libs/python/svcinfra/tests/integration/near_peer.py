@@ -4,7 +4,8 @@
 
 Prints JSON lines on stdout: `{"ready": ...}` once tracking is up, then `{"seen": name-or-null,
 "t": time.monotonic()}` each time the value it reads changes (CLOCK_MONOTONIC: the same clock as
-the test process's on this machine), and `{"near": counters}` when stdin closes.
+the test process's on this machine), `{"reconnected": connection id}` when its tracking
+connection was replaced, and `{"near": counters}` when stdin closes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1] / "assets" / "proto" / "generated"))
 
 import cache_values_pb2 as pb
+import structlog
 
 from svcinfra.cache import Cache, KeyNamespace, NearCache, create_cache_client
 from svcinfra.config import RedisSettings
@@ -32,19 +34,24 @@ def emit(**fields: object) -> None:
 
 
 async def main(host: str, port: int, domain: str, id_: int) -> None:
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))  # stdout: JSON
     client = create_cache_client(RedisSettings(host=host, port=port), name=f"{domain}-peer")
     namespace = KeyNamespace(domain, "profile")
     cache = Cache(client, namespace, pb.UserProfile, ttl=300, near=NearCache())
     assert cache.near is not None
     if not await cache.near.wait_live(10):
         raise SystemExit("the peer's tracking connection did not come up")
-    emit(ready=True, connection_id=cache.near.connection_id)
+    emit(ready=True, connection_id=cache.near.connection_id, run_id=cache.near.run_id)
     loop = asyncio.get_running_loop()
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     closed = asyncio.ensure_future(stdin.read())
     last: object = object()
+    tracking = cache.near.connection_id
     while not closed.done():
+        if cache.near.connection_id not in (None, tracking):
+            tracking = cache.near.connection_id
+            emit(reconnected=tracking, run_id=cache.near.run_id)
         value = await cache.get(id_)
         name = None if value is None else value.name
         if name != last:

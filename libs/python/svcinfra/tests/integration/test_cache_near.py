@@ -95,6 +95,8 @@ class Peer:
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
+        self.ready: dict[str, object] = {}
+        self.reconnected: list[dict[str, object]] = []
 
     @classmethod
     async def start(cls, host: str, port: int, domain: str, id_: int) -> Peer:
@@ -109,8 +111,8 @@ class Peer:
             stdout=asyncio.subprocess.PIPE,
         )
         peer = cls(process)
-        ready = await peer.line(timeout=20)
-        assert ready.get("ready") is True, ready
+        peer.ready = await peer.line(timeout=20)
+        assert peer.ready.get("ready") is True, peer.ready
         return peer
 
     async def line(self, *, timeout: float) -> dict[str, object]:
@@ -125,7 +127,9 @@ class Peer:
         """Wait until the peer reports reading `name`; return when it did (monotonic)."""
         while True:
             line = await self.line(timeout=SEEN_WITHIN)
-            if line["seen"] == name:
+            if "reconnected" in line:
+                self.reconnected.append(line)
+            elif line["seen"] == name:
                 return float(str(line["t"]))
 
     async def stop(self) -> dict[str, float]:
@@ -182,8 +186,28 @@ async def test_a_killed_tracking_connection_flushes_the_layer(
     # Only our own tracking connection, by its id.
     assert await client.redis.execute_command("CLIENT", "KILL", "ID", killed) == 1
     await until(lambda: cache.near.connection_id not in (None, killed), timeout=5)  # type: ignore[union-attr]
-    assert len(cache.near) == 0
+    assert len(cache.near) == 0  # nothing invalidated the entry: only the flush dropped it
     assert near_events(ns, "flush") > flushes
+
+
+async def test_a_killed_tracking_connection_flushes_the_other_process(
+    client: CacheClient, ns: KeyNamespace, redis_server: str
+) -> None:
+    url = urlsplit(redis_server)
+    writer = await near_cache(client, ns)
+    peer = await Peer.start(url.hostname or "127.0.0.1", url.port or 6379, ns.domain, 7)
+    try:
+        await writer.set(7, profile(7, "old"))
+        await peer.seen("old")
+        await asyncio.sleep(0.05)  # kept in the peer's near layer by now
+        killed = peer.ready["connection_id"]
+        assert await client.redis.execute_command("CLIENT", "KILL", "ID", killed) == 1
+        await writer.set(7, profile(7, "new"))
+        await peer.seen("new")
+    finally:
+        counters = await peer.stop()
+    assert counters["flush"] >= 1
+    assert counters["hit"] > 0
 
 
 async def test_writes_while_tracking_is_down_are_never_served_stale(
@@ -275,6 +299,25 @@ async def test_a_redis_restart_flushes_the_layer(ns: KeyNamespace) -> None:
             assert await cache.get(1) is None
             await client.redis.set(ns.key(1), profile(1, "after").SerializeToString(), px=300_000)
             assert await cache.get(1) == profile(1, "after")
+        finally:
+            await client.aclose()
+
+
+async def test_a_redis_restart_flushes_the_other_process(ns: KeyNamespace) -> None:
+    with PrivateRedis(free_port()) as server:
+        client = create_cache_client(RedisSettings(host=server.host, port=server.port), name="w")
+        try:
+            writer = await near_cache(client, ns)
+            peer = await Peer.start(server.host, server.port, ns.domain, 7)
+            try:
+                await writer.set(7, profile(7, "before"))
+                await peer.seen("before")
+                await asyncio.sleep(0.05)  # kept in the peer's near layer by now
+                server.restart()  # comes back empty: no key was deleted, no push is sent
+                await peer.seen(None)  # fails if the peer kept serving "before"
+            finally:
+                counters = await peer.stop()
+            assert counters["flush"] >= 1
         finally:
             await client.aclose()
 
