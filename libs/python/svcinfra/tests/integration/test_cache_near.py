@@ -23,7 +23,15 @@ import pytest
 
 from svcinfra.cache import Cache, CacheClient, KeyNamespace, NearCache, create_cache_client
 from svcinfra.config import RedisSettings
-from svcinfra.testing import FaultProxy, PrivateRedis, free_port, metric_value, until
+from svcinfra.testing import (
+    FaultProxy,
+    PrivateRedis,
+    ServerTls,
+    TestCA,
+    free_port,
+    metric_value,
+    until,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -388,3 +396,25 @@ async def test_a_delete_in_this_process_is_read_at_once(
     await fill(cache, 1)
     await cache.delete(1)
     assert await cache.get(1) is None
+
+
+async def test_the_tracking_connection_uses_the_pools_tls(ns: KeyNamespace, tmp_path: Path) -> None:
+    """With REDIS_TLS the tracking connection is a TlsConnection too (what prod runs, issue 17)."""
+    ca = TestCA(tmp_path)
+    issued = ca.issue("server", dns=("localhost",), ips=("127.0.0.1",))
+    with PrivateRedis(free_port(), tls=ServerTls(issued.cert, issued.key, ca.cert)) as server:
+        settings = RedisSettings.model_validate(
+            {"host": server.host, "port": server.port, "tls": True, "ca_file": str(ca.cert)}
+        )
+        client = create_cache_client(settings, name="near-tls")
+        other = create_cache_client(settings, name="near-tls-writer")
+        try:
+            cache = await near_cache(client, ns)
+            await cache.set(1, profile(1, "old"))
+            assert await fill(cache, 1) == profile(1, "old")
+            await other.redis.set(ns.key(1), profile(1, "new").SerializeToString(), px=300_000)
+            await until(lambda: ns.key(1) not in cache.near, timeout=5)  # type: ignore[operator]
+            assert await cache.get(1) == profile(1, "new")
+        finally:
+            await client.aclose()
+            await other.aclose()
