@@ -11,6 +11,7 @@ connection was replaced, and `{"near": counters}` when stdin closes.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
 import sys
 import time
@@ -64,6 +65,7 @@ async def main(host: str, port: int, domain: str, id_: int) -> None:
         for e in events
     }
     emit(near=near)
+    faulthandler.dump_traceback_later(5, exit=True)  # a hang at exit shows where, then ends
     await client.aclose()
 
 

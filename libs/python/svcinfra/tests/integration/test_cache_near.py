@@ -143,9 +143,16 @@ class Peer:
     async def stop(self) -> dict[str, float]:
         assert self.process.stdin is not None
         self.process.stdin.close()
-        while "near" not in (line := await self.line(timeout=10)):
-            pass
-        await self.process.wait()
+        try:
+            while "near" not in (line := await self.line(timeout=10)):
+                pass
+        finally:
+            try:
+                async with asyncio.timeout(10):
+                    await self.process.wait()
+            except TimeoutError:
+                self.process.kill()  # our own child; its stderr shows where it hung
+                raise
         return dict(line["near"])  # type: ignore[arg-type]
 
 

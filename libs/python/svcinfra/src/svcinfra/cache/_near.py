@@ -18,7 +18,8 @@ The rules that make it safe (RD-1: Redis stays the only shared copy, this is a c
   tracking session, and saw no invalidation of its key while it was in flight (the
   invalidation of a write that lands between the read and the fill must not be lost).
 * An entry never outlives its Redis TTL: the read takes the value and its PTTL atomically, and
-  the entry's deadline is the read's *start* plus that PTTL (`max_age` can cap it further).
+  the entry's deadline is the read's *start* plus that PTTL, less 2 ms and 0.1% (Redis's clock
+  is in whole, per-command milliseconds; `max_age` can cap it further).
 * The layer holds at most `max_entries` entries, least recently used evicted first.
 * Writes and deletes through this process drop the entry at once (read-your-writes); other
   processes' writes arrive as invalidations, within the p99 window the tests measure.
@@ -57,6 +58,7 @@ __all__ = ["NearCache", "NearLayer"]
 _log = structlog.get_logger("svcinfra.cache")
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.05, 2.0
 _MAX_ENTRIES_LIMIT: Final = 10_000_000
+_TTL_MARGIN_MS, _TTL_MARGIN_RATE = 2, 0.001  # 2 ms, plus 0.1% for the two clocks' rates
 
 
 class TrackingLostError(Exception):
@@ -219,7 +221,12 @@ class NearLayer:
             or time.monotonic() >= self._fresh_until
         ):
             return
-        deadline = ticket.started + pttl_ms / 1000
+        # Redis counts the TTL on its own millisecond clock (truncated, snapshotted per command)
+        # and this process on its monotonic one: end a little early, never late.
+        life_ms = pttl_ms - _TTL_MARGIN_MS - pttl_ms * _TTL_MARGIN_RATE
+        if life_ms <= 0:
+            return
+        deadline = ticket.started + life_ms / 1000
         if self.options.max_age is not None:
             deadline = min(deadline, ticket.started + self.options.max_age)
         self._entries[key] = (data, deadline)
