@@ -6,6 +6,8 @@ Scenarios (Redis on 127.0.0.1:6379, 200-byte protobuf values, one connection poo
   hit       50 concurrent tasks reading warm keys: `get_or_load` vs raw `GET` + `FromString`,
             and vs raw `MGET` batches of the size ours formed in the same run (ours coalesces
             the reads of one event-loop tick into one MGET: the honest reference for that).
+            Also the same `get_or_load` with the near cache on (`NearCache`, issue 19): a hit
+            served in process, no round trip. CPU per op is this process's (not Redis's).
   stampede  1000 concurrent cold requests of one key, loader takes 50 ms: loader calls and the
             waiters' latency; raw = GET, miss, load, SET (no protection).
   degraded  Redis stopped (FaultProxy refusing), breaker open: latency added on top of the
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from svcinfra.cache import Cache, CacheClient, KeyNamespace, create_cache_client
+from svcinfra.cache import Cache, CacheClient, KeyNamespace, NearCache, create_cache_client
 from svcinfra.config import RedisSettings
 from svcinfra.testing import FaultProxy
 
@@ -91,6 +93,27 @@ async def run_tasks(
     return len(latencies) / (time.perf_counter() - started), latencies
 
 
+async def timed_tasks(
+    op: Callable[[int], Awaitable[object]], seconds: float
+) -> tuple[tuple[float, list[float]], float]:
+    """`run_tasks`, and this process's CPU seconds per operation."""
+    cpu_started = time.process_time()
+    result = await run_tasks(op, seconds)
+    return result, (time.process_time() - cpu_started) / max(1, len(result[1]))
+
+
+async def near_path(client: CacheClient, ns: KeyNamespace) -> Callable[[int], Awaitable[object]]:
+    """`get_or_load` of a cache with the near layer on, once its tracking is up."""
+    near_cache = Cache(client, ns, pb.UserProfile, ttl=600, near=NearCache(max_entries=KEYS))
+    if near_cache.near is None or not await near_cache.near.wait_live(5):
+        raise SystemExit("the near cache's tracking connection did not come up")
+
+    async def near(i: int) -> object:
+        return await near_cache.get_or_load(i, _never)
+
+    return near
+
+
 async def bench_hit(
     client: CacheClient, ns: KeyNamespace, rounds: int, seconds: float
 ) -> list[str]:
@@ -112,21 +135,29 @@ async def bench_hit(
     async def ours(i: int) -> object:
         return await cache.get_or_load(i, _never)
 
-    paths = {"raw": raw, "plain": raw_default_pool, "ours": ours}
+    near = await near_path(client, ns)
+    paths = {"raw": raw, "plain": raw_default_pool, "ours": ours, "near": near}
     results: dict[str, list[tuple[float, list[float]]]] = {name: [] for name in paths}
+    cpu: dict[str, list[float]] = {name: [] for name in [*paths, "mget"]}
+    mgets = dict.fromkeys(paths, 0.0)  # MGET round trips each path made
     await run_tasks(raw, seconds / 4)  # warm the pools
     await run_tasks(raw_default_pool, seconds / 4)
-    mgets_before = _mget_count()
-    ours_reads = 0
+    await run_tasks(near, seconds / 4)  # fill the near layer
     for _ in range(rounds):
         for name, op in paths.items():
-            result = await run_tasks(op, seconds)
+            before = _mget_count()
+            result, cpu_per_op = await timed_tasks(op, seconds)
+            mgets[name] += _mget_count() - before
+            cpu[name].append(cpu_per_op)
             results[name].append(result)
-            ours_reads += len(result[1]) if name == "ours" else 0
-    batch = max(1, round(ours_reads / max(1.0, _mget_count() - mgets_before)))
+    ours_reads = sum(len(r[1]) for r in results["ours"])
+    batch = max(1, round(ours_reads / max(1.0, mgets["ours"])))
     results["mget"] = []
     for _ in range(rounds):  # same keys in flight as 50 tasks of ours: 50 / batch MGET callers
-        results["mget"].append(await run_mget(redis, keys, parse, batch, seconds))
+        cpu_started = time.process_time()
+        result = await run_mget(redis, keys, parse, batch, seconds)
+        cpu["mget"].append((time.process_time() - cpu_started) / max(1, len(result[1])))
+        results["mget"].append(result)
     await plain.aclose()
     rows = []
     base = statistics.median(r[0] for r in results["raw"])
@@ -134,6 +165,7 @@ async def bench_hit(
         ("raw", "raw GET + FromString, same pool"),
         ("plain", "raw GET + FromString, redis-py default pool"),
         ("ours", "Cache.get_or_load (hit)"),
+        ("near", "Cache.get_or_load, near cache on (hit in process)"),
         (
             "mget",
             f"raw MGET of {batch} keys + FromString, same pool, {max(1, TASKS // batch)} tasks",
@@ -144,7 +176,8 @@ async def bench_hit(
         lat = [x for r in results[name] for x in r[1]]
         rows.append(
             f"| hit, {TASKS} tasks, {size} B | {label} | {rate:,.0f} | {pct(lat, 0.5):.2f} | "
-            f"{pct(lat, 0.99):.2f} | {rate / base:.2f} |"
+            f"{pct(lat, 0.99):.2f} | {rate / base:.2f}, "
+            f"cpu {statistics.median(cpu[name]) * 1e6:.1f} us/op |"
         )
     return rows
 

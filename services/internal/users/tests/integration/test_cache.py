@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from uuid import uuid4
@@ -108,3 +109,40 @@ async def test_with_redis_down_the_service_answers_from_postgres(
             assert lookups(wiring, "error") + lookups(wiring, "skipped") > errors
         finally:
             await client.aclose()
+
+
+async def test_a_change_through_one_replica_reaches_the_others_near_cache(
+    db: Database, wiring: Wiring, redis_settings: RedisSettings
+) -> None:
+    """The profile cache keeps hot profiles in the process; another replica's update drops them."""
+    reader_client, writer_client = (
+        create_cache_client(redis_settings),
+        create_cache_client(redis_settings),
+    )
+    try:
+        reader, writer = (
+            build_service(db, reader_client, wiring),
+            build_service(db, writer_client, wiring),
+        )
+        user = await register(writer)
+        near_hits = 0.0
+        for _ in range(200):  # the first reads load and fill; then the near layer serves
+            assert await reader.get(user.id) == user
+            near_hits = metric_value(
+                "svcinfra_cache_near_total", namespace=wiring.namespace.name, event="hit"
+            )
+            if near_hits:
+                break
+            await asyncio.sleep(0.01)
+        assert near_hits > 0
+
+        changed = await writer.update(user.id, display_name="Countess")
+
+        for _ in range(500):  # 5 s, against a TTL of 300 s: only the invalidation can do it
+            if await reader.get(user.id) == changed:
+                break
+            await asyncio.sleep(0.01)
+        assert await reader.get(user.id) == changed
+    finally:
+        await reader_client.aclose()
+        await writer_client.aclose()

@@ -10,6 +10,11 @@
 
 Redis is never the source of truth: when it is down, slow or holds bytes of another type, reads
 miss and `get_or_load` returns the loader's result; only misuse raises (see `CacheError`).
+
+Opt-in per cache, a near layer keeps hot values in the process as well, kept correct by Redis
+client tracking (RESP3 `CLIENT TRACKING`), so that a hit costs no round trip:
+
+    profiles = Cache(client, ns, UserProfile, ttl=300, near=NearCache(max_entries=10_000))
 """
 
 from ._batch import Failed
@@ -20,6 +25,7 @@ from ._codec import Decoded, ProtobufCodec
 from ._errors import CacheError, CodecError, KeyFormatError, TTLError
 from ._invalidate import invalidate_after
 from ._keys import KeyNamespace, parse_key
+from ._near import NearCache
 from ._notify import InvalidationNotices
 from ._singleflight import SingleFlight
 from ._ttl import TTLPolicy
@@ -36,6 +42,7 @@ __all__ = [
     "InvalidationNotices",
     "KeyFormatError",
     "KeyNamespace",
+    "NearCache",
     "ProtobufCodec",
     "SingleFlight",
     "TTLError",

@@ -10,12 +10,14 @@ cancellation never cancels a read that others wait for.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
 __all__ = ["FAILED", "Failed", "ReadBatcher"]
+
+V = TypeVar("V")
 
 
 class Failed:
@@ -36,25 +38,29 @@ SKIPPED: Final = Failed(skipped=True)
 Result = bytes | None | Failed
 
 
-class ReadBatcher:
-    """Coalesce concurrent single-key reads into MGETs of at most `max_batch` keys."""
+class ReadBatcher(Generic[V]):
+    """Coalesce concurrent single-key reads into MGETs of at most `max_batch` keys.
+
+    `V` is what one key reads as: its bytes (None when absent) for a plain MGET, or its bytes and
+    remaining TTL for the near cache's reads.
+    """
 
     def __init__(
         self,
-        mget: Callable[[Sequence[str]], Awaitable[list[bytes | None] | Failed]],
+        mget: Callable[[Sequence[str]], Awaitable[list[V] | Failed]],
         *,
         max_batch: int,
     ) -> None:
         self._mget = mget
         self._max_batch = max_batch
-        self._pending: dict[str, list[asyncio.Future[Result]]] = {}
+        self._pending: dict[str, list[asyncio.Future[V | Failed]]] = {}
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def get(self, key: str) -> asyncio.Future[Result]:
-        """Return a future of `key`'s bytes (None when absent), read with the next MGET."""
+    def get(self, key: str) -> asyncio.Future[V | Failed]:
+        """Return a future of what `key` reads as, read with the next MGET."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Result] = loop.create_future()
+        future: asyncio.Future[V | Failed] = loop.create_future()
         waiters = self._pending.get(key)
         if waiters is None:
             self._pending[key] = [future]
@@ -82,9 +88,9 @@ class ReadBatcher:
             task.add_done_callback(self._tasks.discard)
 
     async def _send(
-        self, keys: list[str], pending: dict[str, list[asyncio.Future[Result]]]
+        self, keys: list[str], pending: dict[str, list[asyncio.Future[V | Failed]]]
     ) -> None:
-        values: list[bytes | None] | Failed = FAILED
+        values: list[V] | Failed = FAILED
         try:
             values = await self._mget(keys)
         finally:
@@ -97,7 +103,7 @@ class ReadBatcher:
                     _resolve(pending[key], value)
 
 
-def _resolve(futures: list[asyncio.Future[Result]], value: Result) -> None:
+def _resolve(futures: list[asyncio.Future[V | Failed]], value: V | Failed) -> None:
     for future in futures:
         if not future.done():
             future.set_result(value)

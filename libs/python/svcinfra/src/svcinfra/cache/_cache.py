@@ -29,6 +29,7 @@ from ._metrics import (
     LOOKUPS,
     SHARED_CALLS,
 )
+from ._near import NearCache, NearLayer
 from ._singleflight import SingleFlight
 from ._ttl import DEFAULT_JITTER, TTLPolicy, check_ttl, is_number
 
@@ -85,6 +86,7 @@ class Cache(Generic[M]):
         lock_wait: float | None = None,
         negative_ttl: float | None = None,
         early_refresh: float | None = None,
+        near: NearCache | None = None,
     ) -> None:
         self.namespace = namespace
         self.codec = ProtobufCodec(message_type)
@@ -118,6 +120,7 @@ class Cache(Generic[M]):
         )
         self._shared = SHARED_CALLS.labels(name)
         self._loader_seconds = LOADER_SECONDS.labels(name)
+        self.near: NearLayer | None = None if near is None else NearLayer(client, namespace, near)
         client.register(namespace)
 
     def __repr__(self) -> str:
@@ -135,13 +138,23 @@ class Cache(Generic[M]):
         """Return the cached values of `ids` that are present, read with one MGET."""
         wanted = list(ids)
         keys = [self.namespace.key(id_) for id_ in wanted]
+        found: dict[Id, M] = {}
+        if self.near is not None:  # hits from the near layer; the rest from Redis (not kept)
+            rest: list[Id] = []
+            for id_, key in zip(wanted, keys, strict=True):
+                kept = self.near.get(key)
+                entry = None if kept is None else self._near_hit(key, kept, count=True)
+                if entry is None:
+                    rest.append(id_)
+                else:
+                    found[id_] = entry.message
+            wanted, keys = rest, [self.namespace.key(id_) for id_ in rest]
         if not keys:
-            return {}
+            return found
         raw = await self._client.mget(keys, namespace=self.namespace.name)
         if isinstance(raw, Failed):
             self._count_failed(raw, len(keys))
-            return {}
-        found: dict[Id, M] = {}
+            return found
         corrupt: list[str] = []
         for id_, key, data in zip(wanted, keys, raw, strict=True):
             entry = None if data is None else self._decode(data, corrupt, key)
@@ -160,9 +173,13 @@ class Cache(Generic[M]):
         ttl_ms = self.policy.pick_ms(ttl)
         data = self._encode(value, ttl_ms, 0.0)
         absent = self.namespace.absent_key(id_) if self._negative else None
+        if self.near is not None:
+            self.near.invalidate(key)
         result = await self._client.set(
             key, data, ttl_ms, namespace=self.namespace.name, drop=absent
         )
+        if self.near is not None:
+            self.near.invalidate(key)  # read-your-writes before the push arrives
         return result is True
 
     async def delete(self, *ids: Id) -> bool:
@@ -179,7 +196,14 @@ class Cache(Generic[M]):
                 self._dirty.add(key)
         if not keys:
             return True
+        near = self.near
+        if near is not None:
+            for key in keys[::3]:
+                near.invalidate(key)
         result = await self._client.delete(keys, namespace=self.namespace.name)
+        if near is not None:
+            for key in keys[::3]:
+                near.invalidate(key)  # read-your-writes before the push arrives
         return not isinstance(result, Failed)
 
     @overload
@@ -222,12 +246,61 @@ class Cache(Generic[M]):
 
     async def _read(self, key: str, *, count: bool = True) -> Decoded[M] | Failed | None:
         """Read and decode one key through the batcher; count the lookup unless `count` is off."""
-        data = await self._client.read(key)
-        return await self._lookup(key, data, count=count)
+        near = self.near
+        if near is None:
+            data = await self._client.read(key)
+            return await self._lookup(key, data, count=count)
+        kept = near.get(key)
+        if kept is not None:
+            return self._near_hit(key, kept, count=count)
+        ticket = near.begin(key)
+        if ticket is None:
+            data = await self._client.read(key)
+            return await self._lookup(key, data, count=count)
+        keep: bytes | None = None
+        pttl_ms = -2
+        try:
+            read = await self._client.read_with_ttl(key)
+            if isinstance(read, Failed):
+                return await self._lookup(key, read, count=count)
+            data, pttl_ms = read
+            entry = await self._lookup(key, data, count=count)
+            if isinstance(entry, Decoded):
+                keep = data
+            return entry
+        finally:
+            near.end(key, ticket, keep, pttl_ms)
+
+    def _near_hit(self, key: str, data: bytes, *, count: bool) -> Decoded[M] | None:
+        try:
+            entry = self.codec.decode(data)
+        except DecodeError:  # cannot happen (the same bytes decoded when kept): a miss
+            if self.near is not None:
+                self.near.invalidate(key)
+            return None
+        if count:
+            self._hit.inc()
+        return entry
 
     async def _read_pair(
         self, key: str, absent_key: str, *, count: bool = True
     ) -> tuple[Decoded[M] | Failed | None, bool]:
+        if self.near is not None:
+            kept = self.near.get(key)
+            hit = None if kept is None else self._near_hit(key, kept, count=count)
+            if hit is not None:
+                return hit, False
+            # The value through the near layer, the negative entry from Redis, concurrently.
+            value_task = asyncio.ensure_future(self._read(key, count=False))
+            absent = await self._client.read(absent_key)
+            entry = await value_task
+            if entry is None and isinstance(absent, bytes):
+                return None, True
+            if count and isinstance(entry, Decoded):
+                self._hit.inc()
+            elif count and entry is None:
+                self._miss.inc()
+            return entry, False
         value_future, absent_future = self._client.read(key), self._client.read(absent_key)
         data, absent = await value_future, await absent_future
         if data is None and isinstance(absent, bytes):

@@ -79,6 +79,19 @@ EARLY_REFRESHES = Counter(
     "Probabilistic early refreshes (XFetch) started before a hot key expired.",
     ["namespace"],
 )
+NEAR_EVENTS = Counter(
+    "svcinfra_cache_near",
+    "Near cache (in-process layer) events: hit, fill, invalidated (a key Redis reported "
+    "changed), evicted (LRU), expired (its Redis TTL ran out), flush (everything dropped: "
+    "tracking lost, Redis restarted or flushed).",
+    ["namespace", "event"],
+)
+NEAR_TRACKING = Gauge(
+    "svcinfra_cache_near_tracking",
+    "Whether the near cache's tracking connection receives invalidations (1) or not (0: the "
+    "near layer is bypassed).",
+    ["namespace"],
+)
 BREAKER_STATE = Gauge(
     "svcinfra_cache_breaker_state",
     "State of the Redis breaker: 0 closed, 1 half-open, 2 open (Redis skipped).",

@@ -3,6 +3,9 @@
 `svcinfra.cache` makes it fail open (RD-1): with Redis down, slow or holding foreign bytes, a
 read is a miss and the user comes from PostgreSQL. Updates and deletes drop the entry once
 their transaction has committed (`invalidate_after`), so a reader never re-caches the old row.
+
+Hot profiles are also kept in the process (`NearCache`, issue 19): a hit costs no round trip,
+and Redis's client tracking drops a kept profile when any replica changes or deletes it.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Final
 from uuid import UUID
 
-from svcinfra.cache import Cache, KeyNamespace, invalidate_after
+from svcinfra.cache import Cache, KeyNamespace, NearCache, invalidate_after
 from users.domain.entity import User
 from users.generated.user_profile_pb2 import UserProfile
 
@@ -23,6 +26,8 @@ if TYPE_CHECKING:
 
 NAMESPACE: Final = KeyNamespace("user", "profile")
 TTL_SECONDS: Final = 300.0
+# About 10k profiles of a few hundred bytes: a few MB per replica.
+NEAR: Final = NearCache(max_entries=10_000)
 
 
 class RedisProfileCache:
@@ -32,6 +37,7 @@ class RedisProfileCache:
         client: the service's cache client (the composition root closes it).
         namespace: the key family; tests pass a unique one.
         ttl: seconds an entry lives (jittered by the library).
+        near: the in-process layer's options (None: every read goes to Redis).
     """
 
     def __init__(
@@ -40,8 +46,9 @@ class RedisProfileCache:
         *,
         namespace: KeyNamespace = NAMESPACE,
         ttl: float = TTL_SECONDS,
+        near: NearCache | None = NEAR,
     ) -> None:
-        self.cache: Cache[UserProfile] = Cache(client, namespace, UserProfile, ttl=ttl)
+        self.cache: Cache[UserProfile] = Cache(client, namespace, UserProfile, ttl=ttl, near=near)
 
     async def get_or_load(self, user_id: UUID, load: Callable[[], Awaitable[User]]) -> User:
         """Return the cached user, or load, cache and return it (see `ProfileCache`)."""
