@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 import aio_pika
 
 # Sibling benches: the script's own folder is on sys.path when it runs.
+from deadline_watch import DeadlineWatch
 from httpclient_bench import _serve, _wait_for
 from messaging_bench import _database, _drop_database
 from messaging_publish_bench import CONTRACT, EVENT, PAYLOAD, URL, USERS, contract_for
@@ -65,7 +66,6 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from tenacity import AsyncRetrying
 
-from svcinfra._deadline import DeadlineWatch
 from svcinfra.httpclient import ApiClient, HttpClientSettings
 from svcinfra.httpclient._call import Call, QueryValue, run_with_retries
 from svcinfra.httpclient._errors import DeadlineExceededError, ExternalApiError
@@ -300,7 +300,10 @@ class _Validation:
             validator._fast = fast if kind == "compiled" else None  # noqa: SLF001
 
 
-async def _publish_once_with_timeout(
+_CONFIRM_WATCH = DeadlineWatch()
+
+
+async def _publish_once_with_watch(
     self: Publisher,
     channel: Any,  # noqa: ANN401
     body: bytes,
@@ -308,15 +311,23 @@ async def _publish_once_with_timeout(
     exchange: str,
     routing_key: str,
     properties: Any,  # noqa: ANN401
-    limit_at: float,
+    confirm_within: float,
 ) -> None:
-    """`Publisher._publish_once` with its confirm limit kept by `asyncio.timeout_at`."""
+    """`Publisher._publish_once` as it was: the confirm limit kept by one shared `DeadlineWatch`."""
     del self
-    async with asyncio.timeout_at(limit_at):
-        await channel.basic_publish(
-            body, exchange=exchange, routing_key=routing_key, properties=properties,
-            mandatory=True,
-        )  # fmt: skip
+    watched = _CONFIRM_WATCH.enter(asyncio.get_running_loop().time() + confirm_within)
+    try:
+        try:
+            await channel.basic_publish(
+                body, exchange=exchange, routing_key=routing_key, properties=properties,
+                mandatory=True,
+            )  # fmt: skip
+        finally:
+            expired = watched.leave()
+    except asyncio.CancelledError:
+        if expired:
+            raise TimeoutError("no publisher confirm within the confirm timeout") from None
+        raise
 
 
 async def bench_messaging(*, count: int, rounds: int) -> Rows:  # noqa: C901, PLR0915
@@ -331,10 +342,10 @@ async def bench_messaging(*, count: int, rounds: int) -> Rows:  # noqa: C901, PL
     validation = _Validation(users, consumer_contract)
     original_publish_once = Publisher._publish_once  # noqa: SLF001
     variants: dict[str, tuple[str, bool]] = {
-        "as is (fastjsonschema check, DeadlineWatch)": ("compiled", False),
+        "as is (fastjsonschema check, aiormq's confirm timeout)": ("compiled", False),
         "as is, again (A/A control: the noise)": ("compiled", False),
         "validate: jsonschema is_valid alone": ("jsonschema", False),
-        "confirm deadline: asyncio.timeout_at": ("compiled", True),
+        "confirm deadline: one DeadlineWatch (removed)": ("compiled", True),
     }
     labels = {"message": EVENT, "queue": queue_name, "outcome": "processed"}
 
@@ -381,7 +392,7 @@ async def bench_messaging(*, count: int, rounds: int) -> Rows:  # noqa: C901, PL
                 def use(kind: str, *, timeout: bool) -> None:
                     validation.use(kind)
                     Publisher._publish_once = (  # type: ignore[method-assign]  # noqa: SLF001
-                        _publish_once_with_timeout if timeout else original_publish_once
+                        _publish_once_with_watch if timeout else original_publish_once
                     )
 
                 for kind, timeout in variants.values():  # warm up every path

@@ -3,7 +3,6 @@ deadline watch, the logger bound once."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +13,6 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 from structlog.testing import LogCapture
 
-from svcinfra._deadline import DeadlineWatch
 from svcinfra.httpclient import AdapterUsageError, ApiClient, HttpClientSettings
 from svcinfra.httpclient._routes import RouteTemplates
 from svcinfra.httpclient._telemetry import BoundOnce
@@ -154,83 +152,6 @@ def test_routes_without_placeholders_and_repeated_routes() -> None:
             routes.format("/a/{x}/b/{y}", {"x": "", "y": 2})
     with pytest.raises(AdapterUsageError, match="carry no query"):
         routes.format("/a?b={x}", {"x": "1"})
-
-
-async def _watched(watch: DeadlineWatch, seconds: float, work: float) -> str:
-    """Sleep `work` seconds under a deadline `seconds` from now; say how it ended."""
-    loop = asyncio.get_running_loop()
-    entry = watch.enter(loop.time() + seconds)
-    try:
-        try:
-            await asyncio.sleep(work)
-        finally:
-            expired = entry.leave()
-    except asyncio.CancelledError:
-        if expired:
-            return "expired"
-        raise
-    return "done"
-
-
-async def test_the_watch_cancels_only_overdue_calls() -> None:
-    """Calls that end in time are left alone; overdue ones are cancelled near their deadline."""
-    watch = DeadlineWatch()
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    results = await asyncio.gather(
-        _watched(watch, 0.05, 0.01),
-        _watched(watch, 0.10, 1.0),
-        _watched(watch, 0.15, 0.02),
-        _watched(watch, 0.20, 1.0),
-    )
-    assert results == ["done", "expired", "done", "expired"]
-    assert 0.19 <= loop.time() - started < 0.6
-
-
-async def test_a_shorter_deadline_after_a_longer_one_expires_on_time() -> None:
-    """A call whose deadline comes before an earlier call's is not held back by it."""
-    watch = DeadlineWatch()
-    loop = asyncio.get_running_loop()
-    slow = asyncio.create_task(_watched(watch, 1.0, 0.5))
-    await asyncio.sleep(0)
-    started = loop.time()
-    assert await _watched(watch, 0.05, 1.0) == "expired"
-    assert loop.time() - started < 0.3
-    assert await slow == "done"
-
-
-async def test_a_cancellation_from_outside_stays_a_cancellation() -> None:
-    """The caller giving up is not reported as the deadline, even with the deadline near."""
-    watch = DeadlineWatch()
-    task = asyncio.create_task(_watched(watch, 0.5, 1.0))
-    await asyncio.sleep(0.02)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    # The watch's timer later finds the call finished and leaves everything alone.
-    await asyncio.sleep(0.6)
-    assert await _watched(watch, 0.05, 0.0) == "done"
-
-
-async def test_a_deadline_cancellation_inside_an_outer_cancellation_propagates() -> None:
-    """When the caller cancels at the same moment, its cancellation wins, as with asyncio's."""
-    watch = DeadlineWatch()
-    loop = asyncio.get_running_loop()
-
-    async def both() -> str:
-        task = asyncio.current_task()
-        assert task is not None
-        deadline_at = loop.time() + 0.05
-        entry = watch.enter(deadline_at)
-        loop.call_at(deadline_at, task.cancel)  # due in the same loop pass as the watch
-        try:
-            await asyncio.sleep(1.0)
-        finally:
-            expired = entry.leave()
-        return f"expired={expired}"
-
-    with pytest.raises(asyncio.CancelledError):
-        await asyncio.create_task(both())
 
 
 def test_the_logger_is_bound_once_per_configuration() -> None:

@@ -1,4 +1,6 @@
-"""`DeadlineWatch`: many operations' time limits enforced by one event-loop timer.
+"""`DeadlineWatch`: the fast path issue 19 removed, kept here as `fastpaths_bench.py`'s reference.
+
+Many operations' time limits enforced by one event-loop timer.
 
 `asyncio.timeout_at` per operation arms and cancels a timer handle on the event loop's heap every
 time, ~10-20 us each, although nearly every operation ends long before its limit. Operations that
