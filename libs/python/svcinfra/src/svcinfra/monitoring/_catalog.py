@@ -61,6 +61,8 @@ LIBRARY_METRICS: tuple[Metric, ...] = (
     _m("svcinfra_cache_db_keys", "gauge", "client", "db"),
     _m("svcinfra_cache_pool_connections", "gauge", "client", "state"),
     _m("svcinfra_cache_pool_max_connections", "gauge", "client"),
+    _m("svcinfra_cache_near_total", "counter", "namespace", "event"),
+    _m("svcinfra_cache_near_tracking", "gauge", "namespace"),
     # publishing and the outbox (MQ-4, MQ-11)
     _m("svcinfra_amqp_messages_published_total", "counter", "message", "exchange"),
     _m("svcinfra_amqp_messages_confirmed_total", "counter", "message", "exchange"),
@@ -89,6 +91,8 @@ LIBRARY_METRICS: tuple[Metric, ...] = (
     _m("svcinfra_amqp_queue_messages", "gauge", "queue"),
     _m("svcinfra_amqp_queue_consumers", "gauge", "queue"),
     _m("svcinfra_amqp_inbox_purged_total", "counter", "consumer"),
+    _m("svcinfra_amqp_inbox_batch_size", "histogram", "queue"),
+    _m("svcinfra_amqp_inbox_batches_failed_total", "counter", "queue"),
     # external APIs
     _m(
         "svcinfra_http_client_call_duration_seconds",

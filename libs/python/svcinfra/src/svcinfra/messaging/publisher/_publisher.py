@@ -125,7 +125,10 @@ class Publisher:
     return or a nack answers its own delivery tag, and a channel the broker closes for one
     publish (a missing or forbidden exchange, an oversized message) is replaced by a new one on
     the same connection, where every other publish that was in flight is sent again with its
-    message_id (at least once: a copy may have arrived before the close). A confirm that does not
+    message_id (at least once: a copy may have arrived before the close). A nack fails its own
+    publish and retires the channel it came on (a quorum queue that lost its leader goes on
+    nacking that channel, issue 20): new publishes take a new channel, the old one closes once
+    the publishes already on it are confirmed. A confirm that does not
     come within `confirm_timeout` retries that publish only; the connection is replaced only
     when a probe finds it dead. While the broker blocks the connection (`connection.blocked`, a
     memory or disk alarm) publishes wait for it to unblock, each within its own deadline, and
