@@ -1083,9 +1083,10 @@ def _stack(
             "notifications-consumer": {
                 # The consumers reach the broker through the fault proxy (the amqp-latency fault).
                 "NOTIFICATIONS_RABBITMQ_PORT": str(latency.port),
-                # Known bug (docs/reliability.md, "What the runs showed"): a retry wave whose last
-                # attempts meet the mail client's half-open breaker is dead-lettered. Until it is
-                # fixed the breaker stays closed here; remove this line with the fix.
+                # Known bug (docs/reliability.md, "What the runs showed"): a retry wave whose
+                # attempts all meet the mail client's open breaker is dead-lettered (the consumer
+                # counts a refused call as an attempt). Until it is fixed the breaker stays closed
+                # here; remove this line with the fix.
                 "NOTIFICATIONS_MAIL_API_BREAKER_THRESHOLD": str(MAIL_BREAKER_THRESHOLD),
             },
         },
