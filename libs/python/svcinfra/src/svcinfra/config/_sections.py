@@ -192,6 +192,14 @@ class PostgresSettings(Section):
             "transaction pooler (pgbouncer pool_mode=transaction; see docs/pgbouncer.md).",
         ),
     ] = "none"
+    standby_reads: Annotated[
+        bool,
+        Field(
+            description="Run the queries declared `-- route: standby` on a standby listed in "
+            "POSTGRES_HOST (a second pool; on the primary while no standby answers). Their "
+            "results may lag the primary by the replication delay (docs/clusters.md).",
+        ),
+    ] = False
     pool_min_size: Annotated[int, Field(ge=0, le=1000, description="Connections kept open.")] = 1
     pool_max_size: Annotated[int, Field(ge=1, le=1000, description="Most connections open.")] = 10
     connect_timeout: Annotated[Seconds, Field(description="Seconds to connect.")] = 5.0
@@ -294,8 +302,12 @@ class PostgresSettings(Section):
             return self.statement_cache_size
         return 0 if self.pooler == "transaction" else 100
 
-    def dsn(self) -> SecretStr:
-        """Return the libpq URL with the password, wrapped so that it is not logged by mistake."""
+    def dsn(self, *, standby: bool = False) -> SecretStr:
+        """Return the libpq URL with the password, wrapped so that it is not logged by mistake.
+
+        `standby`: the URL of the standby pool (`target_session_attrs=standby`: only a host in
+        recovery; `Database` runs the read on the primary when none answers).
+        """
         user = quote(self.user, safe="")
         password = quote(self.password.get_secret_value(), safe="")
         # The TLS files travel in the URL (libpq's and asyncpg's keywords), so that every user
@@ -303,7 +315,9 @@ class PostgresSettings(Section):
         files = {"sslrootcert": self.ca_file, "sslcert": self.cert_file, "sslkey": self.keyfile}
         query = {"sslmode": self.sslmode} | {k: path for k, path in files.items() if path}
         addresses = self.addresses()
-        if len(addresses) > 1:
+        if standby:
+            query["target_session_attrs"] = "standby"
+        elif len(addresses) > 1:
             # libpq's and asyncpg's multi-host URL: each connection tries the hosts in turn
             # and keeps the first that accepts writes (the primary, after a failover too).
             query["target_session_attrs"] = "read-write"

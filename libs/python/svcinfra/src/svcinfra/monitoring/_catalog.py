@@ -41,6 +41,7 @@ LIBRARY_METRICS: tuple[Metric, ...] = (
     _m("svcinfra_db_query_duration_seconds", "histogram", "query"),
     _m("svcinfra_db_query_errors_total", "counter", "query", "error"),
     _m("svcinfra_db_transaction_retries_total", "counter", "sqlstate"),
+    _m("svcinfra_db_standby_fallbacks_total", "counter", "db", "reason"),
     _m("svcinfra_db_pool_size", "gauge", "db"),
     _m("svcinfra_db_pool_idle", "gauge", "db"),
     _m("svcinfra_db_pool_in_use", "gauge", "db"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import asyncpg
@@ -22,7 +22,7 @@ from opentelemetry import trace
 
 from ._errors import ProgrammingError, TemporarilyUnavailable, TransactionConflict
 from ._gate import FairGate
-from ._instrument import TRANSACTION_RETRIES, unwatch_pool, watch_pool
+from ._instrument import STANDBY_FALLBACKS, TRANSACTION_RETRIES, unwatch_pool, watch_pool
 from ._mapping import MapperCache
 from ._runner import Probe, Runner, Session, cannot_connect, failed
 from ._transaction import Isolation, Transaction, TransactionContext
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from opentelemetry.trace import Tracer, TracerProvider
+    from pydantic import SecretStr
 
     from svcinfra.config import PostgresSettings
 
@@ -49,6 +50,9 @@ MAX_STREAK = 100
 # so that the server's own timeout (SET LOCAL in a transaction, the role's default outside one)
 # fires first where it is set and reports 57014.
 CANCEL_MARGIN = 0.25
+
+# Seconds the standby pool rests after it could not connect (its reads run on the primary).
+STANDBY_RETRY = 5.0
 
 
 class Database(Runner):
@@ -73,8 +77,10 @@ class Database(Runner):
         "_probes",
         "_session",
         "_set_local",
+        "_standby",
         "_tracer",
         "namespace",
+        "retry_at",
         "stats_name",
     )
 
@@ -107,6 +113,10 @@ class Database(Runner):
         self._pool: Any = None
         # Behind a transaction pooler: what every transaction runs right after BEGIN.
         self._set_local: str | None = None
+        # The pool of the queries declared `-- route: standby` (POSTGRES_STANDBY_READS).
+        self._standby: Database | None = None
+        # As a standby pool: when to try it again after a connection failure (monotonic).
+        self.retry_at = 0.0
 
     @classmethod
     async def connect(
@@ -127,19 +137,44 @@ class Database(Runner):
             max_size=settings.pool_max_size,
             tracer_provider=tracer_provider,
         )
-        server_settings, command_timeout, db._set_local = _session_timeouts(settings)
+        await db._open(settings, settings.dsn(), application_name)
+        if settings.standby_reads:
+            standby = cls(
+                namespace=settings.db,
+                acquire_timeout=settings.pool_acquire_timeout,
+                max_size=settings.pool_max_size,
+                tracer_provider=tracer_provider,
+            )
+            standby.stats_name = f"{settings.db}-standby"
+            # No connection at start (min_size 0): a standby that is down or not built yet
+            # must not keep the service from starting; its reads go to the primary meanwhile.
+            await standby._open(settings, settings.dsn(standby=True), application_name, min_size=0)
+            db._standby = standby
+            watch_pool(standby)
+        watch_pool(db)
+        return db
+
+    async def _open(
+        self,
+        settings: PostgresSettings,
+        dsn: SecretStr,
+        application_name: str | None,
+        *,
+        min_size: int | None = None,
+    ) -> None:
+        server_settings, command_timeout, self._set_local = _session_timeouts(settings)
         if application_name:
             server_settings["application_name"] = application_name
         try:
-            db._pool = await asyncpg.create_pool(
-                settings.dsn().get_secret_value(),
-                min_size=settings.pool_min_size,
+            self._pool = await asyncpg.create_pool(
+                dsn.get_secret_value(),
+                min_size=settings.pool_min_size if min_size is None else min_size,
                 max_size=settings.pool_max_size,
                 timeout=settings.connect_timeout,
                 command_timeout=command_timeout,
                 statement_cache_size=settings.statement_cache(),
                 server_settings=server_settings,
-                reset=db._session.reset,
+                reset=self._session.reset,
             )
         except Exception as exc:
             tls = settings.tls_failure(exc)  # names POSTGRES_CA_FILE, POSTGRES_HOST, ... (issue 17)
@@ -147,11 +182,11 @@ class Database(Runner):
             raise TemporarilyUnavailable(
                 f"cannot open the pool of {settings.db} ({type(exc).__name__}){hint}"
             ) from exc
-        watch_pool(db)
-        return db
 
     async def close(self, *, timeout: float = 10.0) -> None:  # noqa: ASYNC109  (a drain deadline)
         """Wait for lent connections (at most `timeout` seconds), then close the pool."""
+        if self._standby is not None:
+            await self._standby.close(timeout=timeout)
         unwatch_pool(self)
         self._handoff = False  # from now on every connection goes back to the pool
         if self._pool is None:
@@ -310,8 +345,13 @@ class Database(Runner):
         query: Query,
         op: str,
         args: tuple[object, ...],
+        *,
+        here: bool = False,
     ) -> Any:  # noqa: ANN401  (the driver's result)
         """Run one query on a connection of its own; the path every `Database` query takes.
+
+        A query declared `-- route: standby` goes to the standby pool when there is one (and
+        `here` is False): see `_on_standby`.
 
         Under contention a query that ends cleanly hands its connection straight to the oldest
         waiting query, with its permit, instead of releasing it to the pool for that query to
@@ -320,6 +360,8 @@ class Database(Runner):
         effect, and the connection is open and outside a transaction; anything else (an error,
         a cancellation, a session effect) releases it through the pool, which resets it.
         """
+        if query.standby and not here and self._standby is not None:
+            return await self._on_standby(query, op, args)
         probe = self._probes.get(query) or self._probe(query)
         span = probe.start_span(self._tracer)
         start = perf_counter()
@@ -380,6 +422,35 @@ class Database(Runner):
             probe.durations.observe(perf_counter() - start)
             if span is not None:
                 span.end()
+
+    async def _on_standby(self, query: Query, op: str, args: tuple[object, ...]) -> Any:  # noqa: ANN401  (the driver's result)
+        """Run a read on the standby pool; on the primary when the standby cannot answer.
+
+        A read is safe to run twice, so a standby that is down, exhausted, or cancels the query
+        for a recovery conflict (40001) costs a second try on the primary, counted by
+        `svcinfra_db_standby_fallbacks_total`, rather than an error. After a connection
+        failure the standby is left alone for `STANDBY_RETRY` seconds, so that an outage costs
+        one failed connect per period, not one per read.
+        """
+        standby = self._standby
+        assert standby is not None  # noqa: S101  (the caller checked)
+        if standby.retry_at <= monotonic():
+            try:
+                return await standby._run(query, op, args)  # noqa: SLF001  (the same class)
+            except TemporarilyUnavailable as exc:
+                reason = exc.sqlstate or "unavailable"
+                if exc.sqlstate is None:
+                    standby.retry_at = monotonic() + STANDBY_RETRY
+                _log.warning(
+                    "db.standby.fallback",
+                    query=query.name,
+                    reason=reason,
+                    error=type(exc.__cause__ or exc).__name__,
+                )
+        else:
+            reason = "resting"
+        STANDBY_FALLBACKS.labels(self.namespace, reason).inc()
+        return await self._run(query, op, args, here=True)
 
     def _probe(self, query: Query) -> Probe:
         probe = self._probes[query] = Probe(query, self._base_attributes)

@@ -5,7 +5,10 @@
   not an error, and is not counted);
 * `svcinfra_db_transaction_retries_total{sqlstate}`: transactions re-run after a serialization
   failure (40001) or a deadlock (40P01);
-* `svcinfra_db_pool_{size,idle,in_use,waiting}{db}`: the pool, read when scraped;
+* `svcinfra_db_standby_fallbacks_total{db,reason}`: reads routed to a standby that ran on the
+  primary because the standby could not answer;
+* `svcinfra_db_pool_{size,idle,in_use,waiting}{db}`: the pool (`<db>-standby` for the standby
+  pool), read when scraped;
 * a span per query named `DB <query name>` with `db.system.name`, `db.namespace`,
   `db.operation.name` and `db.query.summary`; parameter values are never recorded.
 
@@ -60,6 +63,13 @@ TRANSACTION_RETRIES = Counter(
     "svcinfra_db_transaction_retries_total",
     "Transactions re-run after a serialization failure or a deadlock (PG-11).",
     ["sqlstate"],
+)
+
+STANDBY_FALLBACKS = Counter(
+    "svcinfra_db_standby_fallbacks_total",
+    "Reads declared `-- route: standby` that ran on the primary because the standby pool could "
+    "not answer (reason: the SQLSTATE, or unavailable).",
+    ["db", "reason"],
 )
 
 

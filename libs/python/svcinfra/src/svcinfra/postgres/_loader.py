@@ -10,8 +10,8 @@ import importlib.resources
 from typing import TYPE_CHECKING
 
 from ._errors import QueryLoadError, QueryProblem, UnknownQuery
-from ._query import Header, HeaderError, Query, parse_header
-from ._session import parse_error, session_effects
+from ._query import Header, HeaderError, Query, QueryKind, parse_header, parse_route
+from ._session import not_a_pure_read, parse_error, session_effects
 from ._sqltext import LexError, Tok, Token, shape, tokens
 from ._template import Template, TemplateSyntaxError
 
@@ -143,7 +143,7 @@ def parse_file(text: str, *, source: str, folder: str | None = None) -> Query | 
     Raises:
         QueryLoadError: the file's problems, each with its line.
     """
-    header, line = _header(text, source)
+    header, line, standby = _header(text, source)
     if folder is not None and header.model != folder:
         raise _problem(
             source,
@@ -172,6 +172,7 @@ def parse_file(text: str, *, source: str, folder: str | None = None) -> Query | 
                 kind=header.kind,
                 source=source,
                 pieces=pieces,
+                standby=standby,
             )
         except TemplateSyntaxError as exc:
             raise _problem(source, exc.line, str(exc)) from exc
@@ -182,6 +183,8 @@ def parse_file(text: str, *, source: str, folder: str | None = None) -> Query | 
         message, offset = rejected
         at = text[: text.index(sql) + offset].count("\n") + 1
         raise _problem(source, at, f"PostgreSQL's parser rejects the statement: {message}")
+    if standby:
+        _check_read(sql, source, line)
     return Query(
         name=header.name,
         model=header.model,
@@ -192,10 +195,12 @@ def parse_file(text: str, *, source: str, folder: str | None = None) -> Query | 
         parameters=parameters,
         verb=query_shape.verb,
         session_effects=session_effects(sql),
+        standby=standby,
     )
 
 
-def _header(text: str, source: str) -> tuple[Header, int]:
+def _header(text: str, source: str) -> tuple[Header, int, bool]:
+    """The file's `-- name:` header, its line, and whether it declares `-- route: standby`."""
     found: tuple[Header, int] | None = None
     code_line = 0
     for number, line in enumerate(text.splitlines(), start=1):
@@ -222,7 +227,42 @@ def _header(text: str, source: str) -> tuple[Header, int]:
             code_line = number
     if found is None:
         raise _problem(source, 1, "no `-- name: <model>__<operation> :kind` header (PG-10)")
-    return found
+    header, number = found
+    return header, number, _routed_to_standby(text, source, header)
+
+
+def _routed_to_standby(text: str, source: str, header: Header) -> bool:
+    """Whether the comments before the SQL declare `-- route: standby` (checked: once, a read)."""
+    route: tuple[str, int] | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("--"):
+            break  # the SQL: a comment in it is the statement's own
+        try:
+            target = parse_route(line)
+        except HeaderError as exc:
+            raise _problem(source, number, str(exc)) from exc
+        if target is None:
+            continue
+        if route is not None:
+            raise _problem(source, number, f"second `-- route:` line (first at line {route[1]})")
+        route = (target, number)
+    if route is None or route[0] == "primary":
+        return False
+    if header.kind not in (QueryKind.ONE, QueryKind.MANY):
+        raise _problem(
+            source,
+            route[1],
+            f"`-- route: standby` on a {header.kind} query; only a read (:one or :many) may "
+            "run on a standby",
+        )
+    return True
+
+
+def _check_read(sql: str, source: str, line: int) -> None:
+    why = not_a_pure_read(sql)
+    if why is not None:
+        raise _problem(source, line, f"`-- route: standby` on a statement that {why}")
 
 
 def _check_placeholders(pieces: list[Token], source: str) -> int:

@@ -41,6 +41,9 @@ class Query:
         session_effects: whether running it may change the session beyond its transaction (SET,
             LISTEN, session advisory locks, temp tables, any user-defined function, ...), as
             PostgreSQL's parser sees it (`_session`); the connection is reset after such a query.
+        standby: whether the file declares `-- route: standby`: a read that may run on a
+            streaming standby (`Database` with `POSTGRES_STANDBY_READS`; the primary otherwise,
+            and always inside a transaction). Only a read-only `:one` / `:many` may.
     """
 
     name: str
@@ -52,6 +55,7 @@ class Query:
     parameters: int
     verb: str
     session_effects: bool
+    standby: bool = False
 
     def __repr__(self) -> str:
         return f"<Query {self.name} {self.kind} from {self.source}>"
@@ -79,6 +83,23 @@ _SQLC_ONLY: Final = frozenset(
     {":execresult", ":execlastid", ":copyfrom", ":batchexec", ":batchmany", ":batchone"}
 )
 GRAMMAR: Final = "-- name: <model>__<operation> :one|:many|:exec|:execrows"
+_ROUTE: Final = re.compile(r"^\s*--\s*route\s*:\s*(?P<target>\S*)\s*$", re.IGNORECASE)
+ROUTES: Final = ("primary", "standby")
+
+
+def parse_route(line: str) -> str | None:
+    """The target of a `-- route: primary|standby` line, or None when the line is not one.
+
+    Raises:
+        HeaderError: the line is a route line with an unknown target.
+    """
+    match = _ROUTE.match(line)
+    if match is None:
+        return None
+    target = match.group("target")
+    if target not in ROUTES:
+        raise HeaderError(f"unknown route {target!r}; use `-- route: standby` (or primary)")
+    return target
 
 
 def parse_header(line: str) -> Header | None:

@@ -108,6 +108,7 @@ CLEAN_FUNCTIONS: Final = frozenset(
         "pg_typeof", "coalesce", "nullif", "greatest", "least", "current_setting",
         "pg_backend_pid", "pg_listening_channels", "version", "current_database",
         "inet_server_addr", "txid_current", "pg_current_xact_id", "pg_notify", "pg_sleep",
+        "pg_is_in_recovery", "pg_last_xact_replay_timestamp",
         # sequences: nextval's per-session memory (currval/lastval) is set by every INSERT into
         # an identity column too, and DISCARD SEQUENCES in the reset clears it.
         "nextval", "currval", "setval", "lastval",
@@ -201,3 +202,58 @@ def _names(items: object) -> list[str]:
             string = item.get("String") if isinstance(item, dict) else None
             names.append(str(string.get("sval", "")) if isinstance(string, dict) else "")
     return names
+
+
+_WRITES: Final = frozenset({"InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"})
+# Built-ins that write or take a transaction id: a standby refuses them (25006).
+_WRITING_FUNCTIONS: Final = frozenset(
+    {"nextval", "setval", "pg_notify", "txid_current", "pg_current_xact_id"}
+)
+
+
+def not_a_pure_read(sql: str) -> str | None:
+    """Why `sql` cannot run on a hot standby, or None when it is a plain read.
+
+    A standby runs read-only transactions: no data-modifying statement or CTE, no row locks
+    (`FOR UPDATE` / `FOR SHARE`), no `SELECT INTO`, nothing that writes a sequence or takes a
+    transaction id; and, as on any pooled connection, nothing with a session effect.
+    """
+    try:
+        tree = json.loads(pg_parser.parse_sql_json(sql))
+    except pg_parser.ParseError:
+        return "PostgreSQL's parser rejects"
+    statements = tree.get("stmts", [])
+    if len(statements) != 1 or "SelectStmt" not in statements[0].get("stmt", {}):
+        return "is not a SELECT"
+    found = _write_in(statements)
+    if found is not None:
+        return found
+    if _dirty(statements):
+        return "may change the session (see docs/postgres-sessions.md)"
+    return None
+
+
+_REFUSED_KEYS: Final = {
+    **dict.fromkeys(_WRITES, "modifies data (a data-modifying WITH)"),
+    "lockingClause": "locks rows (FOR UPDATE / FOR SHARE)",
+    "intoClause": "creates a table (SELECT INTO)",
+}
+
+
+def _write_in(value: object) -> str | None:
+    """The first thing in libpg_query's JSON tree that a standby refuses, said in words."""
+    if isinstance(value, list):
+        return next((why for item in value if (why := _write_in(item)) is not None), None)
+    if not isinstance(value, dict):
+        return None
+    for key, child in value.items():
+        why = _REFUSED_KEYS.get(key)
+        if why is None and key == "FuncCall" and isinstance(child, dict):
+            names = _names(child.get("funcname", []))
+            if names and names[-1] in _WRITING_FUNCTIONS:
+                why = f"calls {names[-1]}(), which a standby refuses"
+        if why is None:
+            why = _write_in(child)
+        if why is not None:
+            return why
+    return None

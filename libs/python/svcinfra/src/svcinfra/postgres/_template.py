@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Final
 
 from ._errors import TemplateError
 from ._query import Query, QueryKind
-from ._session import session_effects
+from ._session import not_a_pure_read, session_effects
 from ._sqltext import Tok, Token, shape, tokens
 
 if TYPE_CHECKING:
@@ -80,6 +80,7 @@ class Template:
         "operation",
         "slots",
         "source",
+        "standby",
         "switches",
     )
 
@@ -92,12 +93,15 @@ class Template:
         kind: QueryKind,
         source: str,
         pieces: list[Token],
+        standby: bool = False,
     ) -> None:
         self.name = name
         self.model = model
         self.operation = operation
         self.kind = kind
         self.source = source
+        self.standby = standby
+        """Whether the file declares `-- route: standby` (each variant must be a plain read)."""
         nodes, slots, binds, switches = _parse(pieces)
         self._nodes = nodes
         self.slots: Mapping[str, frozenset[str]] = slots
@@ -160,6 +164,12 @@ class Template:
         _emit(self._nodes, params, on, parts, names)
         sql = "".join(parts).strip()
         query_shape = shape(list(tokens(sql)))
+        if self.standby:
+            why = not_a_pure_read(sql)
+            if why is not None:
+                raise TemplateError(
+                    f"{self.name}: `-- route: standby` on a variant that {why}", query=self.name
+                )
         query = Query(
             name=self.name,
             model=self.model,
@@ -170,6 +180,7 @@ class Template:
             parameters=len(names),
             verb=query_shape.verb,
             session_effects=session_effects(sql),
+            standby=self.standby,
         )
         return query, tuple(names)
 

@@ -1,4 +1,5 @@
 -- name: users__search :many
+-- route: standby
 -- Users matching optional filters, in one allow-listed order, one keyset page at a time (PG-6).
 -- `after_key` / `after_id` are the sort key and id of the last user of the previous page; the
 -- (key, id) row comparison matches the order of the indexes users_created_at_id_idx and
