@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
@@ -171,9 +172,17 @@ class Stack:
         try:
             self._check_ports()
             self._step(f"provisioning databases and broker users ({self.names.vhost} vhost)")
-            self.provision()
-            self._step("running migrations")
-            self.migrate()
+            self.provision_postgres()
+            # The broker users are made while the migrations run: each `rabbitmqctl` takes
+            # seconds to start, the migrations need only the databases.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                broker = pool.submit(self.provision_broker)
+                self._step("running migrations")
+                try:
+                    self.migrate()
+                finally:
+                    wait([broker])
+                broker.result()
             for process in self._all():  # a new run starts new logs; a restart appends
                 process.log_path.unlink(missing_ok=True)
             for wave in sorted({self._role(p).wave for p in self._all()}):
@@ -220,6 +229,11 @@ class Stack:
 
     def provision(self) -> None:
         """Create (or update) the roles, databases, vhost and broker users of the stack."""
+        self.provision_postgres()
+        self.provision_broker()
+
+    def provision_postgres(self) -> None:
+        """Create (or update) every service's role and database (SCRAM verifier, PG-12)."""
         names, secrets, servers = self.names, self.secrets, self.servers
         self._provisioned = True
         for service in self._plan.values():
@@ -227,6 +241,11 @@ class Stack:
                 database = names.database(service)
                 password = secrets[f"{service.prefix}POSTGRES_PASSWORD"]
                 ensure_postgres(database, database, password, servers=servers)
+
+    def provision_broker(self) -> None:
+        """Create the stack's vhost and (or update) every service's broker user (CF-4)."""
+        names, secrets, servers = self.names, self.secrets, self.servers
+        self._provisioned = True
         ensure_vhost(names.vhost, servers=servers)
         for service in self._plan.values():
             if service.rabbitmq:
