@@ -57,8 +57,8 @@ infra: ## make sure PostgreSQL, Redis and RabbitMQ are reachable on loopback
 	scripts/infra.sh up
 
 .PHONY: run
-run: $(STAMP) infra ## run the reference services locally (prints URLs; Ctrl-C stops them)
-	PYTHONPATH=tools $(BIN)/python -m devstack run
+run: $(STAMP) infra ## run every service under services/ locally (prints URLs; Ctrl-C stops them; ONLY="a b": those services only)
+	PYTHONPATH=tools $(BIN)/python -m devstack run $(foreach s,$(ONLY),--service $(s))
 
 .PHONY: demo
 demo: $(STAMP) infra ## register a user and show its welcome email arriving at fake-mail

@@ -3,22 +3,31 @@
 The copy is the repository's files as they are now (committed there, since copier renders a
 git template at a commit). In it the generated service passes its own tests against the real
 servers, lint and mypy, `svcinfra check` with zero findings, and the deploy tests that render
-services.yaml with it and validate its manifests; `copier update` then brings a later template
-change to a service generated from an older template commit.
+services.yaml with it and validate its manifests, and `make run`'s launcher (the copy's
+tools/devstack) provisions and starts it beside fake-mail; `copier update` then brings a later
+template change to a service generated from an older template commit.
 
-Slow by nature (a copier render, the service's 17 tests, lint and mypy, the check and the deploy
-tests, each a process: 3-5 minutes on the loaded two-core machine it was written on): it is the
-one test of the whole path a team takes.
+Slow by nature (a copier render, the service's 17 tests, lint and mypy, the check, the deploy
+tests and the launcher, each a process: 4-6 minutes on the loaded two-core machine it was
+written on): it is the one test of the whole path a team takes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
+import uuid
 from pathlib import Path
 
+import asyncpg
 import pytest
 import yaml
 
@@ -157,6 +166,142 @@ def test_the_deploy_tests_pass_with_it(repo: Path) -> None:
     )
     assert " passed" in result.stdout
     assert "failed" not in result.stdout
+
+
+LISTED = re.compile(
+    r"^\s+(?P<name>[a-z0-9-]+)\s+pid (?P<pid>\d+)\s+tech (?P<tech>http://\S+)"
+    r"(?:\s+api (?P<api>http://\S+))?",
+    re.MULTILINE,
+)
+READY_LINE = "Ctrl-C stops everything."
+PROCESSES = {"demo-notes-api", "demo-notes-relay", "demo-notes-consumer", "fake-mail"}
+
+
+def devstack(repo: Path, code: str) -> object:
+    """The value of the expression `code` with the copy's launcher imported as `devstack`."""
+    script = f"import json, devstack, devstack._plan\nprint(json.dumps({code}))"
+    result = run([sys.executable, "-c", script], repo, PYTHONPATH=str(repo / "tools"))
+    return json.loads(result.stdout)
+
+
+def request(method: str, url: str, body: object = None) -> tuple[int, object]:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"content-type": "application/json"}
+    call = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
+    with urllib.request.urlopen(call, timeout=10) as response:  # noqa: S310  (loopback)
+        return int(response.status), json.loads(response.read())
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def receipt(dsn: str, note_id: str) -> bool:
+    connection = await asyncpg.connect(dsn)
+    try:
+        row = await connection.fetchval(
+            "SELECT 1 FROM receipts WHERE note_id = $1", uuid.UUID(note_id)
+        )
+    finally:
+        await connection.close()
+    return bool(row == 1)
+
+
+async def leftovers(run_id: str) -> list[str]:
+    connection = await asyncpg.connect(DB)
+    try:
+        rows = await connection.fetch(
+            "SELECT datname AS name FROM pg_database WHERE datname LIKE $1"
+            " UNION ALL SELECT rolname FROM pg_roles WHERE rolname LIKE $1",
+            f"%{run_id}",
+        )
+    finally:
+        await connection.close()
+    return [row["name"] for row in rows]
+
+
+def test_the_launcher_plans_it_on_fixed_ports(repo: Path) -> None:
+    """`make run` derives its processes from the service folders: the generated service's
+    three processes join the reference ones, on the next fixed ports; the reference services
+    keep the ports the docs show."""
+    ports = devstack(repo, "{r.name: devstack.Ports().first(r) for r in devstack.ROLES.values()}")
+    assert isinstance(ports, dict)
+    assert set(ports) >= PROCESSES | {"users-api", "users-relay", "notifications-consumer"}
+    assert ports["users-api"] == [8081, 8080]
+    assert ports["fake-mail"] == [8091, 8090]
+    assert ports["demo-notes-api"] == [8101, 8100]
+    assert ports["demo-notes-relay"] == [8102, None]
+    assert ports["demo-notes-consumer"] == [8103, None]
+
+
+def test_make_run_starts_it(repo: Path, tmp_path: Path) -> None:
+    """`make run`'s launcher in the copy provisions the generated service (its role and
+    database, its broker user with its contract's grant) and starts its API, relay and
+    consumer: ready, a note posted goes through the outbox, the broker and the consumer;
+    SIGINT stops every process and drops everything the run created."""
+    run_id = f"newsvc{uuid.uuid4().hex[:10]}"
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    command = [sys.executable, "-m", "devstack", "run", "--run-id", run_id, "--free-ports"]
+    command += ["--service", NAME, "--log-dir", str(tmp_path / "logs")]
+    env = os.environ | {"PYTHONPATH": str(repo / "tools")}
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        launcher = subprocess.Popen(command, cwd=repo, env=env, stdout=stdout, stderr=stderr)
+    listed: dict[str, re.Match[str]] = {}
+    try:
+        deadline = time.monotonic() + 180
+        while READY_LINE not in out.read_text():
+            if launcher.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the launcher is not ready ({launcher.poll()}):\n{err.read_text()}")
+            time.sleep(0.2)
+        listed = {m["name"]: m for m in LISTED.finditer(out.read_text())}
+        assert set(listed) == PROCESSES
+        for match in listed.values():
+            assert request("GET", f"{match['tech']}/health/readyz")[0] == 200, match["name"]
+        api = listed["demo-notes-api"]["api"]
+        status, note = request("POST", f"{api}/v1/notes", {"text": "from make run"})
+        assert status == 201
+        assert isinstance(note, dict)
+        assert request("GET", f"{api}/v1/notes/{note['id']}") == (200, note)
+        # The consumer records the note.created.v1 the relay published (the inbox, MQ-3).
+        dsn = f"postgresql://postgres@127.0.0.1:5432/demo_notes_{run_id}"
+        deadline = time.monotonic() + 60
+        while not asyncio.run(receipt(dsn, note["id"])):
+            assert time.monotonic() < deadline, "the consumer recorded no receipt"
+            time.sleep(0.2)
+
+        launcher.send_signal(signal.SIGINT)
+        assert launcher.wait(timeout=90) == 0, err.read_text()
+    finally:
+        if launcher.poll() is None:  # the test failed: leave nothing behind
+            launcher.kill()
+            launcher.wait()
+            for match in listed.values():
+                if alive(int(match["pid"])):
+                    os.kill(int(match["pid"]), signal.SIGKILL)
+            teardown = f"devstack.Stack(run_id={run_id!r}, services=[{NAME!r}]).teardown()"
+            run(
+                [sys.executable, "-c", f"import devstack; {teardown}"],
+                repo,
+                PYTHONPATH=str(repo / "tools"),
+            )
+
+    assert not [name for name, m in listed.items() if alive(int(m["pid"]))]
+    stopped = err.read_text()
+    assert "stopped: " in stopped
+    assert all(f"{name} 0" in stopped for name in PROCESSES), stopped
+    assert asyncio.run(leftovers(run_id)) == []
+    listings = [  # side by side: rabbitmqctl takes seconds to start
+        subprocess.Popen(["rabbitmqctl", "-s", what], stdout=subprocess.PIPE, text=True)
+        for what in ("list_vhosts", "list_users")
+    ]
+    for listing in listings:
+        names, _ = listing.communicate(timeout=120)
+        assert listing.returncode == 0
+        assert run_id not in names
 
 
 def test_copier_update_brings_a_later_template_change(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
-"""The reference services running together on the loopback servers, as a developer runs them.
+"""The repository's services running together on the loopback servers, as a developer runs them.
 
-The users API and relay, the notifications consumer and relay, and fake-mail, on the local
-PostgreSQL, Redis and RabbitMQ.
+The users API and relay, the notifications consumer and relay, fake-mail, and the processes of
+every service `svcinfra new service` generated (the plan is read from the service folders,
+`_plan.py`), on the local PostgreSQL, Redis and RabbitMQ.
 
 One launcher for `make run`, `make demo`, the cross-service tests and the benchmarks:
 
@@ -17,7 +18,7 @@ Importable without installing: put the repository's `tools/` folder on `sys.path
 
 from svcinfra.testing import free_port
 
-from ._plan import ROLES, Names, Ports, Role
+from ._plan import ROLES, SERVICES, Names, Ports, Role, Service
 from ._process import Process, ProcessError, http_status
 from ._provision import Grant, ProvisionError, scram_verifier
 from ._secrets import Secrets
@@ -26,6 +27,7 @@ from ._stack import Stack
 
 __all__ = [
     "ROLES",
+    "SERVICES",
     "SHARED",
     "Grant",
     "Names",
@@ -36,6 +38,7 @@ __all__ = [
     "Role",
     "Secrets",
     "Servers",
+    "Service",
     "Stack",
     "free_port",
     "http_status",

@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         log_dir=args.log_dir,
         secrets_file=args.secrets_file,
         on_step=_say,
+        services=args.service or None,
     )
     for sig in STOP_SIGNALS:
         signal.signal(sig, _on_signal)
@@ -111,14 +112,25 @@ def main(argv: list[str] | None = None) -> int:
         "--run-id", help="suffix of every database and broker name; dropped on exit"
     )
     run_parser.add_argument(
-        "--free-ports", action="store_true", help="pick free ports instead of 8080-8091"
+        "--free-ports",
+        action="store_true",
+        help="pick free ports instead of 8080-8091 (and 8100 on for the other services)",
+    )
+    run_parser.add_argument(
+        "--service",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this service (repeatable; fake-mail comes along with a service that "
+        "calls an external API); default: every service under services/",
     )
     run_parser.add_argument(
         "--replicas",
         action="append",
         default=[],
         metavar="ROLE=N",
-        help="run N processes of ROLE (users-api, users-relay, notifications-consumer, ...)",
+        help="run N processes of ROLE (users-api, users-relay, notifications-consumer, "
+        "<service>-api, ...)",
     )
     run_parser.add_argument(
         "--log-dir", type=Path, help="where <process>.log files go (default .run/logs)"

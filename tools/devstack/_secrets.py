@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
     from pathlib import Path
 
+# The reference services' secrets; the stack passes those of every service it runs.
 NAMES = (
     "USERS_POSTGRES_PASSWORD",
     "USERS_RABBITMQ_PASSWORD",
@@ -44,12 +45,12 @@ class Secrets:
         return f"Secrets(<{len(self.values)} values>)"
 
     @classmethod
-    def generate(cls) -> Secrets:
+    def generate(cls, names: Iterable[str] = NAMES) -> Secrets:
         """Fresh random values (URL- and shell-safe) for every name."""
-        return cls({name: _new() for name in NAMES})
+        return cls({name: _new() for name in names})
 
     @classmethod
-    def load_or_create(cls, path: Path) -> Secrets:
+    def load_or_create(cls, path: Path, names: Iterable[str] = NAMES) -> Secrets:
         """Read `path`, add a value for every missing name, and keep the file at mode 0600."""
         values: dict[str, str] = {}
         if path.exists():
@@ -57,7 +58,7 @@ class Secrets:
                 name, sep, value = line.partition("=")
                 if sep and not line.startswith("#") and value:
                     values[name.strip()] = value.strip()
-        missing = [name for name in NAMES if name not in values]
+        missing = [name for name in names if name not in values]
         for name in missing:
             values[name] = _new()
         if missing or not path.exists():

@@ -1,6 +1,8 @@
-"""`Stack`: the reference services running together on the local servers.
+"""`Stack`: the services of the repository running together on the local servers.
 
 One implementation behind `make run`, `make demo`, the cross-service tests and the benchmarks.
+The services and their processes are the plan's (`_plan.py`, read from the service folders):
+the reference ones and every service `svcinfra new service` generated.
 `start` provisions the accounts (CF-4), runs the migrations, starts the processes in two waves
 (the second after the first is ready: the consumer binds to an exchange the users relay
 declares) and waits for every `/health/readyz`; `stop` stops them in order with SIGTERM, then
@@ -15,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
@@ -23,17 +26,18 @@ from urllib.parse import quote
 from svcinfra.testing import free_port
 
 from ._plan import (
-    NOTIFICATIONS_GRANT,
+    DOUBLE,
     REPO,
     ROLES,
     RUN_DIR,
-    SERVICE_DIRS,
+    SERVICES,
     SHUTDOWN_TIMEOUT,
     STOP_ORDER,
-    USERS_GRANT,
     Names,
     Ports,
     Role,
+    Service,
+    secret_names,
 )
 from ._process import Process, ProcessError, environment
 from ._provision import (
@@ -49,10 +53,11 @@ from ._secrets import Secrets
 from ._servers import Servers
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Collection, Iterator, Mapping
     from types import TracebackType
 
 _MIGRATE_TIMEOUT = 120.0
+_REFERENCE = ("users", "notifications", DOUBLE)
 
 
 def _listening(port: int) -> bool:
@@ -63,17 +68,39 @@ def _listening(port: int) -> bool:
         return False
 
 
-def _bin(name: str) -> str:
-    """The console script `name` of the virtualenv running the launcher."""
-    path = Path(sys.executable).parent / name
-    if not path.exists():
-        raise ProcessError(f"{path} is missing: run `make venv`")
-    return str(path)
+def _command(service: Service, *args: str) -> tuple[list[str], dict[str, str]]:
+    """The command line of `service <args>`, and the variables it needs to run.
+
+    Its console script when the virtualenv has it (`make venv` installs every service);
+    otherwise `python -m <package>` with the service's `src/` on PYTHONPATH (a service just
+    generated, before `make venv`).
+    """
+    script = Path(sys.executable).parent / service.name
+    if script.exists():
+        return [str(script), *args], {}
+    if not (service.folder / "src" / service.package / "__main__.py").is_file():
+        raise ProcessError(f"{script} is missing: run `make venv`")
+    return [sys.executable, "-m", service.package, *args], {
+        "PYTHONPATH": str(service.folder / "src")
+    }
+
+
+def _select(names: Collection[str] | None) -> dict[str, Service]:
+    """The services to run: `names` (every one if None), and the double if one calls an API."""
+    if names is None:
+        return dict(SERVICES)
+    unknown = set(names) - set(SERVICES)
+    if unknown:
+        raise ValueError(f"unknown services {sorted(unknown)}; services: {sorted(SERVICES)}")
+    chosen = set(names)
+    if any(SERVICES[name].external_apis for name in chosen):
+        chosen.add(DOUBLE)
+    return {name: service for name, service in SERVICES.items() if name in chosen}
 
 
 @dataclass
 class Stack:
-    """The five processes of the reference services, with their accounts and logs.
+    """The processes of the repository's services, with their accounts and logs.
 
         with Stack(run_id="t1a2b3", ports=Ports.free(), log_dir=tmp) as stack:
             httpx.post(f"{stack.users_api_url}/api/v1/users", json=...)
@@ -86,7 +113,7 @@ class Stack:
             secrets in `.run/secrets.env`.
         ports: ports of the first replicas (extra replicas get free ports).
         replicas: how many processes of a role (`users-api`, `users-relay`,
-            `notifications-consumer`, ...) to run; one by default.
+            `notifications-consumer`, `<service>-api`, ...) to run; one by default.
         log_dir: where `<process>.log` files go; default `.run/logs` (or `.run/<run_id>/logs`).
         env: extra variables by role, over the generated ones (e.g. a proxy's port).
         keep: leave a run id's databases and users in place on `stop` (for debugging).
@@ -94,6 +121,8 @@ class Stack:
             `.run/secrets.env` without a run id, in memory only with one.
         on_step: called with a short line as each start step begins (the CLI prints them).
         servers: the PostgreSQL, Redis and RabbitMQ to run on (default: the shared loopback ones).
+        services: run only these services (`users`, `demo-notes`, ...), and fake-mail when one
+            of them calls an external API; None: every service of the repository.
     """
 
     run_id: str | None = None
@@ -105,27 +134,32 @@ class Stack:
     secrets_file: Path | None = None
     on_step: Callable[[str], None] | None = field(default=None, repr=False)
     servers: Servers = field(default_factory=Servers)
+    services: Collection[str] | None = None
     names: Names = field(init=False)
     secrets: Secrets = field(init=False, repr=False)
     processes: dict[str, Process] = field(init=False, default_factory=dict, repr=False)
     _roles: dict[str, Role] = field(init=False, default_factory=dict, repr=False)
+    _plan: dict[str, Service] = field(init=False, default_factory=dict, repr=False)
     _provisioned: bool = field(init=False, default=False, repr=False)
 
     def __post_init__(self) -> None:
         self.names = Names.for_run(self.run_id)
-        unknown = set(self.replicas) - set(ROLES)
+        self._plan = _select(self.services)
+        roles = {name: role for name, role in ROLES.items() if role.service in self._plan}
+        unknown = set(self.replicas) - set(roles)
         if unknown:
-            raise ValueError(f"unknown roles {sorted(unknown)}; roles: {sorted(ROLES)}")
+            raise ValueError(f"unknown roles {sorted(unknown)}; roles: {sorted(roles)}")
         if self.run_id is None:
             self.secrets_file = self.secrets_file or RUN_DIR / "secrets.env"
             self.log_dir = self.log_dir or RUN_DIR / "logs"
         else:
             self.log_dir = self.log_dir or RUN_DIR / self.run_id / "logs"
+        names = secret_names(self._plan.values())
         if self.secrets_file is None:
-            self.secrets = Secrets.generate()
+            self.secrets = Secrets.generate(names)
         else:
-            self.secrets = Secrets.load_or_create(self.secrets_file)
-        for role in ROLES.values():
+            self.secrets = Secrets.load_or_create(self.secrets_file, names)
+        for role in roles.values():
             for index in range(self.replicas.get(role.name, 1)):
                 self._add(role, index)
 
@@ -138,9 +172,17 @@ class Stack:
         try:
             self._check_ports()
             self._step(f"provisioning databases and broker users ({self.names.vhost} vhost)")
-            self.provision()
-            self._step("running migrations")
-            self.migrate()
+            self.provision_postgres()
+            # The broker users are made while the migrations run: each `rabbitmqctl` takes
+            # seconds to start, the migrations need only the databases.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                broker = pool.submit(self.provision_broker)
+                self._step("running migrations")
+                try:
+                    self.migrate()
+                finally:
+                    wait([broker])
+                broker.result()
             for process in self._all():  # a new run starts new logs; a restart appends
                 process.log_path.unlink(missing_ok=True)
             for wave in sorted({self._role(p).wave for p in self._all()}):
@@ -187,56 +229,58 @@ class Stack:
 
     def provision(self) -> None:
         """Create (or update) the roles, databases, vhost and broker users of the stack."""
+        self.provision_postgres()
+        self.provision_broker()
+
+    def provision_postgres(self) -> None:
+        """Create (or update) every service's role and database (SCRAM verifier, PG-12)."""
         names, secrets, servers = self.names, self.secrets, self.servers
         self._provisioned = True
-        ensure_postgres(
-            names.users_role, names.users_db, secrets["USERS_POSTGRES_PASSWORD"], servers=servers
-        )
-        ensure_postgres(
-            names.notifications_role,
-            names.notifications_db,
-            secrets["NOTIFICATIONS_POSTGRES_PASSWORD"],
-            servers=servers,
-        )
+        for service in self._plan.values():
+            if service.postgres:
+                database = names.database(service)
+                password = secrets[f"{service.prefix}POSTGRES_PASSWORD"]
+                ensure_postgres(database, database, password, servers=servers)
+
+    def provision_broker(self) -> None:
+        """Create the stack's vhost and (or update) every service's broker user (CF-4)."""
+        names, secrets, servers = self.names, self.secrets, self.servers
+        self._provisioned = True
         ensure_vhost(names.vhost, servers=servers)
-        ensure_rabbitmq_user(
-            names.users_amqp_user,
-            secrets["USERS_RABBITMQ_PASSWORD"],
-            names.vhost,
-            USERS_GRANT,
-            servers=servers,
-        )
-        ensure_rabbitmq_user(
-            names.notifications_amqp_user,
-            secrets["NOTIFICATIONS_RABBITMQ_PASSWORD"],
-            names.vhost,
-            NOTIFICATIONS_GRANT,
-            servers=servers,
-        )
+        for service in self._plan.values():
+            if service.rabbitmq:
+                ensure_rabbitmq_user(
+                    names.amqp_user(service),
+                    secrets[f"{service.prefix}RABBITMQ_PASSWORD"],
+                    names.vhost,
+                    service.grant(),
+                    servers=servers,
+                )
 
     def teardown(self) -> None:
         """Drop the databases, roles, vhost and broker users (of a run id only)."""
         if self.run_id is None:
             raise RuntimeError("the `make run` stack keeps its data; drop it by hand if needed")
         names, servers = self.names, self.servers
-        drop_postgres(names.users_role, names.users_db, servers=servers)
-        drop_postgres(names.notifications_role, names.notifications_db, servers=servers)
-        drop_rabbitmq(
-            names.vhost, [names.users_amqp_user, names.notifications_amqp_user], servers=servers
-        )
+        for service in self._plan.values():
+            if service.postgres:
+                drop_postgres(names.database(service), names.database(service), servers=servers)
+        users = [names.amqp_user(s) for s in self._plan.values() if s.rabbitmq]
+        drop_rabbitmq(names.vhost, users, servers=servers)
         self._provisioned = False
 
     def migrate(self) -> None:
-        """Run `users migrate up` and `notifications migrate up`, side by side."""
+        """Run `<service> migrate up` of every service with migrations, side by side."""
         assert self.log_dir is not None  # noqa: S101  (set in __post_init__)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         running = []
-        for service in ("users", "notifications"):
+        for service in (s.name for s in self._plan.values() if "migrate" in s.commands):
             log_path = self.log_dir / f"migrate-{service}.log"
+            argv, extra = _command(self._plan[service], "migrate", "up")
             with log_path.open("wb") as log:
                 popen = subprocess.Popen(  # noqa: S603  (the service's own console script)
-                    [_bin(service), "migrate", "up"],
-                    env=environment(self.service_env(service)),
+                    argv,
+                    env=environment(self.service_env(service) | extra),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -300,9 +344,16 @@ class Stack:
         return status
 
     def service_env(self, service: str) -> dict[str, str]:
-        """The variables of `service` (`users`, `notifications`, `fake-mail`), ports aside."""
+        """The variables of `service` (`users`, `notifications`, `fake-mail`, ...), ports aside.
+
+        Its `.env.example` says what it needs: its own database and role on the stack's
+        PostgreSQL, Redis, its broker user on the stack's vhost, and for every external API it
+        calls (`<PREFIX><NAME>_API_BASE_URL`) fake-mail, the stack's double, and its key.
+        """
         names, secrets, servers = self.names, self.secrets, self.servers
-        common = {
+        plan = self._plan[service]
+        prefix = plan.prefix
+        env = {
             "ENV": "dev",
             "LOG_LEVEL": "INFO",
             "HTTP_HOST": "127.0.0.1",
@@ -311,38 +362,37 @@ class Stack:
             # a rolling restart through a proxy sets it, tests/e2e/test_rolling_restart.py).
             "HTTP_DRAIN_DELAY": "0",
             "SERVICE_NAME": service,
+            "ENV_PREFIX": prefix,  # its credentials are read only under its prefix (CF-4)
         }
-        if service == "fake-mail":
-            return common | {
-                "ENV_PREFIX": "FAKE_MAIL_",  # its secret is read only under a prefix (CF-4)
-                "FAKE_MAIL_API_KEY": secrets["FAKE_MAIL_API_KEY"],
-            }
-        prefix = service.upper() + "_"
-        if service == "users":
-            role, db, amqp_user = names.users_role, names.users_db, names.users_amqp_user
-        else:
-            role, db = names.notifications_role, names.notifications_db
-            amqp_user = names.notifications_amqp_user
-        env = common | {
-            "ENV_PREFIX": prefix,
-            f"{prefix}POSTGRES_HOST": servers.host,
-            f"{prefix}POSTGRES_PORT": str(servers.pg_port),
-            f"{prefix}POSTGRES_USER": role,
-            f"{prefix}POSTGRES_PASSWORD": secrets[f"{prefix}POSTGRES_PASSWORD"],
-            f"{prefix}POSTGRES_DB": db,
-            f"{prefix}POSTGRES_SSLMODE": "disable",
-            f"{prefix}RABBITMQ_HOST": servers.host,
-            f"{prefix}RABBITMQ_PORT": str(servers.amqp_port),
-            f"{prefix}RABBITMQ_USER": amqp_user,
-            f"{prefix}RABBITMQ_PASSWORD": secrets[f"{prefix}RABBITMQ_PASSWORD"],
-            f"{prefix}RABBITMQ_VHOST": names.vhost,
-        }
-        if service == "users":
-            env |= {"USERS_REDIS_HOST": servers.host, "USERS_REDIS_PORT": str(servers.redis_port)}
-        else:
+        if service == DOUBLE:
+            env[f"{prefix}API_KEY"] = secrets[f"{prefix}API_KEY"]
+        if plan.postgres:
             env |= {
-                "NOTIFICATIONS_MAIL_API_BASE_URL": f"http://127.0.0.1:{self.ports.fake_mail_api}",
-                "NOTIFICATIONS_MAIL_API_API_KEY": secrets["FAKE_MAIL_API_KEY"],
+                f"{prefix}POSTGRES_HOST": servers.host,
+                f"{prefix}POSTGRES_PORT": str(servers.pg_port),
+                f"{prefix}POSTGRES_USER": names.database(plan),
+                f"{prefix}POSTGRES_PASSWORD": secrets[f"{prefix}POSTGRES_PASSWORD"],
+                f"{prefix}POSTGRES_DB": names.database(plan),
+                f"{prefix}POSTGRES_SSLMODE": "disable",
+            }
+        if plan.rabbitmq:
+            env |= {
+                f"{prefix}RABBITMQ_HOST": servers.host,
+                f"{prefix}RABBITMQ_PORT": str(servers.amqp_port),
+                f"{prefix}RABBITMQ_USER": names.amqp_user(plan),
+                f"{prefix}RABBITMQ_PASSWORD": secrets[f"{prefix}RABBITMQ_PASSWORD"],
+                f"{prefix}RABBITMQ_VHOST": names.vhost,
+            }
+        if plan.redis:
+            env |= {
+                f"{prefix}REDIS_HOST": servers.host,
+                f"{prefix}REDIS_PORT": str(servers.redis_port),
+            }
+        double = self._plan[DOUBLE]
+        for api in plan.external_apis:
+            env |= {
+                f"{api}BASE_URL": f"http://127.0.0.1:{self.ports.fake_mail_api}",
+                f"{api}API_KEY": secrets[f"{double.prefix}API_KEY"],
             }
         return env
 
@@ -378,22 +428,32 @@ class Stack:
         for process in self._all():
             api = f"  api {process.api_url}" if process.api_port is not None else ""
             lines.append(f"  {process.name:<24} pid {process.pid:<7} tech {process.tech_url}{api}")
-        users, mail = self.users_api_url, self.fake_mail_url
-        key = "<FAKE_MAIL_API_KEY: in memory only for this run>"
-        if self.secrets_file is not None:
-            where = self.secrets_file.resolve()
-            shown = where.relative_to(REPO) if where.is_relative_to(REPO) else where
-            key = f"$(grep ^FAKE_MAIL_API_KEY= {shown} | cut -d= -f2-)"
+        lines += ["", "try:"]
+        if "users-api" in self.processes:
+            users = self.users_api_url
+            lines += [
+                f"  curl -s -X POST {users}/api/v1/users -H 'content-type: application/json' \\",
+                '    -d \'{"email": "ada@example.com", "username": "ada", "display_name": "Ada"}\'',
+                f"  curl -s {users}/api/v1/users/<id>",
+            ]
+        if DOUBLE in self.processes:
+            key = "<FAKE_MAIL_API_KEY: in memory only for this run>"
+            if self.secrets_file is not None:
+                where = self.secrets_file.resolve()
+                shown = where.relative_to(REPO) if where.is_relative_to(REPO) else where
+                key = f"$(grep ^FAKE_MAIL_API_KEY= {shown} | cut -d= -f2-)"
+            lines.append(
+                f'  curl -s -H "Authorization: Bearer {key}" {self.fake_mail_url}/v1/messages'
+            )
+        if "users-api" in self.processes:
+            lines.append(f"  curl -s {self.process('users-api').tech_url}/metrics")
+        # Every other API: its readiness (its own endpoints are in its README and OpenAPI).
         lines += [
-            "",
-            "try:",
-            f"  curl -s -X POST {users}/api/v1/users -H 'content-type: application/json' \\",
-            '    -d \'{"email": "ada@example.com", "username": "ada", "display_name": "Ada"}\'',
-            f"  curl -s {users}/api/v1/users/<id>",
-            f'  curl -s -H "Authorization: Bearer {key}" {mail}/v1/messages',
-            f"  curl -s {self.process('users-api').tech_url}/metrics",
-            f"logs: {self.log_dir}/<process>.log (JSON lines)",
+            f"  curl -s {p.tech_url}/health/readyz  # {self._role(p).service}: api {p.api_url}"
+            for p in self._all()
+            if self._role(p).service not in _REFERENCE and p.api_port is not None
         ]
+        lines.append(f"logs: {self.log_dir}/<process>.log (JSON lines)")
         return "\n".join(lines)
 
     def _step(self, line: str) -> None:
@@ -414,16 +474,8 @@ class Stack:
         name: str | None = None,
         extra: Mapping[str, str] | None = None,
     ) -> Process:
-        ports = self.ports
-        first = {
-            "fake-mail": (ports.fake_mail_tech, ports.fake_mail_api),
-            "users-api": (ports.users_tech, ports.users_api),
-            "users-relay": (ports.users_relay_tech, None),
-            "notifications-relay": (ports.notifications_relay_tech, None),
-            "notifications-consumer": (ports.notifications_consumer_tech, None),
-        }[role.name]
         if index == 0:
-            tech, api = first
+            tech, api = self.ports.first(role)
         else:
             tech, api = free_port(), (free_port() if role.api else None)
         if name is None:
@@ -433,11 +485,12 @@ class Stack:
         env["API_PORT"] = str(api if api is not None else free_port())
         env |= dict(self.env.get(role.name, {})) | dict(extra or {})
         self._check_env_example(role.service, env)
+        argv, run_env = _command(self._plan[role.service], *role.command[1:])
         assert self.log_dir is not None  # noqa: S101  (set in __post_init__)
         process = Process(
             name=name,
-            argv=(_bin(role.command[0]), *role.command[1:]),
-            env=environment(env),
+            argv=tuple(argv),
+            env=environment(env | run_env),
             log_path=self.log_dir / f"{name}.log",
             tech_port=tech,
             api_port=api,
@@ -460,7 +513,7 @@ class Stack:
 
     def _check_env_example(self, service: str, env: Mapping[str, str]) -> None:
         """Fail on a variable the service's generated `.env.example` does not know."""
-        example = SERVICE_DIRS[service] / ".env.example"
+        example = self._plan[service].folder / ".env.example"
         if not example.exists():
             return
         known = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", example.read_text(), re.MULTILINE))

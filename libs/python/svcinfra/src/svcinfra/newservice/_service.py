@@ -141,6 +141,7 @@ def new_service(
             f".venv/bin/python scripts/lock_services.py {folder.relative_to(root)}  # CI-1",
             "make venv  # installs it into .venv",
             f".venv/bin/pytest {folder.relative_to(root)}",
+            f"make run ONLY={name}  # starts it locally (or plain `make run`: every service)",
             "README.md: Your first service in ten minutes",
         ),
     )
