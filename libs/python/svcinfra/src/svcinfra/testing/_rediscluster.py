@@ -54,9 +54,13 @@ class PrivateRedisCluster:
         if replicas < 0:
             raise ValueError("replicas must be 0 or more")
         self.replicas = replicas
-        args = _node_args(round(node_timeout * 1000))
+        timeout_ms = round(node_timeout * 1000)
+        # Each node's cluster bus gets a free port of its own (Redis's default, port + 10000,
+        # may be taken or beyond 65535).
         self.nodes = [
-            PrivateRedis(free_port(), base_dir=base_dir, extra_args=args)
+            PrivateRedis(
+                free_port(), base_dir=base_dir, extra_args=_node_args(timeout_ms, free_port())
+            )
             for _ in range(MASTERS * (1 + replicas))
         ]
 
@@ -201,9 +205,10 @@ class PrivateRedisCluster:
             time.sleep(0.05)
 
 
-def _node_args(timeout_ms: int) -> list[str]:
+def _node_args(timeout_ms: int, bus_port: int) -> list[str]:
     return [
         "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+        "--cluster-port", str(bus_port),
         "--cluster-node-timeout", str(timeout_ms),
         # a replica takes over however long its master was gone
         "--cluster-replica-validity-factor", "0",
