@@ -18,7 +18,14 @@ import pytest
 from redis.crc import key_slot
 from redis.exceptions import RedisClusterException
 
-from svcinfra.cache import Cache, CacheClient, KeyNamespace, NearCache, create_cache_client
+from svcinfra.cache import (
+    Cache,
+    CacheClient,
+    InvalidationNotices,
+    KeyNamespace,
+    NearCache,
+    create_cache_client,
+)
 from svcinfra.cache._errors import CacheError
 from svcinfra.config import RedisSettings
 from svcinfra.testing import PrivateRedisCluster, metric_value
@@ -176,6 +183,28 @@ async def test_the_near_cache_is_refused_on_a_cluster(client: CacheClient) -> No
     """CLIENT TRACKING would need a connection per node: refused with what to do instead."""
     with pytest.raises(CacheError, match="not supported on Redis Cluster"):
         Cache(client, KeyNamespace("t", "near"), pb.UserProfile, ttl=60, near=NearCache())
+
+
+async def test_invalidation_notices_reach_a_subscriber_on_a_cluster(
+    client: CacheClient, redis_namespace: str
+) -> None:
+    """Pub/Sub hints (RD-6) through redis-py's cluster pubsub: a published id arrives."""
+    notices = InvalidationNotices(client, KeyNamespace(redis_namespace, "profile"))
+    subscribed = asyncio.Event()
+    received: list[str] = []
+
+    async def listen() -> None:
+        async for id_ in notices.listen(subscribed=subscribed):
+            received.append(id_)
+            return
+
+    listener = asyncio.create_task(listen())
+    await asyncio.wait_for(subscribed.wait(), 5)
+    published = await notices.publish(2)
+    await asyncio.wait_for(listener, 5)
+
+    assert received == ["2"]
+    assert published is not None  # a count of the node it went through (not cluster-wide)
 
 
 async def test_pool_stats_and_key_counts_cover_every_node(
