@@ -71,6 +71,14 @@ class Cache(Generic[M]):
         early_refresh: XFetch beta (1.0 is the paper's optimum): hot keys are reloaded in the
             background shortly before they expire, with a probability that grows as expiry
             nears and with the measured load time stored in the value. None: off.
+        near: keep hot values in the process too (docs/cache.md); not on Redis Cluster.
+
+    On Redis Cluster (`client.cluster`) the fill lock and negative entry keys carry a hash tag
+    of the value key, so that the fill script's keys share one slot (docs/redis-cluster.md).
+
+    Raises:
+        CacheError: `near` with a Redis Cluster client (the near cache needs one tracking
+            connection per node, which it does not have).
     """
 
     def __init__(
