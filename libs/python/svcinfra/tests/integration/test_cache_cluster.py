@@ -19,8 +19,10 @@ from redis.crc import key_slot
 from redis.exceptions import RedisClusterException
 
 from svcinfra.cache import (
+    BreakerState,
     Cache,
     CacheClient,
+    Failed,
     InvalidationNotices,
     KeyNamespace,
     NearCache,
@@ -223,6 +225,31 @@ async def test_pool_stats_and_key_counts_cover_every_node(
     assert in_use == 0
     assert idle >= 3  # at least one connection to each master
     assert most == 50 * len(cluster.nodes)
+
+
+async def test_a_full_node_pool_is_a_miss_that_leaves_the_breaker_closed(
+    cluster: PrivateRedisCluster, redis_namespace: str
+) -> None:
+    """One connection per node and 60 concurrent lock attempts: a node's pool does not wait
+    (MaxConnectionsError); those calls fail open, and a local burst does not open the breaker.
+    """
+    settings = _settings(cluster).model_copy(update={"max_connections": 1})
+    client = create_cache_client(settings, name="cluster-tiny-pool")
+    try:
+        assert await client.ping()  # the slot map is read
+        results = await asyncio.gather(
+            *(
+                client.lock(f"{redis_namespace}:burst:{i}", "t", 5000, namespace="burst")
+                for i in range(60)
+            )
+        )
+        assert any(
+            isinstance(r, Failed) and not r.skipped for r in results
+        )  # the burst outran the pools
+        assert any(r is True for r in results)
+        assert client.breaker.state is BreakerState.CLOSED
+    finally:
+        await client.aclose()
 
 
 async def _serve_until_hits(
