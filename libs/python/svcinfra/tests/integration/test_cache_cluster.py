@@ -38,14 +38,18 @@ if TYPE_CHECKING:
 COOLDOWN = 0.3
 
 
-def _settings(cluster: PrivateRedisCluster, *, nodes: int = 2) -> RedisSettings:
-    # Only the first nodes are given: the client finds the others in the slot map.
+def _settings(
+    cluster: PrivateRedisCluster, *, nodes: int = 2, timeout: float = 1.0
+) -> RedisSettings:
+    # Only the first nodes are given: the client finds the others in the slot map. The tests
+    # without a kill allow 1 s per command (a loaded CI machine must not turn a slow answer into
+    # a failed read, which they count as a CROSSSLOT); the kill tests 0.2 s.
     listed = ",".join(f"{host}:{port}" for host, port in cluster.addresses[:nodes])
     return RedisSettings(
         host="unused.invalid",  # never dialled with REDIS_CLUSTER_NODES
         cluster_nodes=listed,
-        socket_timeout=0.2,
-        connect_timeout=0.2,
+        socket_timeout=timeout,
+        connect_timeout=timeout,
         breaker_failures=3,
         breaker_cooldown=COOLDOWN,
     )
@@ -272,7 +276,9 @@ async def _serve_until_hits(
 async def test_a_killed_master_fails_open_then_its_replica_serves(redis_namespace: str) -> None:
     """With a replica per master: the kill is absorbed, then the promoted replica serves."""
     with PrivateRedisCluster(replicas=1) as cluster:
-        client = create_cache_client(_settings(cluster, nodes=6), name="cluster-failover")
+        client = create_cache_client(
+            _settings(cluster, nodes=6, timeout=0.2), name="cluster-failover"
+        )
         try:
             cache = Cache(client, KeyNamespace(redis_namespace, "profile"), pb.UserProfile, ttl=60)
             loader = Loader()
@@ -303,7 +309,7 @@ async def test_a_killed_master_without_replica_fails_open_until_it_is_back(
     the loader, writes are skipped; the restarted node serves again (empty: a cache).
     """
     with PrivateRedisCluster(replicas=0) as cluster:
-        client = create_cache_client(_settings(cluster), name="cluster-outage")
+        client = create_cache_client(_settings(cluster, timeout=0.2), name="cluster-outage")
         try:
             cache = Cache(client, KeyNamespace(redis_namespace, "profile"), pb.UserProfile, ttl=60)
             loader = Loader()
