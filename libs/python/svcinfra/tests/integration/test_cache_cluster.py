@@ -225,6 +225,8 @@ async def test_pool_stats_and_key_counts_cover_every_node(
     counts = await client.sample_key_counts([ns])
 
     assert counts == {ns.name: 50}
+    # INFO keyspace summed over the three masters: at least this test's keys
+    assert metric_value("svcinfra_cache_db_keys", client=client.name, db="db0") >= 50
     in_use, idle, most = client.pool_stats()
     assert in_use == 0
     assert idle >= 3  # at least one connection to each master
