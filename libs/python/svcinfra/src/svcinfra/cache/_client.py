@@ -595,6 +595,8 @@ def _cluster(settings: RedisSettings, options: dict[str, Any]) -> RedisCluster:
     node that fails (connection error or timeout) or a cluster that answers `CLUSTERDOWN` makes
     the client re-read the slot map and retry up to `REDIS_RETRIES` times, so a promoted
     replica is found; what still fails goes to the breaker, as in a single-node outage (RD-1).
+    A pipeline (batched reads, multi-slot DEL) that fails that way makes redis-py close every
+    connection of the client before its retry (docs/redis-cluster.md).
     """
     return RedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in settings.cluster_addresses()],
