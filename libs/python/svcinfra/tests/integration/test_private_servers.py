@@ -22,7 +22,13 @@ import asyncpg
 import pytest
 import redis
 
-from svcinfra.testing import PrivatePostgres, PrivateRedis, PrivateServerError, free_port
+from svcinfra.testing import (
+    PrivatePostgres,
+    PrivateRedis,
+    PrivateRedisCluster,
+    PrivateServerError,
+    free_port,
+)
 
 
 def _listening(port: int) -> bool:
@@ -113,6 +119,36 @@ def test_an_error_inside_the_block_still_removes_the_servers() -> None:
         roots += [pg.root, cache.root]  # type: ignore[list-item]
         raise RuntimeError("the test failed")
     assert roots
+    assert not any(root.exists() for root in roots)
+    assert not any(_listening(port) for port in ports)
+
+
+def test_a_private_redis_cluster_forms_and_leaves_nothing_behind() -> None:
+    """Three masters serving every slot; an error in the block stops them all, removes their
+    directories and frees their ports, the cluster-bus ports too (issue 20).
+    """
+    roots: list[Path] = []
+    ports: list[int] = []
+    with (  # noqa: PT012  (the failure must happen while the cluster runs)
+        pytest.raises(RuntimeError, match="the test failed"),
+        PrivateRedisCluster() as cluster,
+    ):
+        roots += [node.root for node in cluster.nodes]  # type: ignore[misc]
+        ports += [node.port for node in cluster.nodes]
+        ports += [
+            int(n.extra_args[n.extra_args.index("--cluster-port") + 1]) for n in cluster.nodes
+        ]
+        client = redis.RedisCluster(host="127.0.0.1", port=cluster.nodes[0].port)
+        try:
+            masters = client.cluster_nodes()
+            assert sum("master" in node["flags"] for node in masters.values()) == 3
+            assert client.set("a", 1)
+            assert client.mget_nonatomic(["a", "b", "c"]) == [b"1", None, None]
+        finally:
+            client.close()
+        assert all(_listening(port) for port in ports)
+        raise RuntimeError("the test failed")
+    assert len(roots) == 3
     assert not any(root.exists() for root in roots)
     assert not any(_listening(port) for port in ports)
 

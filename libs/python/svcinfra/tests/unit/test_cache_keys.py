@@ -7,8 +7,10 @@ import re
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from redis.crc import key_slot
 
 from svcinfra.cache import CacheError, KeyFormatError, KeyNamespace, parse_key
+from svcinfra.cache._keys import hash_tag
 
 KEY_FORMAT = re.compile(r"[^:\s]+:[^:\s]+:\S+")
 SEGMENTS = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", fullmatch=True)
@@ -112,3 +114,40 @@ def test_parse_key_accepts_only_the_format(text: str) -> None:
     except KeyFormatError:
         return
     assert namespace.key(id_) == text
+
+
+@given(domain=SEGMENTS, entity=SEGMENTS, id_=IDS | st.from_regex(r"[a-z{}]{1,12}", fullmatch=True))
+def test_same_slot_companions_share_the_value_keys_hash_slot(
+    domain: str, entity: str, id_: str | int
+) -> None:
+    """Redis Cluster (issue 20): the lock and negative entry land in the value key's slot, or the
+    id is refused (a `}` without a hash tag); the value key itself never changes (RD-3).
+    """
+    namespace = KeyNamespace(domain, entity)
+    value = namespace.key(id_)
+    assert value == f"{domain}:{entity}:{id_}"
+    if "}" in str(id_) and hash_tag(value) is None:
+        with pytest.raises(KeyFormatError, match="hash tag"):
+            namespace.lock_key(id_, same_slot=True)
+        return
+    companions = [
+        namespace.lock_key(id_, same_slot=True),
+        namespace.absent_key(id_, same_slot=True),
+    ]
+    assert len(set(companions)) == 2
+    for key in companions:
+        assert key_slot(key.encode()) == key_slot(value.encode())
+        assert key != value
+        with pytest.raises(KeyFormatError):
+            parse_key(key)  # never mistaken for a value key
+
+
+def test_same_slot_companions_tag_the_value_key() -> None:
+    """The documented forms: `{<domain>:<entity>:<id>}.lock`, unless the id has its own tag."""
+    namespace = KeyNamespace("user", "profile")
+    assert namespace.lock_key(7, same_slot=True) == "{user:profile:7}.lock"
+    assert namespace.absent_key(7, same_slot=True) == "{user:profile:7}.absent"
+    assert namespace.lock_key("a{t}b", same_slot=True) == "user:profile.lock:a{t}b"
+    assert namespace.lock_key(7) == "user:profile.lock:7"  # single host: unchanged
+    with pytest.raises(KeyFormatError, match="hash tag"):
+        namespace.lock_key("a}b", same_slot=True)

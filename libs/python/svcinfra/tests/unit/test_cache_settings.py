@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 from redis.asyncio import BlockingConnectionPool
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -99,4 +100,40 @@ async def test_sentinels_route_the_pool_through_redis_py_sentinel() -> None:
     ] == [("s1", 26379), ("s2", 26380), ("s3", 26379)]
     assert sentinels[0].connection_pool.connection_kwargs["socket_timeout"] == 0.2
     assert client.pool_stats() == (0, 0, 7)  # no I/O at construction
+    await client.aclose()
+
+
+async def test_cluster_nodes_make_a_redis_cluster_client_with_the_same_timeouts() -> None:
+    """REDIS_CLUSTER_NODES: redis-py's RedisCluster from those nodes, short timeouts, no I/O."""
+    settings = RedisSettings(
+        host="unused",
+        cluster_nodes="r1:7000, r2:7001,r3",
+        socket_timeout=0.2,
+        connect_timeout=0.3,
+        max_connections=7,
+        retries=2,
+    )
+
+    client = create_cache_client(settings, name="users-cache")
+
+    redis = client.redis
+    assert isinstance(redis, RedisCluster)
+    assert client.cluster
+    assert [(n.host, n.port) for n in redis.startup_nodes] == [
+        ("r1", 7000),
+        ("r2", 7001),
+        ("r3", 6379),
+    ]
+    kwargs = redis.connection_kwargs
+    assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (0.2, 0.3)
+    assert (kwargs["max_connections"], kwargs["client_name"]) == (7, "users-cache")
+    assert redis.retry.get_retries() == 2
+    assert client.pool_stats() == (0, 0, 0)  # no I/O yet: no node known before the slot map
+    await client.aclose()
+
+
+async def test_a_single_host_client_is_not_a_cluster() -> None:
+    """The default stays one server at REDIS_HOST."""
+    client = create_cache_client(RedisSettings(host="localhost"))
+    assert not client.cluster
     await client.aclose()

@@ -402,3 +402,56 @@ def test_a_malformed_sentinel_setting_names_its_variable(
     with pytest.raises(ConfigError, match=variable) as raised:
         load_config(UsersConfig, plain | env)
     assert message in str(raised.value)
+
+
+def test_redis_cluster_nodes_are_a_shared_setting_parsed_into_addresses() -> None:
+    """REDIS_CLUSTER_NODES is cluster-wide (issue 20); unset: one host, the default."""
+    plain = {k: v for k, v in valid_env().items() if k != "REDIS_TLS"} | {
+        "REDIS_ALLOW_INSECURE": "cluster test",
+        "USERS_REDIS_DB": "0",  # a cluster has only db 0
+    }
+    assert load_config(UsersConfig, plain).redis.cluster_addresses() == []
+    assert load_config(UsersConfig, plain).redis.cluster_nodes is None
+
+    config = load_config(
+        UsersConfig, plain | {"REDIS_CLUSTER_NODES": "redis-0.redis:7000, redis-1.redis,[::1]:7001"}
+    )
+
+    assert config.redis.cluster_addresses() == [
+        ("redis-0.redis", 7000),
+        ("redis-1.redis", 6379),
+        ("::1", 7001),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "message"),
+    [
+        ({"REDIS_CLUSTER_NODES": "r1:7000,:1"}, "REDIS_CLUSTER_NODES", "':1' is not host:port"),
+        ({"REDIS_CLUSTER_NODES": "r1:0"}, "REDIS_CLUSTER_NODES", "not host:port"),
+        ({"REDIS_CLUSTER_NODES": "r1:7000,,r2"}, "REDIS_CLUSTER_NODES", "not host:port"),
+        (
+            {"REDIS_CLUSTER_NODES": "r1", "REDIS_SENTINELS": "s1", "REDIS_SENTINEL_MASTER": "c"},
+            "REDIS_CLUSTER_NODES",
+            "both set",
+        ),
+        ({"REDIS_CLUSTER_NODES": "r1", "USERS_REDIS_DB": "3"}, "REDIS_DB", "must be 0"),
+        (
+            {"REDIS_CLUSTER_NODES": "r1", "REDIS_TLS": "true"},
+            "REDIS_CLUSTER_NODES",
+            "not supported together with REDIS_TLS",
+        ),
+    ],
+    ids=["empty-host", "bad-port", "empty-entry", "with-sentinels", "db-not-0", "with-tls"],
+)
+def test_a_malformed_cluster_setting_names_its_variable(
+    env: dict[str, str], variable: str, message: str
+) -> None:
+    """Each mistake is a problem of the variable to fix, with what is wrong."""
+    plain = {k: v for k, v in valid_env().items() if k != "REDIS_TLS"} | {
+        "REDIS_ALLOW_INSECURE": "cluster test",
+        "USERS_REDIS_DB": "0",  # a cluster has only db 0
+    }
+    with pytest.raises(ConfigError, match=variable) as raised:
+        load_config(UsersConfig, plain | env)
+    assert message in str(raised.value)

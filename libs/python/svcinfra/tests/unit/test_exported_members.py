@@ -87,6 +87,7 @@ EXPECTED = {
         "Issued",
         "PrivatePostgres",
         "PrivateRedis",
+        "PrivateRedisCluster",
         "PrivateRedisSentinel",
         "PrivateServerError",
         "ServerTls",

@@ -18,7 +18,7 @@ from opentelemetry import trace
 
 from ._batch import Failed
 from ._codec import Decoded, ProtobufCodec
-from ._errors import TTLError
+from ._errors import CacheError, TTLError
 from ._metrics import (
     DECODE_ERRORS,
     EARLY_REFRESHES,
@@ -71,6 +71,14 @@ class Cache(Generic[M]):
         early_refresh: XFetch beta (1.0 is the paper's optimum): hot keys are reloaded in the
             background shortly before they expire, with a probability that grows as expiry
             nears and with the measured load time stored in the value. None: off.
+        near: keep hot values in the process too (docs/cache.md); not on Redis Cluster.
+
+    On Redis Cluster (`client.cluster`) the fill lock and negative entry keys carry a hash tag
+    of the value key, so that the fill script's keys share one slot (docs/redis-cluster.md).
+
+    Raises:
+        CacheError: `near` with a Redis Cluster client (the near cache needs one tracking
+            connection per node, which it does not have).
     """
 
     def __init__(
@@ -120,8 +128,21 @@ class Cache(Generic[M]):
         )
         self._shared = SHARED_CALLS.labels(name)
         self._loader_seconds = LOADER_SECONDS.labels(name)
+        if near is not None and client.cluster:
+            raise CacheError(
+                f"cache {namespace.name}: the near cache is not supported on Redis Cluster "
+                "(REDIS_CLUSTER_NODES): its invalidations come from CLIENT TRACKING on one "
+                "connection, and a cluster would need one per node; build it without near="
+            )
         self.near: NearLayer | None = None if near is None else NearLayer(client, namespace, near)
         client.register(namespace)
+
+    def _lock_key(self, id_: Id) -> str:
+        # On a cluster, in the value key's slot: the fill script writes both (issue 20).
+        return self.namespace.lock_key(id_, same_slot=self._client.cluster)
+
+    def _absent_key(self, id_: Id) -> str:
+        return self.namespace.absent_key(id_, same_slot=self._client.cluster)
 
     def __repr__(self) -> str:
         return (
@@ -172,7 +193,7 @@ class Cache(Generic[M]):
         key = self.namespace.key(id_)
         ttl_ms = self.policy.pick_ms(ttl)
         data = self._encode(value, ttl_ms, 0.0)
-        absent = self.namespace.absent_key(id_) if self._negative else None
+        absent = self._absent_key(id_) if self._negative else None
         if self.near is not None:
             self.near.invalidate(key)
         result = await self._client.set(
@@ -191,7 +212,7 @@ class Cache(Generic[M]):
         keys: list[str] = []
         for id_ in ids:
             key = self.namespace.key(id_)
-            keys += [key, self.namespace.lock_key(id_), self.namespace.absent_key(id_)]
+            keys += [key, self._lock_key(id_), self._absent_key(id_)]
             if key in self._flights or _refresh_flight(key) in self._flights:
                 self._dirty.add(key)
         if not keys:
@@ -231,7 +252,7 @@ class Cache(Generic[M]):
         if self._negative is None:
             entry = await self._read(key)
         else:
-            entry, absent = await self._read_pair(key, self.namespace.absent_key(id_))
+            entry, absent = await self._read_pair(key, self._absent_key(id_))
             if absent:
                 self._negative_hit.inc()
                 return None
@@ -407,7 +428,7 @@ class Cache(Generic[M]):
         if value is None:
             if self._negative is not None:
                 await self._client.set(
-                    self.namespace.absent_key(id_),
+                    self._absent_key(id_),
                     b"",
                     self._negative.pick_ms(),
                     namespace=self.namespace.name,
@@ -422,7 +443,7 @@ class Cache(Generic[M]):
         self, id_: Id, key: str, loader: Callable[[], Awaitable[M | None]], ttl: float | None
     ) -> M | None:
         name = self.namespace.name
-        lock_key = self.namespace.lock_key(id_)
+        lock_key = self._lock_key(id_)
         token = secrets.token_hex(16)
         started = time.monotonic()
         contended = False
@@ -458,7 +479,7 @@ class Cache(Generic[M]):
         Polls hold no connection between reads, and the reads of all waiters of this process
         share one MGET per tick (waiting must not exhaust the pool).
         """
-        absent_key, lock_key = self.namespace.absent_key(id_), self.namespace.lock_key(id_)
+        absent_key, lock_key = self._absent_key(id_), self._lock_key(id_)
         delay = _POLL_FIRST
         while (remaining := deadline - time.monotonic()) > 0:
             await asyncio.sleep(min(delay, remaining))
@@ -490,7 +511,7 @@ class Cache(Generic[M]):
         ttl: float | None,
     ) -> M | None:
         name = self.namespace.name
-        absent_key = self.namespace.absent_key(id_)
+        absent_key = self._absent_key(id_)
         # Double-checked: another process may have filled between our miss and our lease.
         if self._negative is None:
             entry, absent = await self._read(key, count=False), False
@@ -559,7 +580,7 @@ class Cache(Generic[M]):
         try:
             if not self._lock:
                 return await self._load_unlocked(key, id_, loader, ttl)
-            lock_key, token = self.namespace.lock_key(id_), secrets.token_hex(16)
+            lock_key, token = self._lock_key(id_), secrets.token_hex(16)
             got = await self._client.lock(
                 lock_key, token, self._lease_ms, namespace=self.namespace.name
             )
@@ -580,7 +601,7 @@ class Cache(Generic[M]):
                 ttl_ms,
                 lock_key=lock_key,
                 token=token,
-                drop=self.namespace.absent_key(id_),
+                drop=self._absent_key(id_),
                 namespace=self.namespace.name,
             )
         except Exception as exc:  # noqa: BLE001  (a background refresh must not crash anything)

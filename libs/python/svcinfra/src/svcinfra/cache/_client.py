@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 import structlog
 from redis.asyncio import BlockingConnectionPool, Connection, Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import MaxConnectionsError, RedisClusterException, RedisError
 
 from ._batch import FAILED, SKIPPED, Failed, ReadBatcher, Result
 from ._breaker import Breaker, DegradedLog
@@ -31,6 +32,9 @@ __all__ = ["CacheClient", "create_cache_client"]
 
 R = TypeVar("R")
 _log = structlog.get_logger("svcinfra.cache")
+# What a Redis call may raise when Redis (or a cluster node) is down, slow or moving: redis-py's
+# cluster errors such as `SlotNotCoveredError` are not `RedisError`s.
+_REDIS_ERRORS = (RedisError, RedisClusterException, OSError)
 
 # Compare-and-delete: release a lock only if it still holds our token (never a blind DEL).
 _RELEASE = """
@@ -72,12 +76,15 @@ class CacheClient:
     `breaker_cooldown` seconds. Reads of one event-loop tick are coalesced into one MGET.
 
     Build it with `create_cache_client(settings)` in the composition root and `aclose()` it on
-    shutdown. `redis` is the underlying redis-py client, for what the cache does not cover.
+    shutdown. `redis` is the underlying redis-py client, for what the cache does not cover: a
+    `RedisCluster` in cluster mode (`REDIS_CLUSTER_NODES`, issue 20), where every multi-key
+    command is split by hash slot (no `CROSSSLOT`): batched reads are one MGET per slot, sent
+    as one pipeline per node.
     """
 
     def __init__(
         self,
-        redis: Redis,
+        redis: Redis | RedisCluster,
         *,
         name: str = "cache",
         max_ttl: float = 7 * 86_400,
@@ -117,6 +124,11 @@ class CacheClient:
         }
         POOLS.sources.add(self)
 
+    @property
+    def cluster(self) -> bool:
+        """Whether this client talks to a Redis Cluster (`REDIS_CLUSTER_NODES`, issue 20)."""
+        return isinstance(self.redis, RedisCluster)
+
     def __repr__(self) -> str:
         return f"CacheClient(name={self.name!r}, breaker={self.breaker.state.name.lower()})"
 
@@ -134,7 +146,7 @@ class CacheClient:
         started = time.perf_counter()
         try:
             result = await call()
-        except (RedisError, OSError) as exc:
+        except _REDIS_ERRORS as exc:
             self._failed(operation, exc, namespace, ticket)
             return FAILED
         except BaseException:
@@ -197,6 +209,10 @@ class CacheClient:
         return await self.run("mget", functools.partial(self._raw_mget, keys))
 
     async def _raw_mget(self, keys: Sequence[str]) -> list[bytes | None]:
+        if isinstance(self.redis, RedisCluster):
+            # One MGET per hash slot, the MGETs of one node in one pipeline, the answers put
+            # back in the keys' order: never a CROSSSLOT.
+            return cast("list[bytes | None]", await self.redis.mget_nonatomic(keys))
         return cast("list[bytes | None]", await self.redis.mget(keys))
 
     async def set(
@@ -226,7 +242,7 @@ class CacheClient:
         return await self.run("set", both, namespace=namespace)
 
     async def delete(self, keys: Sequence[str], *, namespace: str) -> int | Failed:
-        """DEL `keys`; return how many existed."""
+        """DEL `keys`; return how many existed (on a cluster: one DEL per hash slot)."""
         return await self.run("delete", lambda: self.redis.delete(*keys), namespace=namespace)
 
     async def lock(self, key: str, token: str, lease_ms: int, *, namespace: str) -> bool | Failed:
@@ -285,12 +301,18 @@ class CacheClient:
         try:
             async with asyncio.timeout(timeout):
                 await self.redis.ping()
-        except (RedisError, OSError):
+        except _REDIS_ERRORS:
             return False
         return True
 
     def pool_stats(self) -> tuple[int, int, int]:
-        """Return (in use, idle, max) connections of the pool."""
+        """Return (in use, idle, max) connections of the pool (on a cluster: of every node's)."""
+        if isinstance(self.redis, RedisCluster):
+            nodes = list(self.redis.get_nodes())
+            # redis-py keeps each node's connections in these private attributes.
+            total = sum(len(getattr(node, "_connections", ())) for node in nodes)
+            free = sum(len(getattr(node, "_free", ())) for node in nodes)
+            return total - free, free, sum(node.max_connections for node in nodes)
         pool = self.redis.connection_pool
         # redis-py has no public pool gauges; these private lists are what it keeps itself.
         in_use = len(getattr(pool, "_in_use_connections", ()))
@@ -326,11 +348,25 @@ class CacheClient:
             if not isinstance(counted, Failed):
                 counts[namespace.name] = counted
                 KEYS.labels(namespace.name).set(counted)
-        info = await self.run("info", lambda: self.redis.info("keyspace"))
+        info = await self.run("info", self._keyspace)
         if not isinstance(info, Failed):
-            for db, stats in info.items():
-                DB_KEYS.labels(self.name, str(db)).set(stats.get("keys", 0))
+            for db, keys in info.items():
+                DB_KEYS.labels(self.name, db).set(keys)
         return counts
+
+    async def _keyspace(self) -> dict[str, int]:
+        """Keys per database (`db0`), summed over the masters on a cluster."""
+        if isinstance(self.redis, RedisCluster):
+            answers = await self.redis.info("keyspace", target_nodes=RedisCluster.PRIMARIES)
+            per_node = [v for v in answers.values() if isinstance(v, dict)]
+        else:
+            per_node = [await self.redis.info("keyspace")]
+        totals: dict[str, int] = {}
+        for keyspace in per_node:
+            for db, stats in keyspace.items():
+                if isinstance(stats, dict):
+                    totals[str(db)] = totals.get(str(db), 0) + int(stats.get("keys", 0))
+        return totals
 
     async def _count(self, pattern: str, scan_count: int, limit: int) -> int:
         count = 0
@@ -374,7 +410,10 @@ class CacheClient:
 
 
 def _pool_exhausted(exc: BaseException) -> bool:
-    # BlockingConnectionPool raises a plain ConnectionError, chained from the wait's timeout.
+    # BlockingConnectionPool raises a plain ConnectionError, chained from the wait's timeout;
+    # a cluster node's pool, which does not wait, raises MaxConnectionsError.
+    if isinstance(exc, MaxConnectionsError):
+        return True
     return (
         isinstance(exc, RedisConnectionError)
         and isinstance(exc.__cause__, TimeoutError)
@@ -461,6 +500,7 @@ def create_cache_client(
     No I/O happens here: connections open on first use. With `REDIS_TLS` the connections are
     `TlsConnection`s (`rediss`, issue 17). With `REDIS_SENTINELS` the pool asks the sentinels
     where the master is (redis-py's `Sentinel.master_for`, issue 20); see `_sentinel_master`.
+    With `REDIS_CLUSTER_NODES` the client is redis-py's `RedisCluster`; see `_cluster`.
 
     Raises:
         ConfigError: a TLS file of the settings cannot be read.
@@ -491,7 +531,10 @@ def create_cache_client(
         **tls_options,
     )
     sentinel = None
-    if settings.sentinels is None:
+    redis: Redis | RedisCluster
+    if settings.cluster_nodes is not None:
+        redis = _cluster(settings, options)
+    elif settings.sentinels is None:
         redis = Redis.from_pool(
             BlockingConnectionPool(host=settings.host, port=settings.port, **options)
         )
@@ -541,3 +584,30 @@ def _sentinel_master(settings: RedisSettings, options: dict[str, Any]) -> tuple[
         **options,
     )
     return redis, sentinel
+
+
+def _cluster(settings: RedisSettings, options: dict[str, Any]) -> RedisCluster:
+    """redis-py's `RedisCluster` over `REDIS_CLUSTER_NODES` (issue 20), with the same timeouts.
+
+    The nodes listed are where the client starts: it reads the slot map from the first that
+    answers and finds the others there. `REDIS_MAX_CONNECTIONS` is per node, and a node's pool
+    does not wait for a free connection (`MaxConnectionsError`, absorbed like a full pool). A
+    node that fails (connection error or timeout) or a cluster that answers `CLUSTERDOWN` makes
+    the client re-read the slot map and retry up to `REDIS_RETRIES` times, so a promoted
+    replica is found; what still fails goes to the breaker, as in a single-node outage (RD-1).
+    A pipeline (batched reads, multi-slot DEL) that fails that way makes redis-py close every
+    connection of the client before its retry (docs/redis-cluster.md).
+    """
+    return RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in settings.cluster_addresses()],
+        username=options["username"],
+        password=options["password"],
+        socket_timeout=options["socket_timeout"],
+        socket_connect_timeout=options["socket_connect_timeout"],
+        socket_keepalive=True,
+        max_connections=options["max_connections"],
+        retry=Retry(ExponentialWithJitterBackoff(base=0.005, cap=0.05), settings.retries),
+        health_check_interval=0,
+        client_name=options["client_name"],
+        decode_responses=False,
+    )

@@ -1,6 +1,7 @@
 """Errors of `svcinfra.cache`: only misuse is raised; Redis trouble never reaches the caller (RD-1).
 
-    CacheError                      root of every error this package raises
+    CacheError                      root of every error this package raises (itself: a near
+                                    cache asked for on Redis Cluster)
     ├── KeyFormatError (ValueError) a segment that cannot form `<domain>:<entity>:<id>` (RD-3)
     ├── TTLError (ValueError)       a missing, non-positive or too long TTL, or a bad jitter (RD-2)
     └── CodecError (TypeError)      a codec that is not a protobuf message class (RD-4)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ._errors import KeyFormatError
 
-__all__ = ["KeyNamespace", "parse_key"]
+__all__ = ["KeyNamespace", "hash_tag", "parse_key", "same_slot_key"]
 
 # Domain and entity name what a key holds; they become metric labels, so they stay short and
 # plain. `.` is kept out of them so that the cache's own keys (`<entity>.lock`) cannot collide.
@@ -75,13 +75,62 @@ class KeyNamespace:
         """
         return f"{self.name}:{_id_text(id_)}"
 
-    def lock_key(self, id_: str | int) -> str:
-        """Return the key of the short-lease fill lock of `id_` (`<domain>:<entity>.lock:<id>`)."""
-        return f"{self.name}.lock:{_id_text(id_)}"
+    def lock_key(self, id_: str | int, *, same_slot: bool = False) -> str:
+        """Return the key of the short-lease fill lock of `id_` (`<domain>:<entity>.lock:<id>`).
 
-    def absent_key(self, id_: str | int) -> str:
-        """Return the key of the negative entry of `id_` (`<domain>:<entity>.absent:<id>`)."""
-        return f"{self.name}.absent:{_id_text(id_)}"
+        `same_slot` (Redis Cluster, issue 20): a key in the hash slot of `key(id_)`, as the fill
+        script needs; see `same_slot_key`.
+        """
+        return self._aux_key("lock", id_, same_slot=same_slot)
+
+    def absent_key(self, id_: str | int, *, same_slot: bool = False) -> str:
+        """Return the key of the negative entry of `id_` (`<domain>:<entity>.absent:<id>`).
+
+        `same_slot`: in the hash slot of `key(id_)`, as for `lock_key`.
+        """
+        return self._aux_key("absent", id_, same_slot=same_slot)
+
+    def _aux_key(self, kind: str, id_: str | int, *, same_slot: bool) -> str:
+        text = _id_text(id_)
+        plain = f"{self.name}.{kind}:{text}"
+        if not same_slot:
+            return plain
+        return same_slot_key(f"{self.name}:{text}", plain, f".{kind}")
+
+
+def hash_tag(key: str) -> str | None:
+    """The part of `key` that Redis Cluster hashes when it is not the whole key, else None.
+
+    Redis's rule: the text between the first `{` and the first `}` after it, if not empty.
+    """
+    start = key.find("{")
+    if start < 0:
+        return None
+    end = key.find("}", start + 1)
+    return None if end <= start + 1 else key[start + 1 : end]
+
+
+def same_slot_key(value_key: str, plain: str, suffix: str) -> str:
+    """A companion key of `value_key` that Redis Cluster puts in the same hash slot.
+
+    The cache's fill lock and negative entry are written with the value in one script (RD-5),
+    and a cluster runs a script only on keys of one slot. The value key keeps its form (RD-3):
+    it is its companions that carry a hash tag, `{<domain>:<entity>:<id>}.lock`, whose hashed
+    part is the value key itself. An id that holds a hash tag of its own (`{...}`) already
+    pins the value key's slot, and `plain` (the same id after a brace-free prefix) shares it.
+
+    Raises:
+        KeyFormatError: the id holds a `}` but no hash tag: no companion key can share the
+            slot of a key whose whole text is hashed and contains `}`.
+    """
+    if hash_tag(value_key) is not None:
+        return plain
+    if "}" in value_key:
+        raise KeyFormatError(
+            f"key {value_key[:80]!r}: on Redis Cluster an id with '}}' must hold a hash tag "
+            "'{...}' (its lock and negative entry could not share its slot otherwise)"
+        )
+    return f"{{{value_key}}}{suffix}"
 
 
 def parse_key(key: str) -> tuple[KeyNamespace, str]:

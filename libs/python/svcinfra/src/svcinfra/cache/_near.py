@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import structlog
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
@@ -254,7 +255,10 @@ class NearLayer:
     # -- the tracking connection ------------------------------------------------------------
 
     def _connection(self) -> Connection:
-        pool = self._client.redis.connection_pool
+        redis = self._client.redis
+        if isinstance(redis, RedisCluster):  # refused by `Cache` (one tracking connection)
+            raise TypeError("the near cache does not run on Redis Cluster")
+        pool = redis.connection_pool
         kwargs: dict[str, Any] = dict(pool.connection_kwargs)
         kwargs.update(
             protocol=3,

@@ -6,7 +6,8 @@ import asyncio
 from typing import TYPE_CHECKING
 
 import structlog
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
 from ._batch import Failed
 
@@ -63,6 +64,10 @@ class InvalidationNotices:
         delay = _BACKOFF_FIRST
         confirmed = False
         while True:
+            if not await self._slot_map_ready():
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _BACKOFF_MAX)
+                continue
             # Subscribe confirmations are kept: redis-py reconnects and resubscribes on its own
             # after a broken connection, and a second confirmation is how the gap shows.
             pubsub = self._client.redis.pubsub(ignore_subscribe_messages=False)
@@ -79,7 +84,7 @@ class InvalidationNotices:
                         confirmed = True
                         if subscribed is not None:
                             subscribed.set()
-            except (RedisError, OSError) as exc:
+            except (RedisError, RedisClusterException, OSError) as exc:
                 if subscribed is not None:
                     subscribed.clear()
                 _log.warning(
@@ -92,3 +97,24 @@ class InvalidationNotices:
                 delay = min(delay * 2, _BACKOFF_MAX)
             finally:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]  # (unannotated)
+
+    async def _slot_map_ready(self) -> bool:
+        """Whether the client can subscribe: on a cluster, once it has read the slot map.
+
+        redis-py's cluster pubsub picks its node from the slot map, and a client that has sent
+        no command yet has none (a KeyError, not a RedisError).
+        """
+        redis = self._client.redis
+        if not isinstance(redis, RedisCluster):
+            return True
+        try:
+            await redis.initialize()
+        except (RedisError, RedisClusterException, OSError) as exc:
+            _log.warning(
+                "cache notices: no cluster slot map yet, retrying",
+                channel=self.channel,
+                error=type(exc).__name__,
+                rule="RD-6",
+            )
+            return False
+        return True

@@ -404,6 +404,17 @@ class RedisSettings(Section):
             description="The master's name at the sentinels; required with REDIS_SENTINELS.",
         ),
     ] = None
+    # Redis Cluster (issue 20): the nodes say which of them serves which slot.
+    cluster_nodes: Annotated[
+        str | None,
+        Env(shared=True),
+        Field(
+            min_length=1,
+            description="Redis Cluster nodes to start from as host:port,host:port,... (a few "
+            "are enough: the rest are discovered); set: cluster mode (REDIS_HOST is then not "
+            "dialled); unset: REDIS_HOST alone.",
+        ),
+    ] = None
     connect_timeout: Annotated[Seconds, Field(description="Seconds to connect.")] = 0.5
     socket_timeout: Annotated[Seconds, Field(description="Seconds a command may take.")] = 0.25
     max_connections: Annotated[int, Field(ge=1, le=10_000, description="Pool size.")] = 50
@@ -457,6 +468,23 @@ class RedisSettings(Section):
         self.sentinel_addresses()  # raises on a malformed list
         return self
 
+    @model_validator(mode="after")
+    def _cluster_mode(self) -> Self:
+        if self.cluster_nodes is None:
+            return self
+        if self.sentinels is not None:
+            raise SettingError(
+                "cluster_nodes", "and REDIS_SENTINELS are both set: choose one (or neither)"
+            )
+        if self.db != 0:
+            raise SettingError("db", "must be 0 with REDIS_CLUSTER_NODES (a cluster has only db 0)")
+        if self.tls:
+            # redis-py's cluster builds its own SSL connections, not svcinfra's TLS context:
+            # refused rather than silently connecting with other certificate checks.
+            raise SettingError("cluster_nodes", "is not supported together with REDIS_TLS yet")
+        self.cluster_addresses()  # raises on a malformed list
+        return self
+
     def sentinel_addresses(self) -> list[tuple[str, int]]:
         """The (host, port) pairs of `sentinels` (port 26379 when left out); [] without them.
 
@@ -467,19 +495,19 @@ class RedisSettings(Section):
         """
         if self.sentinels is None:
             return []
-        out = []
-        for entry in self.sentinels.split(","):
-            host, sep, port = entry.strip().rpartition(":")
-            if not sep:
-                host, port = port, "26379"
-            if host.startswith("[") and host.endswith("]"):
-                host = host[1:-1]  # an IPv6 address: [::1]:26379
-            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:  # noqa: PLR2004
-                raise SettingError(
-                    "sentinels", f"{entry.strip()!r} is not host:port (a comma-separated list)"
-                )
-            out.append((host, int(port)))
-        return out
+        return _host_ports(self.sentinels, "sentinels", 26379)
+
+    def cluster_addresses(self) -> list[tuple[str, int]]:
+        """The (host, port) pairs of `cluster_nodes` (port 6379 when left out); [] without them.
+
+        An IPv6 address is written in brackets with its port: `[fd00::1]:6379`.
+
+        Raises:
+            SettingError: an entry is empty or its port is not a number in 1-65535.
+        """
+        if self.cluster_nodes is None:
+            return []
+        return _host_ports(self.cluster_nodes, "cluster_nodes", 6379)
 
     def insecure_transport(self) -> tuple[str, str] | None:
         """Why the connection is plaintext or unverified, unless allowed (issue 17)."""
@@ -521,6 +549,23 @@ class RedisSettings(Section):
             server_name=self.tls_server_name,
         )
         return TlsClient(context, server_name, self.ca_file, _REDIS_TLS)
+
+
+def _host_ports(value: str, field: str, default_port: int) -> list[tuple[str, int]]:
+    """Parse `host:port,host,[::1]:port` into (host, port) pairs; the port defaults."""
+    out = []
+    for entry in value.split(","):
+        host, sep, port = entry.strip().rpartition(":")
+        if not sep:
+            host, port = port, str(default_port)
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]  # an IPv6 address: [::1]:6379
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:  # noqa: PLR2004
+            raise SettingError(
+                field, f"{entry.strip()!r} is not host:port (a comma-separated list)"
+            )
+        out.append((host, int(port)))
+    return out
 
 
 class AmqpSettings(Section):

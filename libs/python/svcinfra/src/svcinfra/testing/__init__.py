@@ -6,6 +6,7 @@ from ._pgnode import PrivatePostgres
 from ._ports import free_port
 from ._proxy import FaultProxy
 from ._reaper import PrivateServerError
+from ._rediscluster import PrivateRedisCluster
 from ._redisnode import PrivateRedis
 from ._sentinel import PrivateRedisSentinel
 from ._tlscerts import Issued, ServerTls, TestCA
@@ -18,6 +19,7 @@ __all__ = [
     "Issued",
     "PrivatePostgres",
     "PrivateRedis",
+    "PrivateRedisCluster",
     "PrivateRedisSentinel",
     "PrivateServerError",
     "ServerTls",

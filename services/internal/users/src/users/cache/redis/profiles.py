@@ -37,7 +37,9 @@ class RedisProfileCache:
         client: the service's cache client (the composition root closes it).
         namespace: the key family; tests pass a unique one.
         ttl: seconds an entry lives (jittered by the library).
-        near: the in-process layer's options (None: every read goes to Redis).
+        near: the in-process layer's options (None: every read goes to Redis). Left out on
+            Redis Cluster (`REDIS_CLUSTER_NODES`), where the library has no near cache
+            (docs/redis-cluster.md).
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class RedisProfileCache:
         ttl: float = TTL_SECONDS,
         near: NearCache | None = NEAR,
     ) -> None:
+        near = None if client.cluster else near
         self.cache: Cache[UserProfile] = Cache(client, namespace, UserProfile, ttl=ttl, near=near)
 
     async def get_or_load(self, user_id: UUID, load: Callable[[], Awaitable[User]]) -> User:
