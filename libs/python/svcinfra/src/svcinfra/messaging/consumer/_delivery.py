@@ -73,11 +73,22 @@ class Failure:
             `wrong-content-type`, `oversized`, `missing-message-id`, `attempts-exhausted`, or
             the class name of what the handler raised.
         message: what went wrong, without payload values (truncated when written).
+        refused_by: for a transient failure that was no attempt (a dependency refused the
+            handler's call before sending it: `not_attempted`), the refusing error's class
+            name (`CircuitOpenError`); None for a failure that counts as an attempt.
+        retry_after: with `refused_by`, the seconds the refusal asked to wait.
     """
 
     error_class: ErrorClass
     error_type: str
     message: str
+    refused_by: str | None = None
+    retry_after: float = 0.0
+
+    @property
+    def not_attempted(self) -> bool:
+        """Whether the handler's call was refused before sending: deferred, not counted."""
+        return self.refused_by is not None
 
 
 def _permanent(error_type: str, message: str) -> Failure:
