@@ -28,7 +28,8 @@ class Delivery:
         payload: the decoded JSON payload, valid against the message's schema.
         message_id: the id the producer gave it (MQ-6); the inbox key.
         correlation_id: the chain it belongs to, if any.
-        attempt: 1 on the first delivery, `retry-count` + 1 after retries.
+        attempt: 1 on the first delivery, `retry-count` + 1 after retries (a deferral, a
+            call refused before sending, is no attempt: see `classify`).
         headers: the AMQP headers as received (`traceparent`, the producer's own, ...).
         routing_key: the routing key it was first published with.
         exchange: the exchange it was first published to.
