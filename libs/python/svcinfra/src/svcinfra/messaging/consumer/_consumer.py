@@ -107,6 +107,9 @@ class Consumer:
     `retry-count` + 1 to the wait queue of its tier through the default exchange, confirmed,
     then acked; after the last attempt, and at once for a permanent failure (`Reject`, an
     invalid message), it goes to the DLQ the same way with the reason headers (MQ-8..MQ-10).
+    A failure that was no attempt (the handler's call refused before sending: an open circuit
+    breaker, `classify`) is deferred to the tier that waits its `retry_after`, `retry-count`
+    unchanged, for at most `max_deferral` seconds, then the DLQ (`deferred-too-long`).
 
     `stop` cancels the subscriptions, lets in-flight handlers finish within `drain_timeout`, and
     returns the rest to their queues. A lost connection is reopened after `reconnect_delay`

@@ -125,7 +125,8 @@ class Processor:
         # (the broker dead-letters it through the default exchange): one published to the
         # source exchange carries whatever x-death its publisher wrote.
         seen_by_broker = broker_retries(headers, queue) if message.exchange == "" else 0
-        if seen_by_broker and hdr.RETRY_COUNT not in headers:
+        # A `retry-count` of 0 is ours too: deferred before its first attempt (`_defer`).
+        if seen_by_broker and not retries and headers.get(hdr.RETRY_COUNT) != 0:
             # Our header was lost (a tool stripped it); the broker's count is better than none.
             _log.warning(
                 "amqp retry-count missing but x-death shows retries",
