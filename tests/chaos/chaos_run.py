@@ -77,7 +77,6 @@ AMQP_LATENCY = 0.2  # seconds the amqp-latency fault adds to every chunk consume
 MAIL_LATENCY_MS = 2000  # the mail-slow fault: well under the mail client's 5 s read timeout
 MAIL_ERROR = {"error_ratio": 0.5, "error_status": 500}  # the mail-5xx fault
 MAIL_RATE_LIMIT = 1  # the mail-429 fault: POSTs per second (Resend's default is 2)
-MAIL_BREAKER_THRESHOLD = 1000  # the mail client's breaker out of the way (see _stack)
 DRAIN_DELAY = 2.0  # users API: seconds it keeps serving after SIGTERM (HTTP_DRAIN_DELAY)
 ENDPOINT_LAG = 1.0  # seconds from a replica's SIGTERM until the balancer stops routing to it
 CLIENT_CONCURRENCY = 32
@@ -145,7 +144,7 @@ SCHEDULE = (
     Fault(120, "kill", 2, ("users-relay-2", "notifications-consumer-2")),
     Fault(134, "rabbitmq-restart", 8),
     # Far from the 5xx (> 45 s even at CI size): each can open the mail client's breaker for
-    # 30 s, and two openings in a row outlast the consumer's 4 attempts (1 + 5 + 30 s).
+    # 30 s (the calls it refuses are deferred, not counted as attempts: docs/reliability.md).
     Fault(150, "mail-restart"),
     Fault(158, "kill", 2, ("notifications-relay",)),
     Fault(166, "amqp-latency", 10),
@@ -892,8 +891,7 @@ class Report:
             (
                 f"chaos run {self.run_id}: N={n} ({r} to rejected addresses),"
                 f" schedule x{self.scale:g}, 2 replicas of users-api, users-relay,"
-                " notifications-consumer; mail client's breaker threshold"
-                f" {MAIL_BREAKER_THRESHOLD} (a known bug, see docs/reliability.md)"
+                " notifications-consumer"
             ),
             "",
             f"| {'figure':<48} | {'expected':>8} | {'actual':>8} | ok |",
@@ -1083,11 +1081,6 @@ def _stack(
             "notifications-consumer": {
                 # The consumers reach the broker through the fault proxy (the amqp-latency fault).
                 "NOTIFICATIONS_RABBITMQ_PORT": str(latency.port),
-                # Known bug (docs/reliability.md, "What the runs showed"): a retry wave whose
-                # attempts all meet the mail client's open breaker is dead-lettered (the consumer
-                # counts a refused call as an attempt). Until it is fixed the breaker stays closed
-                # here; remove this line with the fix.
-                "NOTIFICATIONS_MAIL_API_BREAKER_THRESHOLD": str(MAIL_BREAKER_THRESHOLD),
             },
         },
         servers=servers.servers,

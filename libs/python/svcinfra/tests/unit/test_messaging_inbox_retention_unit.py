@@ -33,13 +33,23 @@ def test_a_retention_not_longer_than_the_horizon_is_refused_with_a_config_error(
     (consumption,) = CONTRACT.consumptions
 
     with pytest.raises(ConfigError) as refused:
-        consumer(handler_timeout=30.0, inbox_retention=90.3)
+        consumer(handler_timeout=30.0, inbox_retention=90.3, max_deferral=0.0)
 
     (problem,) = refused.value.problems
     assert problem.variable == "inbox_retention"
     assert consumption.queue.name in problem.message
     assert "90.3 s" in problem.message
-    consumer(handler_timeout=30.0, inbox_retention=90.4)  # longer: accepted
+    consumer(handler_timeout=30.0, inbox_retention=90.4, max_deferral=0.0)  # longer: accepted
+
+
+def test_deferrals_lengthen_the_horizon_by_max_deferral_and_the_longest_tier() -> None:
+    """A message refused before sending may come back `max_deferral` s + a tier (200 ms) later."""
+    (consumption,) = CONTRACT.consumptions
+
+    assert redelivery_horizon(consumption, 30.0, 900.0) == pytest.approx(90.3 + 900.2)
+    with pytest.raises(ConfigError, match="900 s of deferral"):
+        consumer(handler_timeout=30.0, inbox_retention=990.5)  # the default max_deferral: 900 s
+    consumer(handler_timeout=30.0, inbox_retention=990.6)
 
 
 @pytest.mark.parametrize(

@@ -141,6 +141,34 @@ async def test_a_mail_api_that_stays_down_exhausts_the_tiers_into_the_dlq(start)
         assert await svc.broker.take(svc.broker.sent_queue) == []
 
 
+async def test_an_open_circuit_defers_the_email_until_it_closes_without_spending_attempts(
+    start,
+) -> None:
+    """Issue 17: 503s open the mail client's breaker (2 in a row, open for 2 s); the calls it
+    then refuses (`CircuitOpenError`, nothing sent) are deferred by the consumer, not counted,
+    so the 4 attempts the queue allows outlast the open period: once the probe goes through,
+    the email is sent once and recorded (MQ-9, EX-3). Counted, the 100-300 ms tiers would have
+    spent them all while the circuit was open, and the email would be in the DLQ."""
+    async with start(
+        NOTIFICATIONS_MAIL_API_BREAKER_THRESHOLD="2",
+        NOTIFICATIONS_MAIL_API_BREAKER_RESET_TIMEOUT="2",
+    ) as svc:
+        failure = Reply.json({"error": "unavailable"}, status=503)
+        svc.mail.script(failure, failure, notifkit.accepted(PROVIDER_ID))
+        labels = {"queue": svc.broker.queue, "reason": "CircuitOpenError"}
+        deferred = notifkit.counted("svcinfra_amqp_messages_deferred_total", **labels)
+        mid = await svc.broker.publish(notifkit.registered())
+
+        [sent] = await svc.broker.wait_for(svc.broker.sent_queue)
+
+        assert sent.correlation_id == mid
+        assert len(svc.mail.requests) == 3  # two 503s, then the probe: accepted
+        [delivery] = await svc.deliveries()
+        assert delivery.provider_message_id == PROVIDER_ID
+        assert notifkit.counted("svcinfra_amqp_messages_deferred_total", **labels) > deferred
+        assert await svc.broker.take(svc.broker.dlq) == []
+
+
 async def test_a_mail_api_too_slow_for_its_timeout_is_a_temporary_failure(start) -> None:
     """A reply slower than the read timeout fails the call (EX-2); the next tier's attempt,
     answered in time, sends the email once."""

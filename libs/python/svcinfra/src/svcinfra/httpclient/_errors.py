@@ -98,7 +98,21 @@ class RateLimitedError(TemporaryError):
 
 
 class CircuitOpenError(TemporaryError):
-    """The circuit breaker is open after repeated temporary failures; nothing was sent."""
+    """The circuit breaker is open after repeated temporary failures; nothing was sent.
+
+    `retry_after` is the time until the breaker lets a probe through. `not_attempted` tells a
+    message consumer that the call was refused before anything of it was sent, so the message
+    is deferred for `retry_after` rather than charged an attempt (the "refused before sending"
+    protocol of `svcinfra.messaging.consumer.classify`).
+    """
+
+    @property
+    def not_attempted(self) -> bool:
+        """Whether nothing of this call was sent: its first attempt was refused by the breaker.
+
+        A call whose earlier attempts were sent (a 5xx that opened the circuit) was attempted.
+        """
+        return self.attempts <= 1
 
 
 class DeadlineExceededError(TemporaryError):

@@ -25,7 +25,11 @@ Written by the consumer when it sends a message to a retry tier or a DLQ (MQ-9, 
 * `failed-at`: ISO 8601 UTC time of the failure;
 * `original-exchange` / `original-routing-key`: where the message was first published;
 * `consumer`: the consumer's name (also the inbox's `consumer` column);
-* `attempts` (int): deliveries made in all, on a message sent to the DLQ.
+* `attempts` (int): deliveries made in all, on a message sent to the DLQ;
+* `deferred-since`: ISO 8601 UTC time the message was first deferred, not attempted because a
+  dependency refused it before sending (an open circuit breaker); its deferrals end
+  `max_deferral` seconds after it (then the DLQ, `deferred-too-long`);
+* `deferrals` (int): how often it was deferred; a deferral leaves `retry-count` as it was.
 
 Written by a DLQ replay (`svcinfra dlq replay`), which sends the message to the queue that
 dead-lettered it only (issue 16):
@@ -50,6 +54,8 @@ ORIGINAL_EXCHANGE: Final = "original-exchange"
 ORIGINAL_ROUTING_KEY: Final = "original-routing-key"
 CONSUMER: Final = "consumer"
 ATTEMPTS: Final = "attempts"
+DEFERRED_SINCE: Final = "deferred-since"
+DEFERRALS: Final = "deferrals"
 REPLAYED_FROM: Final = "replayed-from"
 REPLAYED_AT: Final = "replayed-at"
 
@@ -70,6 +76,8 @@ RESERVED: Final = frozenset(
         ORIGINAL_ROUTING_KEY,
         CONSUMER,
         ATTEMPTS,
+        DEFERRED_SINCE,
+        DEFERRALS,
         REPLAYED_FROM,
         REPLAYED_AT,
     },

@@ -86,6 +86,7 @@ LIBRARY_METRICS: tuple[Metric, ...] = (
     _m("svcinfra_amqp_messages_acked_total", "counter", "message", "queue", "outcome"),
     _m("svcinfra_amqp_messages_retried_total", "counter", "message", "queue", "reason"),
     _m("svcinfra_amqp_messages_dead_lettered_total", "counter", "message", "queue", "reason"),
+    _m("svcinfra_amqp_messages_deferred_total", "counter", "message", "queue", "reason"),
     _m("svcinfra_amqp_messages_requeued_total", "counter", "queue"),
     _m("svcinfra_amqp_handler_duration_seconds", "histogram", "message", "outcome"),
     _m("svcinfra_amqp_messages_in_flight", "gauge", "queue"),

@@ -55,14 +55,19 @@ _AMQP_DOWN = (
 )
 
 
-def redelivery_horizon(consumption: Consumption, handler_timeout: float) -> float:
+def redelivery_horizon(
+    consumption: Consumption, handler_timeout: float, max_deferral: float = 0.0
+) -> float:
     """Seconds from a message's first delivery to its last possible one on `consumption`'s queue.
 
     Every attempt may run for `handler_timeout`, and each retry waits its tier's delay (MQ-9);
+    deferrals (a call refused before sending) add up to `max_deferral` plus the longest tier;
     an inbox row kept for less could be gone when a duplicate of its message arrives (MQ-3).
     """
     retry = consumption.retry
     waits = sum(retry.delay_ms(n) for n in range(1, retry.max_attempts)) / 1000
+    if max_deferral > 0 and retry.delays_ms:
+        waits += max_deferral + max(retry.delays_ms) / 1000
     return waits + retry.max_attempts * handler_timeout
 
 
@@ -102,6 +107,9 @@ class Consumer:
     `retry-count` + 1 to the wait queue of its tier through the default exchange, confirmed,
     then acked; after the last attempt, and at once for a permanent failure (`Reject`, an
     invalid message), it goes to the DLQ the same way with the reason headers (MQ-8..MQ-10).
+    A failure that was no attempt (the handler's call refused before sending: an open circuit
+    breaker, `classify`) is deferred to the tier that waits its `retry_after`, `retry-count`
+    unchanged, for at most `max_deferral` seconds, then the DLQ (`deferred-too-long`).
 
     `stop` cancels the subscriptions, lets in-flight handlers finish within `drain_timeout`, and
     returns the rest to their queues. A lost connection is reopened after `reconnect_delay`
@@ -139,6 +147,7 @@ class Consumer:
         inbox_purge_batch: int = 1000,
         batch_size: int = 50,
         batch_linger: float = 0.002,
+        max_deferral: float = 900.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """Create a consumer; handlers are registered next, `run` starts it.
@@ -166,7 +175,11 @@ class Consumer:
             batch_size: transactional messages of one queue settled in one transaction, a
                 savepoint each (1..64; 1: a transaction per message, no batching).
             batch_linger: seconds a batch waits for more messages after its first one.
-            clock: wall-clock seconds (the purge's cut-off; tests move it).
+            max_deferral: seconds a message may keep being deferred, from its first deferral,
+                while its handler's call is refused before sending (an open circuit breaker);
+                then the DLQ (`deferred-too-long`). 0: no deferral, a refusal is an attempt.
+            clock: wall-clock seconds (the purge's cut-off and the deferrals' age; tests move
+                it).
 
         Raises:
             ConfigError: `inbox_retention` is not longer than a queue's redelivery horizon.
@@ -181,6 +194,8 @@ class Consumer:
             raise MessagingError(f"the contract {contract.source} has no receive operation")
         if min(handler_timeout, drain_timeout, confirm_timeout, reconnect_delay) <= 0:
             raise ValueError("timeouts and delays must be positive")
+        if max_deferral < 0:
+            raise ValueError("max_deferral must not be negative")
         if inbox_purge_interval <= 0 or inbox_purge_batch < 1:
             raise ValueError("inbox_purge_interval and inbox_purge_batch must be positive")
         if not 1 <= batch_size <= MAX_BATCH_SIZE or batch_linger < 0:
@@ -188,7 +203,7 @@ class Consumer:
                 f"batch_size must be 1..{MAX_BATCH_SIZE} (PostgreSQL caches {MAX_BATCH_SIZE} "
                 "subtransactions per transaction) and batch_linger not negative"
             )
-        _check_retention(consumptions, handler_timeout, inbox_retention)
+        _check_retention(consumptions, handler_timeout, inbox_retention, max_deferral)
         self._contract = contract
         self._consumptions = consumptions
         self._url = url if isinstance(url, SecretStr) else SecretStr(url)
@@ -230,6 +245,8 @@ class Consumer:
             ),
             explicit_tracer=tracer_provider is not None,
             batcher=self._batcher,
+            max_deferral=max_deferral,
+            clock=clock,
         )
         self._inbox = Inbox()
         self._inbox_retention = inbox_retention
@@ -565,9 +582,14 @@ class Consumer:
 
 
 def _check_retention(
-    consumptions: tuple[Consumption, ...], handler_timeout: float, retention: float
+    consumptions: tuple[Consumption, ...],
+    handler_timeout: float,
+    retention: float,
+    max_deferral: float,
 ) -> None:
-    horizons = {c.queue.name: redelivery_horizon(c, handler_timeout) for c in consumptions}
+    horizons = {
+        c.queue.name: redelivery_horizon(c, handler_timeout, max_deferral) for c in consumptions
+    }
     queue, horizon = max(horizons.items(), key=lambda item: item[1])
     if retention <= horizon:
         raise ConfigError(
@@ -575,8 +597,9 @@ def _check_retention(
                 ConfigProblem(
                     "inbox_retention",
                     f"{retention:g} s is not longer than the redelivery horizon of {queue} "
-                    f"({horizon:g} s: its retry tiers' delays plus {handler_timeout:g} s of "
-                    "handler timeout per attempt); a duplicate could arrive after its inbox row "
+                    f"({horizon:g} s: its retry tiers' delays and {max_deferral:g} s of "
+                    f"deferral, plus {handler_timeout:g} s of handler timeout per attempt); "
+                    "a duplicate could arrive after its inbox row "
                     "is purged (MQ-3)",
                 ),
             )

@@ -28,7 +28,8 @@ class Delivery:
         payload: the decoded JSON payload, valid against the message's schema.
         message_id: the id the producer gave it (MQ-6); the inbox key.
         correlation_id: the chain it belongs to, if any.
-        attempt: 1 on the first delivery, `retry-count` + 1 after retries.
+        attempt: 1 on the first delivery, `retry-count` + 1 after retries (a deferral, a
+            call refused before sending, is no attempt: see `classify`).
         headers: the AMQP headers as received (`traceparent`, the producer's own, ...).
         routing_key: the routing key it was first published with.
         exchange: the exchange it was first published to.
@@ -73,11 +74,22 @@ class Failure:
             `wrong-content-type`, `oversized`, `missing-message-id`, `attempts-exhausted`, or
             the class name of what the handler raised.
         message: what went wrong, without payload values (truncated when written).
+        refused_by: for a transient failure that was no attempt (a dependency refused the
+            handler's call before sending it: `not_attempted`), the refusing error's class
+            name (`CircuitOpenError`); None for a failure that counts as an attempt.
+        retry_after: with `refused_by`, the seconds the refusal asked to wait.
     """
 
     error_class: ErrorClass
     error_type: str
     message: str
+    refused_by: str | None = None
+    retry_after: float = 0.0
+
+    @property
+    def not_attempted(self) -> bool:
+        """Whether the handler's call was refused before sending: deferred, not counted."""
+        return self.refused_by is not None
 
 
 def _permanent(error_type: str, message: str) -> Failure:

@@ -7,6 +7,7 @@ import contextlib
 import contextvars
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import aio_pika
@@ -14,12 +15,23 @@ import structlog
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from svcinfra.messaging import headers as hdr
 from svcinfra.messaging.topology import retry_queue_name
 
 from . import _telemetry as tm
 from ._batch import BatchFailed
 from ._delivery import Delivery, Envelope, ErrorClass, Failure, decode
-from ._failure import broker_retries, classify, exhausted, failure_headers, retry_count
+from ._failure import (
+    broker_retries,
+    classify,
+    defer_delay_ms,
+    deferrals,
+    deferred_since,
+    deferred_too_long,
+    exhausted,
+    failure_headers,
+    retry_count,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -70,6 +82,8 @@ class Processor:
         tracer: Tracer,
         explicit_tracer: bool = False,
         batcher: Batcher | None = None,
+        max_deferral: float = 0.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._contract = contract
         self._db = db
@@ -82,6 +96,8 @@ class Processor:
         self._permanent = permanent
         self._tracer = tracer
         self._batcher = batcher
+        self._max_deferral = max_deferral
+        self._clock = clock
         self._messages: dict[str, Mapping[str, MessageSpec]] = {
             c.queue.name: {m.name: m for m in c.messages} for c in contract.consumptions
         }
@@ -109,7 +125,8 @@ class Processor:
         # (the broker dead-letters it through the default exchange): one published to the
         # source exchange carries whatever x-death its publisher wrote.
         seen_by_broker = broker_retries(headers, queue) if message.exchange == "" else 0
-        if seen_by_broker and not retries:
+        # A `retry-count` of 0 is ours too: deferred before its first attempt (`_defer`).
+        if seen_by_broker and not retries and headers.get(hdr.RETRY_COUNT) != 0:
             # Our header was lost (a tool stripped it); the broker's count is better than none.
             _log.warning(
                 "amqp retry-count missing but x-death shows retries",
@@ -178,33 +195,10 @@ class Processor:
                 acks.settled(message.delivery_tag)
                 return
             except Exception as exc:  # noqa: BLE001  (every failure is settled, none escapes)
-                tm.handler_duration(spec.name, "failed").observe(time.perf_counter() - started)
-                failure = classify(exc, permanent=self._permanent)
-                log.warning(
-                    "amqp handler failed",
-                    error_class=str(failure.error_class),
-                    error_type=failure.error_type,
-                    error=repr(exc),
-                )
-                _fail_span(span, failure)
-                if failure.error_class is ErrorClass.TRANSIENT and attempt < (
-                    consumption.retry.max_attempts
-                ):
-                    await self._retry(
-                        message,
-                        consumption,
-                        republish,
-                        failure,
-                        attempt=attempt,
-                        log=log,
-                        acks=acks,
-                    )
-                    return
-                if failure.error_class is ErrorClass.TRANSIENT:
-                    failure = exhausted(failure, attempt)
-                await self._dead_letter(
-                    message, consumption, republish, failure, attempt=attempt, log=log, acks=acks
-                )
+                await self._failed(
+                    exc, message, consumption, republish, span, name=spec.name,
+                    started=started, attempt=attempt, log=log, acks=acks,
+                )  # fmt: skip
                 return
             tm.handler_duration(spec.name, outcome).observe(time.perf_counter() - started)
             message.settled = True  # the ack is on its way, batched
@@ -293,6 +287,103 @@ class Processor:
                 await route.record(tx, delivery, result)
         return "processed" if added else "duplicate"
 
+    async def _failed(
+        self,
+        exc: Exception,
+        message: Incoming,
+        consumption: Consumption,
+        republish: AbstractChannel,
+        span: Span,
+        *,
+        name: str,
+        started: float,
+        attempt: int,
+        log: Any,  # noqa: ANN401  (a bound structlog logger)
+        acks: Acks,
+    ) -> None:
+        """Settle a message whose handler raised: defer, retry or dead-letter it (`classify`)."""
+        failure = classify(exc, permanent=self._permanent)
+        deferred = self._deferrable(failure, consumption)
+        tm.handler_duration(name, "deferred" if deferred else "failed").observe(
+            time.perf_counter() - started
+        )
+        log.warning(
+            "amqp handler failed",
+            error_class=str(failure.error_class),
+            error_type=failure.error_type,
+            refused_by=failure.refused_by,
+            error=repr(exc),
+        )
+        _fail_span(span, failure)
+        if deferred:
+            await self._defer(message, consumption, republish, failure, attempt=attempt,
+                              log=log, acks=acks)  # fmt: skip
+            return
+        if failure.error_class is ErrorClass.TRANSIENT and attempt < consumption.retry.max_attempts:
+            await self._retry(message, consumption, republish, failure, attempt=attempt, log=log,
+                              acks=acks)  # fmt: skip
+            return
+        if failure.error_class is ErrorClass.TRANSIENT:
+            failure = exhausted(failure, attempt)
+        await self._dead_letter(message, consumption, republish, failure, attempt=attempt,
+                                log=log, acks=acks)  # fmt: skip
+
+    def _deferrable(self, failure: Failure, consumption: Consumption) -> bool:
+        """Whether `failure` is deferred rather than counted: no attempt, and a tier to wait in."""
+        return (
+            failure.not_attempted
+            and failure.error_class is ErrorClass.TRANSIENT
+            and self._max_deferral > 0
+            and bool(consumption.retry.delays_ms)
+        )
+
+    async def _defer(
+        self,
+        message: Incoming,
+        consumption: Consumption,
+        republish: AbstractChannel,
+        failure: Failure,
+        *,
+        attempt: int,
+        log: Any,  # noqa: ANN401  (a bound structlog logger)
+        acks: Acks,
+    ) -> None:
+        """Send a message whose handler was refused before sending to a tier, uncounted.
+
+        The tier is the shortest that waits at least the refusal's `retry_after` (the longest
+        when none does); `retry-count` stays, `deferrals` grows, and `deferred-since` keeps
+        the first deferral's time. Past `max_deferral` seconds from it, the DLQ.
+        """
+        headers = message.headers or {}
+        now = self._clock()
+        since = deferred_since(headers)
+        times = deferrals(headers)
+        if since is not None and now - since.timestamp() >= self._max_deferral:
+            failure = deferred_too_long(
+                failure, waited=now - since.timestamp(), limit=self._max_deferral, times=times
+            )
+            await self._dead_letter(
+                message, consumption, republish, failure, attempt=attempt, log=log, acks=acks,
+                attempts=attempt - 1,
+            )  # fmt: skip
+            return
+        delay = defer_delay_ms(consumption.retry.delays_ms, failure.retry_after)
+        target = retry_queue_name(consumption.queue.name, delay)
+        first = since or datetime.fromtimestamp(now, UTC)
+        extra = {
+            hdr.DEFERRED_SINCE: first.isoformat(timespec="milliseconds"),
+            hdr.DEFERRALS: times + 1,
+        }
+        await self._send(message, republish, target, failure, retries=attempt - 1,
+                         attempts=None, extra=extra)  # fmt: skip
+        await message.ack()
+        acks.settled(message.delivery_tag)
+        tm.DEFERRED.labels(_name_of(message, consumption), consumption.queue.name,
+                           str(failure.refused_by)).inc()  # fmt: skip
+        log.warning("amqp message deferred: not attempted", retry_queue=target, delay_ms=delay,
+                    refused_by=failure.refused_by, retry_after=failure.retry_after,
+                    deferrals=times + 1)  # fmt: skip
+
     async def _retry(
         self,
         message: Incoming,
@@ -324,10 +415,12 @@ class Processor:
         attempt: int,
         log: Any,  # noqa: ANN401  (a bound structlog logger)
         acks: Acks,
+        attempts: int | None = None,
     ) -> None:
+        """Send to the DLQ; `attempts`: the attempts made, when this delivery was none."""
         target = consumption.dead_letter.name
         await self._send(message, republish, target, failure, retries=attempt - 1,
-                         attempts=attempt)  # fmt: skip
+                         attempts=attempt if attempts is None else attempts)  # fmt: skip
         await message.ack()
         acks.settled(message.delivery_tag)
         tm.DEAD_LETTERED.labels(_name_of(message, consumption), consumption.queue.name,
@@ -345,6 +438,7 @@ class Processor:
         *,
         retries: int,
         attempts: int | None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         """Publish a copy to `queue` through the default exchange and await its confirm.
 
@@ -359,6 +453,7 @@ class Processor:
             exchange=message.exchange or "",
             routing_key=message.routing_key or "",
             consumer=self._name,
+            extra=extra,
         )
         copy = aio_pika.Message(
             message.body,

@@ -58,6 +58,12 @@ DEAD_LETTERED = Counter(
     "Deliveries sent to the DLQ, by failure type (MQ-9, MQ-10).",
     ["message", "queue", "reason"],
 )
+DEFERRED = Counter(
+    "svcinfra_amqp_messages_deferred",
+    "Deliveries sent to a retry tier uncounted: the handler's call was refused before sending "
+    "(an open circuit breaker); reason: the refusing error's type (MQ-9).",
+    ["message", "queue", "reason"],
+)
 REQUEUED = Counter(
     "svcinfra_amqp_messages_requeued",
     "Deliveries returned to their queue unprocessed (shutdown, a failed republish).",

@@ -34,6 +34,8 @@ _FAILURE_HEADERS = frozenset(
         hdr.FAILED_AT,
         hdr.CONSUMER,
         hdr.ATTEMPTS,
+        hdr.DEFERRED_SINCE,
+        hdr.DEFERRALS,
         hdr.REPLAYED_FROM,
         hdr.REPLAYED_AT,
     },
