@@ -55,7 +55,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from service_bench import Ports, Stack, _pct, _read_response
+from service_bench import Ports, Stack, _pct, _read_response, cpu_seconds
 
 TARGET_P99_MS = 50.0
 MAX_CONNECTIONS = 64
