@@ -55,7 +55,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from service_bench import Ports, Stack, _pct, _read_response, cpu_seconds
+from service_bench import PROD_SAMPLE_RATIO, Ports, Stack, _pct, _read_response, cpu_seconds, metric
 
 TARGET_P99_MS = 50.0
 MAX_CONNECTIONS = 64
@@ -162,20 +162,43 @@ def run_open_loop(port: int, rate: float, seconds: float) -> dict[str, Any]:
 # --- emails and metrics ---
 
 
+def accepted_count(http: httpx.Client, stack: Stack) -> float:
+    """Messages fake-mail has accepted so far (its counter: cheaper than listing them)."""
+    return metric(http, stack.process("fake-mail").tech_url, "fake_mail_messages_accepted_total")
+
+
 def wait_for_emails(
-    stack: Stack, http: httpx.Client, answered: dict[str, float], settle: float
+    stack: Stack,
+    http: httpx.Client,
+    answered: dict[str, float],
+    settle: float,
+    *,
+    until: float | None = None,
+    to: str | None = None,
 ) -> dict[str, float]:
-    """Fake-mail's `accepted_at` (epoch seconds) of each address in `answered`, as they come."""
-    accepted: dict[str, float] = {}
+    """Fake-mail's `accepted_at` (epoch seconds) of each address in `answered`.
+
+    With `until`, waits for fake-mail's accepted counter to reach it before listing once (a
+    listing of thousands of messages costs fake-mail CPU that would be counted as the step's);
+    with `to`, lists that address only, every 10 ms.
+    """
     deadline = time.monotonic() + settle
+    if until is not None:
+        while accepted_count(http, stack) < until and time.monotonic() < deadline:
+            time.sleep(0.1)
+    accepted: dict[str, float] = {}
     while True:
-        listed = http.get(f"{stack.fake_mail_url}/v1/messages", headers=stack.fake_mail_headers)
+        listed = http.get(
+            f"{stack.fake_mail_url}/v1/messages",
+            headers=stack.fake_mail_headers,
+            params={"to": to} if to else None,
+        )
         for message in listed.raise_for_status().json()["messages"]:
             if message["to"] in answered:
                 accepted[message["to"]] = datetime.fromisoformat(message["accepted_at"]).timestamp()
         if len(accepted) >= len(answered) or time.monotonic() > deadline:
             return accepted
-        time.sleep(0.25)
+        time.sleep(0.01 if to else 0.25)
 
 
 def histograms(http: httpx.Client, stack: Stack) -> dict[str, dict[str, Any]]:
@@ -243,7 +266,7 @@ def bench_idle(stack: Stack, http: httpx.Client, count: int) -> list[float]:
         body = {"email": f"{name}@example.com", "username": name, "display_name": name}
         http.post(f"{stack.users_api_url}/api/v1/users", json=body).raise_for_status()
         answered = {body["email"]: time.time()}
-        accepted = wait_for_emails(stack, http, answered, 10.0)
+        accepted = wait_for_emails(stack, http, answered, 10.0, to=body["email"])
         if not accepted:
             raise SystemExit(f"the welcome email to {body['email']} did not arrive in 10 s")
         latencies.append((accepted[body["email"]] - answered[body["email"]]) * 1000)
@@ -256,9 +279,11 @@ def bench_rate(stack: Stack, http: httpx.Client, rate: float, seconds: float) ->
     users = stack.process("users-api")
     assert users.api_port is not None  # noqa: S101
     before, cpu = histograms(http, stack), cpu_by_role(stack)
+    emails_before = accepted_count(http, stack)
     load = run_open_loop(users.api_port, rate, seconds)
     answered: dict[str, float] = load["answered"]
-    accepted = wait_for_emails(stack, http, answered, SETTLE_SECONDS)
+    until = emails_before + load["statuses"].get("201", 0)
+    accepted = wait_for_emails(stack, http, answered, SETTLE_SECONDS, until=until)
     after, cpu_after = histograms(http, stack), cpu_by_role(stack)
     latencies = [(accepted[e] - answered[e]) for e in accepted]
     created = load["statuses"].get("201", 0)
@@ -283,10 +308,15 @@ def bench_rate(stack: Stack, http: httpx.Client, rate: float, seconds: float) ->
     }
 
 
-def print_results(idle: list[float], steps: list[dict[str, Any]], seconds: float) -> None:
+def print_results(
+    idle: list[float], steps: list[dict[str, Any]], seconds: float, tracing: str
+) -> None:
     """The tables: idle, then one row per rate, then the hops of each rate."""
     load = os.getloadavg()
-    print(f"pipeline bench (load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, 2 cores)")
+    print(
+        f"pipeline bench (load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f},"
+        f" {os.cpu_count()} cores; {tracing})"
+    )
     print(
         f"idle register -> email (from the 201), {len(idle)} one at a time:"
         f" p50 {_pct([v / 1000 for v in idle], 0.5):.2f} ms,"
@@ -332,6 +362,11 @@ def main() -> None:
     parser.add_argument("--rates", help="comma-separated rates per second to step through")
     parser.add_argument("--seconds", type=float, help="seconds of load per rate")
     parser.add_argument("--all-rates", action="store_true", help="do not stop at the first miss")
+    parser.add_argument(
+        "--trace-all",
+        action="store_true",
+        help="trace every message, as ENV=dev does (default: TRACE_SAMPLE_RATIO=0.1, as deployed)",
+    )
     parser.add_argument("--load", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load:
@@ -348,7 +383,13 @@ def main() -> None:
     if args.seconds:
         seconds = args.seconds
     logs = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
-    stack = Stack(run_id=f"p{secrets.token_hex(4)}", ports=Ports.free(), log_dir=logs)
+    sampling = {} if args.trace_all else {"TRACE_SAMPLE_RATIO": PROD_SAMPLE_RATIO}
+    stack = Stack(
+        run_id=f"p{secrets.token_hex(4)}",
+        ports=Ports.free(),
+        log_dir=logs,
+        env=dict.fromkeys(ROLES, sampling),
+    )
     stack.start()
     steps: list[dict[str, Any]] = []
     try:
@@ -365,7 +406,8 @@ def main() -> None:
     finally:
         stack.stop()
     shutil.rmtree(logs)
-    print_results(idle, steps, seconds)
+    tracing = "every message traced" if args.trace_all else "10% of traces sampled, as deployed"
+    print_results(idle, steps, seconds, tracing)
 
 
 if __name__ == "__main__":
