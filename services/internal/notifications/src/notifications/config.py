@@ -63,7 +63,7 @@ class ConsumerSettings(Section):
 
     prefetch: Annotated[
         int, Field(ge=1, le=1000, description="Unacked messages the consumer holds (MQ-7).")
-    ] = 50  # a handler waits on the mail API and Postgres: 10 capped it at ~70/s (issue 19)
+    ] = 10
     handler_timeout: Annotated[
         Seconds,
         Field(description="Seconds one message may take: the mail call plus its recording."),
