@@ -54,8 +54,10 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # devstack: not installed
 
-from service_bench import PROD_SAMPLE_RATIO, Ports, Stack, _pct, _read_response, cpu_seconds, metric
+from devstack import Ports, Stack
+from service_bench import PROD_SAMPLE_RATIO, _pct, _read_response, cpu_seconds, metric
 
 TARGET_P99_MS = 50.0
 MAX_CONNECTIONS = 64
