@@ -3,6 +3,7 @@
     .venv/bin/python bench/pipeline_bench.py          # full run (<= 4 min)
     .venv/bin/python bench/pipeline_bench.py --quick  # a smoke run (about 1 min)
     .venv/bin/python bench/pipeline_bench.py --rates 300,450,600 --seconds 5
+    .venv/bin/python bench/pipeline_bench.py --env notifications-consumer:CONSUMER_PREFETCH=50
 
 The whole stack runs as `make run` runs it (tools/devstack `Stack`: users API, users relay,
 notifications consumer with the mail call, notifications relay, fake-mail at zero added latency).
@@ -357,6 +358,18 @@ def print_results(
         print(f"{s['rate']:>5.0f} " + " ".join(f"{s['cpu_us'][r]:>22.0f}" for r in ROLES))
 
 
+def role_env(common: dict[str, str], overrides: list[str]) -> dict[str, dict[str, str]]:
+    """Each role's extra variables: `common`, then the `ROLE:NAME=VALUE` overrides."""
+    env = {role: dict(common) for role in ROLES}
+    for override in overrides:
+        role, _, assignment = override.partition(":")
+        name, _, value = assignment.partition("=")
+        if role not in env or not name:
+            raise SystemExit(f"--env {override!r}: ROLE:NAME=VALUE, ROLE one of {ROLES}")
+        env[role][name] = value
+    return env
+
+
 def main() -> None:
     """Run the benchmark and print its tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -368,6 +381,13 @@ def main() -> None:
         "--trace-all",
         action="store_true",
         help="trace every message, as ENV=dev does (default: TRACE_SAMPLE_RATIO=0.1, as deployed)",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="ROLE:NAME=VALUE",
+        help="a variable over a role's (e.g. notifications-consumer:CONSUMER_PREFETCH=50)",
     )
     parser.add_argument("--load", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
