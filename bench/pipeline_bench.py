@@ -79,6 +79,18 @@ HOPS: tuple[tuple[str, str, str, dict[str, str]], ...] = (
     ("handler", "notifications-consumer", "svcinfra_amqp_handler_duration_seconds", {}),
     ("mail call", "notifications-consumer", "svcinfra_http_client_call_duration_seconds", {}),
 )
+# The consumer's statements, each its round trip: inbox__seen and intents__begin run alone (the
+# latter's commit included), the other three in the recording transaction (its COMMIT not).
+CONSUMER_QUERIES = ("inbox__seen", "intents__begin", "inbox__add", "deliveries__add", "outbox__add")
+HOPS += tuple(
+    (
+        f"  db {query}",
+        "notifications-consumer",
+        "svcinfra_db_query_duration_seconds",
+        {"query": query},
+    )
+    for query in CONSUMER_QUERIES
+)
 
 
 ROLES = ("users-api", "users-relay", "notifications-consumer", "notifications-relay", "fake-mail")
@@ -249,9 +261,14 @@ def hop_figures(
                     break
         figures[hop] = (count, total / count * 1000 if count else float("nan"), p99)
     if "handler" in figures and "mail call" in figures:
-        figures["inbox commit (handler - mail)"] = (
+        rest = figures["handler"][1] - figures["mail call"][1]
+        figures["inbox commit (handler - mail)"] = (figures["handler"][0], rest, float("nan"))
+        statements = sum(
+            figures[f"  db {q}"][1] for q in CONSUMER_QUERIES if figures[f"  db {q}"][0]
+        )
+        figures["  rest: BEGIN/COMMIT, waits"] = (
             figures["handler"][0],
-            figures["handler"][1] - figures["mail call"][1],
+            rest - statements,
             float("nan"),
         )
     return figures
@@ -343,15 +360,16 @@ def print_results(
         if s["sustained"]:
             best = max(best, s["rate"])
     print(f"highest sustained rate: {best:.0f}/s")
-    print("per hop (this step's samples: count, mean ms, p99 ms = its bucket's upper bound)")
+    print("per hop: mean ms / p99 ms (upper bound of its bucket), this step's samples only")
     hops = list(steps[0]["hops"]) if steps else []
-    print(f"{'R/s':>5} " + " ".join(f"{h[:22]:>22}" for h in hops))
-    for s in steps:
-        cells = []
-        for hop in hops:
-            count, mean, p99 = s["hops"][hop]
-            cells.append(f"{mean:>7.1f} {p99:>6.0f} n{count:<6.0f}")
-        print(f"{s['rate']:>5.0f} " + " ".join(f"{c:>22}" for c in cells))
+    print(f"{'hop':<32} " + " ".join(f"{s['rate']:>13.0f}/s" for s in steps))
+    for hop in hops:
+        cells = [f"{s['hops'][hop][1]:>7.1f} /{s['hops'][hop][2]:>6.0f}" for s in steps]
+        print(f"{hop:<32} " + " ".join(f"{c:>15}" for c in cells))
+    print(
+        f"{'(samples of commit -> handler)':<32} "
+        + " ".join(f"{s['hops']['commit -> handler'][0]:>15.0f}" for s in steps)
+    )
     print("CPU per email, us (the step's CPU time of each process / emails; polls included)")
     print(f"{'R/s':>5} " + " ".join(f"{r:>22}" for r in ROLES))
     for s in steps:
