@@ -26,14 +26,18 @@ before and after the step; the difference is that step's), mean and p99 (bucket 
                     (`svcinfra_amqp_outbox_claim_lag_seconds`)
   publish confirm   one publish until its broker confirm (`svcinfra_amqp_publish_duration_seconds`)
   commit -> sent    row committed -> confirmed and marked sent (`svcinfra_amqp_outbox_lag_seconds`)
-  delivery          the rest of commit -> consumer handler start: broker -> consumer, prefetch
-                    queueing (`svcinfra_amqp_delivery_lag_seconds`: the row's commit, carried in
-                    the message's `x-outbox-created-at` header, -> the handler's start)
+  commit -> handler row committed -> the consumer starts its first delivery: the hops above, the
+                    broker, waiting in the queue (`svcinfra_amqp_delivery_lag_seconds`, from the
+                    `outbox-committed-at` header the relay writes)
   handler           the consumer's handler: inbox check, intent, mail call, recording transaction
                     (`svcinfra_amqp_handler_duration_seconds`)
   mail call         the mail API call (`svcinfra_http_client_call_duration_seconds`)
+  db <query>        each statement of the consumer (`svcinfra_db_query_duration_seconds{query}`)
   inbox commit      handler - mail call: inbox check, intent and the recording transaction
-                    (means only)
+                    (means only); rest: that minus the statements (BEGIN, COMMIT, pool waits)
+
+Then the CPU time each process spent per email over the step (PostgreSQL and RabbitMQ, shared
+servers, not counted). docs/performance.md has the figures and what they say.
 """
 
 from __future__ import annotations
