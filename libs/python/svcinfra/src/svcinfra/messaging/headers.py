@@ -18,8 +18,8 @@ Written by the outbox relay (`svcinfra.messaging.outbox.Relay`) on every message
 * `outbox-committed-at` (int): the outbox row's `created_at` (its transaction's start, close to
   its commit), in microseconds since the epoch (an AMQP float has 32 bits: seconds would be
   rounded to minutes); the consumer's `svcinfra_amqp_delivery_lag_seconds`
-  measures from it to a first delivery's handler start (issue 19). Not reserved: a message
-  published without the outbox carries none.
+  measures from it to a first delivery's handler start (issue 19). A message published without
+  the outbox carries none; a caller cannot write it (`Publisher.publish(committed_at=...)` does).
 
 Written by the consumer when it sends a message to a retry tier or a DLQ (MQ-9, MQ-10):
 
@@ -81,5 +81,6 @@ RESERVED: Final = frozenset(
         ATTEMPTS,
         REPLAYED_FROM,
         REPLAYED_AT,
+        OUTBOX_COMMITTED_AT,
     },
 )

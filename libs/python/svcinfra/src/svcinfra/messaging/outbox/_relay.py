@@ -14,7 +14,6 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 from pydantic import SecretStr
 
-from svcinfra.messaging import headers as hdr
 from svcinfra.messaging._errors import PublishFailedError
 from svcinfra.messaging.storage import NOTIFY_CHANNEL, queries
 from svcinfra.postgres import DatabaseError
@@ -370,14 +369,14 @@ class Relay:
         """
         try:
             payload = json.loads(row.payload)
-            headers = json.loads(row.headers) or {}
-            headers[hdr.OUTBOX_COMMITTED_AT] = round(row.created_at.timestamp() * 1e6)
+            headers = json.loads(row.headers) or None
             await self._publisher.publish(
                 row.message_name,
                 payload,
                 correlation_id=row.correlation_id,
                 headers=headers,
                 message_id=row.id,
+                committed_at=row.created_at.timestamp(),
             )
         except PublishFailedError as exc:
             failed = _Failed(type(exc).__name__, f"{type(exc).__name__}: {exc}", not exc.temporary)
