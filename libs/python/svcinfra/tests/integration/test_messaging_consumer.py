@@ -176,6 +176,45 @@ async def test_a_temporary_failure_is_retried_through_the_tiers(svc) -> None:
     assert await svc.depth(svc.dlq) == 0
 
 
+async def test_the_delivery_lag_is_timed_from_the_outbox_header_on_first_deliveries_only(
+    svc,
+) -> None:
+    """`outbox-committed-at` (µs, the relay's) -> handler start, once per message: not on its
+    retry (the tier's delay is not delivery), not without the header, not for a malformed one.
+    """
+    import time  # noqa: PLC0415
+
+    record = recorder(svc)
+
+    async def flaky(tx: Transaction, delivery: Delivery) -> None:
+        if delivery.attempt < 2 and delivery.payload["email"] == "late@example.com":
+            raise Retry("mail API answered 503")
+        await record(tx, delivery)
+
+    consumer = make(svc)
+    both(consumer, flaky)
+    name = "svcinfra_amqp_delivery_lag_seconds"
+    count, total = sample(f"{name}_count", queue=svc.queue), sample(f"{name}_sum", queue=svc.queue)
+    committed = round((time.time() - 5.0) * 1e6)  # five seconds ago
+    async with running(consumer):
+        ids = [
+            await svc.publish_json(
+                msgkit.registered(email="late@example.com"),
+                headers={"outbox-committed-at": committed},
+            ),
+            await svc.publish_json(msgkit.registered()),
+            await svc.publish_json(msgkit.registered(), headers={"outbox-committed-at": "soon"}),
+        ]
+        await msgkit.until(lambda: _all_effects(svc, ids))
+
+    assert sample(f"{name}_count", queue=svc.queue) == count + 1
+    assert sample(f"{name}_sum", queue=svc.queue) - total >= 5.0
+
+
+async def _all_effects(svc: msgkit.Service, ids: list[str]) -> bool:
+    return set(await svc.effects()) >= set(ids)
+
+
 async def test_a_publishers_forged_x_death_does_not_count_as_retries(svc) -> None:
     """x-death is a cross-check on messages back from a wait queue only: a million deaths a
     publisher wrote on a message to the source exchange skip no retry tier (MQ-9)."""

@@ -129,6 +129,33 @@ async def test_a_committed_row_is_relayed_on_notify_with_its_id_and_marked_sent(
     assert (row["attempts"], row["claimed_until"]) == (1, None)
 
 
+async def test_a_relayed_message_carries_its_rows_commit_time_and_the_claim_is_timed(
+    svc,
+) -> None:
+    """`outbox-committed-at` is the row's created_at in microseconds (an int: an AMQP float has
+    32 bits); a row claimed for the first time is counted in the claim lag histogram (issue 19).
+    """
+    from prometheus_client import REGISTRY  # noqa: PLC0415
+
+    def claims() -> float:
+        return REGISTRY.get_sample_value("svcinfra_amqp_outbox_claim_lag_seconds_count") or 0.0
+
+    before = claims()
+    async with Publisher(svc.contract, url=msgkit.AMQP_URL) as publisher:
+        relay = Relay(svc.db, publisher, listen_dsn=_dsn(svc), poll_interval=3600)
+        async with relaying(relay):
+            await msgkit.until(lambda: relay.listening)
+            (mid,) = await add_many(svc, 1)
+            await msgkit.until(lambda: svc.depth(svc.queue))
+
+    (message,) = await svc.take(svc.queue)
+    (row,) = await fetch(_dsn(svc), "SELECT created_at FROM svcinfra_outbox WHERE id = $1", mid)
+    stamped = message.headers["outbox-committed-at"]
+    assert isinstance(stamped, int)
+    assert stamped == round(row["created_at"].timestamp() * 1e6)
+    assert claims() == before + 1
+
+
 async def test_a_rolled_back_row_is_never_sent(svc) -> None:
     """An event of a transaction that rolls back is not in the outbox to relay."""
     outbox = Outbox(svc.contract)

@@ -70,8 +70,8 @@ async def test_an_invalid_payload_names_the_message_and_the_field(publisher: Pub
 
 @pytest.mark.parametrize(
     "header",
-    ["message-version", "retry-count", "traceparent", "x-death", "x-custom"],
-    ids=["version", "retry-count", "trace", "x-death", "x-prefix"],
+    ["message-version", "retry-count", "traceparent", "outbox-committed-at", "x-death", "x-custom"],
+    ids=["version", "retry-count", "trace", "outbox-committed-at", "x-death", "x-prefix"],
 )
 async def test_reserved_headers_are_refused(publisher: Publisher, header: str) -> None:
     """A caller cannot set svcinfra's own headers or broker-owned `x-*` ones."""

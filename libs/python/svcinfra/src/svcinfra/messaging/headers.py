@@ -13,6 +13,14 @@ Written by the publisher on every message:
   (MQ-2);
 * `traceparent` / `tracestate`: W3C trace context of the publish span (MQ-11).
 
+Written by the outbox relay (`svcinfra.messaging.outbox.Relay`) on every message it publishes:
+
+* `outbox-committed-at` (int): the outbox row's `created_at` (its transaction's start, close to
+  its commit), in microseconds since the epoch (an AMQP float has 32 bits: seconds would be
+  rounded to minutes); the consumer's `svcinfra_amqp_delivery_lag_seconds`
+  measures from it to a first delivery's handler start (issue 19). A message published without
+  the outbox carries none; a caller cannot write it (`Publisher.publish(committed_at=...)` does).
+
 Written by the consumer when it sends a message to a retry tier or a DLQ (MQ-9, MQ-10):
 
 * `retry-count` (int): retries already made; absent on the first delivery, so attempt =
@@ -58,6 +66,7 @@ DEFERRED_SINCE: Final = "deferred-since"
 DEFERRALS: Final = "deferrals"
 REPLAYED_FROM: Final = "replayed-from"
 REPLAYED_AT: Final = "replayed-at"
+OUTBOX_COMMITTED_AT: Final = "outbox-committed-at"
 
 ERROR_MESSAGE_LIMIT: Final = 512
 
@@ -80,5 +89,6 @@ RESERVED: Final = frozenset(
         DEFERRALS,
         REPLAYED_FROM,
         REPLAYED_AT,
+        OUTBOX_COMMITTED_AT,
     },
 )

@@ -81,6 +81,7 @@ LIBRARY_METRICS: tuple[Metric, ...] = (
     _m("svcinfra_amqp_outbox_relay_restarts_total", "counter", "reason"),
     _m("svcinfra_amqp_outbox_pending", "gauge"),
     _m("svcinfra_amqp_outbox_lag_seconds", "histogram"),
+    _m("svcinfra_amqp_outbox_claim_lag_seconds", "histogram"),
     # The consumer (MQ-7, MQ-9, MQ-10, MQ-11).
     _m("svcinfra_amqp_messages_consumed_total", "counter", "message", "queue"),
     _m("svcinfra_amqp_messages_acked_total", "counter", "message", "queue", "outcome"),
@@ -89,6 +90,7 @@ LIBRARY_METRICS: tuple[Metric, ...] = (
     _m("svcinfra_amqp_messages_deferred_total", "counter", "message", "queue", "reason"),
     _m("svcinfra_amqp_messages_requeued_total", "counter", "queue"),
     _m("svcinfra_amqp_handler_duration_seconds", "histogram", "message", "outcome"),
+    _m("svcinfra_amqp_delivery_lag_seconds", "histogram", "queue"),
     _m("svcinfra_amqp_messages_in_flight", "gauge", "queue"),
     _m("svcinfra_amqp_queue_messages", "gauge", "queue"),
     _m("svcinfra_amqp_queue_consumers", "gauge", "queue"),

@@ -136,6 +136,8 @@ class Processor:
             )
             retries = seen_by_broker
         attempt = retries + 1
+        if attempt == 1:  # a retry's lag is its tier's delay
+            _observe_delivery_lag(headers, queue)
         decoded = decode(
             Envelope(
                 body=message.body,
@@ -475,6 +477,13 @@ class Processor:
 def _name_of(message: Incoming, consumption: Consumption) -> str:
     known = {m.name for m in consumption.messages}
     return message.type if message.type in known else tm.UNKNOWN
+
+
+def _observe_delivery_lag(headers: Mapping[str, Any], queue: str) -> None:
+    """The outbox row's commit (the relay's header) -> now, when the message has the header."""
+    committed = headers.get(hdr.OUTBOX_COMMITTED_AT)
+    if isinstance(committed, int) and not isinstance(committed, bool):
+        tm.DELIVERY_LAG.labels(queue).observe(max(time.time() - committed / 1e6, 0.0))
 
 
 def _span_attributes(message: Incoming, queue: str, attempt: int) -> dict[str, str | int]:

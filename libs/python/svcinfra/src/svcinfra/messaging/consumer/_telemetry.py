@@ -75,6 +75,29 @@ HANDLER_DURATION = Histogram(
     ["message", "outcome"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
+DELIVERY_LAG = Histogram(
+    "svcinfra_amqp_delivery_lag_seconds",
+    "Seconds from an outbox row's commit (the relay's outbox-committed-at header) to the start"
+    " of its first delivery's processing, by queue.",
+    ["queue"],
+    buckets=(
+        0.001,
+        0.0025,
+        0.005,
+        0.0075,
+        0.01,
+        0.015,
+        0.02,
+        0.03,
+        0.05,
+        0.1,
+        0.25,
+        0.5,
+        1.0,
+        5.0,
+        30.0,
+    ),
+)
 IN_FLIGHT = Gauge(
     "svcinfra_amqp_messages_in_flight",
     "Deliveries being processed now (at most the queue's prefetch).",

@@ -302,6 +302,7 @@ class Publisher:
         correlation_id: str | None = None,
         headers: Mapping[str, HeaderValue] | None = None,
         message_id: str | None = None,
+        committed_at: float | None = None,
     ) -> PublishReceipt:
         """Validate, send and await the broker's confirm of one message of the contract.
 
@@ -313,6 +314,9 @@ class Publisher:
                 (broker-owned) are refused.
             message_id: the message's id when it is published again (an outbox row, a DLQ
                 replay); a new uuid4 otherwise (MQ-6).
+            committed_at: when the message's outbox row was committed (epoch seconds; the
+                relay's), written as the `outbox-committed-at` header for the consumer's
+                delivery lag; None writes nothing.
 
         Returns:
             The receipt: message_id, exchange, routing key and the number of attempts.
@@ -367,6 +371,8 @@ class Publisher:
             all_headers: dict[str, Any] = {hdr.MESSAGE_VERSION: publication.message.version}
             if headers:
                 all_headers.update(headers)
+            if committed_at is not None:  # µs as an int: an AMQP float has 32 bits
+                all_headers[hdr.OUTBOX_COMMITTED_AT] = round(committed_at * 1e6)
             # Our span, or the caller's when no tracer is configured; nothing without a trace.
             if trace.get_current_span().get_span_context().is_valid:
                 propagate.inject(all_headers)
