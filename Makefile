@@ -88,7 +88,8 @@ pytest: $(STAMP) $(PARSER_STAMP) infra ## the unit, integration and e2e tests
 # image's process run as its non-root user, no sources inside; then the same for a service
 # `svcinfra new service` generates. The Debian base (debootstrap) and the wheelhouse are made once
 # per machine in /var/tmp/svcinfra-images. Phases and their seconds are printed.
-IMAGE_ENV := PYTHON=$(CURDIR)/$(BIN)/python \
+# `make images ONCE=dev`: the dev images built once only (prod still twice, compared and run).
+IMAGE_ENV := ONCE="$(ONCE)" PYTHON=$(CURDIR)/$(BIN)/python \
   PYTHON_PREFIX=$$($(BIN)/python -c 'import sys; print(sys.base_prefix)')
 
 .PHONY: images

@@ -25,7 +25,8 @@
 # Other settings: WORK (default /var/tmp/svcinfra-images), STORAGE_DRIVER (overlay when this
 # machine can mount it, else vfs), DEBIAN_MIRROR, SOURCE_DATE_EPOCH, CA_BUNDLE, PYTHON (the
 # interpreter whose pip fills the wheelhouse: .venv/bin/python, else python3), KEEP=1 (keep
-# PROVE's two image stores in $WORK/prove after the run).
+# PROVE's two image stores, $WORK/prove/<pid>/{first,second}, after the run), ONCE="dev" (with
+# PROVE, build those targets once only: a cheaper CI; prod is still built twice and run).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -173,23 +174,37 @@ fi
 
 # --- the builds -------------------------------------------------------------------------------
 stores=()
-store_of() {  # name -> buildah's options for an image store of its own under $WORK/prove
-  echo "--root $WORK/prove/$1/root --runroot $WORK/prove/$1/run --storage-driver $STORAGE_DRIVER"
+# PROVE's stores are $WORK/prove/<this run's pid>/{first,second}: runs at once do not meet.
+PROVE_DIR="$WORK/prove/$$"
+store_of() {  # name (or a store's folder) -> buildah's options for that image store
+  local dir="$1"
+  [ "${dir#/}" != "$dir" ] || dir="$PROVE_DIR/$1"
+  echo "--root $dir/root --runroot $dir/run --storage-driver $STORAGE_DRIVER"
 }
-drop_store() {  # name
-  local dir="$WORK/prove/$1"
+drop_store() {  # store's folder
+  local dir="$1"
   [ -d "$dir" ] || return 0
   # shellcheck disable=SC2046
-  buildah $(store_of "$1") rm --all >/dev/null 2>&1 || true
+  buildah $(store_of "$dir") rm --all >/dev/null 2>&1 || true
   # shellcheck disable=SC2046
-  buildah $(store_of "$1") rmi --all -f >/dev/null 2>&1 || true
+  buildah $(store_of "$dir") rmi --all -f >/dev/null 2>&1 || true
   grep -o " $dir/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$dir"
 }
 if [ -n "${PROVE:-}" ]; then
   stores=(first second)
-  for s in "${stores[@]}"; do drop_store "$s"; done
-  [ -n "${KEEP:-}" ] || trap 'for s in "${stores[@]}"; do drop_store "$s"; done' EXIT
+  # What a run that was killed left (its process is gone).
+  for dir in "$WORK"/prove/*/; do
+    [ -d "$dir" ] || continue
+    pid="$(basename "$dir")"
+    case "$pid" in *[!0-9]*) continue ;; esac
+    if ! kill -0 "$pid" 2>/dev/null; then
+      for s in "$dir"*/; do [ -d "$s" ] && drop_store "${s%/}"; done
+      rm -rf "${dir%/}"
+    fi
+  done
+  mkdir -p "$PROVE_DIR"
+  [ -n "${KEEP:-}" ] || trap 'for s in "${stores[@]}"; do drop_store "$PROVE_DIR/$s"; done; rmdir "$PROVE_DIR" 2>/dev/null || true' EXIT
 else
   stores=(default)
 fi
@@ -263,17 +278,22 @@ for service in "${SERVICES[@]}"; do
     image="localhost/svcinfra/$name:$target"
     digests=()
     # With PROVE, the two builds at once (each in its own store): they wait on different things.
+    # ONCE="dev": with PROVE, those targets are built once (no comparison), to save CI time.
+    using=("${stores[@]}")
+    case " ${ONCE:-} " in *" $target "*) using=("${stores[0]}") ;; esac
     pids=()
-    for s in "${stores[@]}"; do
+    for s in "${using[@]}"; do
       ( started=$(now); build "$s" "$service" "$target" "$image" \
           && phase "build $name:$target ($s)" "$started" ) &
       pids+=($!)
     done
     for i in "${!pids[@]}"; do
-      wait "${pids[$i]}" || die "$image: the build failed (${stores[$i]})"
+      wait "${pids[$i]}" || die "$image: the build failed (${using[$i]})"
     done
-    for s in "${stores[@]}"; do digests+=("$(layers "$s" "$image")"); done
-    if [ -n "${PROVE:-}" ]; then
+    for s in "${using[@]}"; do digests+=("$(layers "$s" "$image")"); done
+    if [ "${#using[@]}" = 1 ] && [ -n "${PROVE:-}" ]; then
+      say "$image: built once (ONCE=$ONCE), not compared"
+    elif [ -n "${PROVE:-}" ]; then
       [ "${digests[0]}" = "${digests[1]}" ] || die "$image is not reproducible: the layers of two
   builds differ: ${digests[0]}
            ${digests[1]}"
