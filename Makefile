@@ -83,8 +83,22 @@ check: $(STAMP) infra ## svcinfra check on this repository, named queries prepar
 pytest: $(STAMP) $(PARSER_STAMP) infra ## the unit, integration and e2e tests
 	$(BIN)/pytest
 
+# CI-1, built for real (as root: buildah, chroot): every service's prod and dev image twice, each
+# time in an empty image store with no layer cache, the layers compared bit for bit; each prod
+# image's process run as its non-root user, no sources inside; then the same for a service
+# `svcinfra new service` generates. The Debian base (debootstrap) and the wheelhouse are made once
+# per machine in /var/tmp/svcinfra-images. Phases and their seconds are printed.
+# `make images ONCE=dev`: the dev images built once only (prod still twice, compared and run).
+IMAGE_ENV := ONCE="$(ONCE)" PYTHON=$(CURDIR)/$(BIN)/python \
+  PYTHON_PREFIX=$$($(BIN)/python -c 'import sys; print(sys.base_prefix)')
+
+.PHONY: images
+images: $(STAMP) ## build every image twice (buildah, root), compare the layers, run each prod image
+	$(IMAGE_ENV) PROVE=1 scripts/build-images.sh
+	$(IMAGE_ENV) scripts/prove-new-service-image.sh
+
 .PHONY: test
-test: lint check pytest ## set everything up, then run every check and test
+test: lint check pytest images ## set everything up, then run every check and test, and prove the images
 
 .PHONY: fmt
 fmt: $(STAMP) ## format and autofix

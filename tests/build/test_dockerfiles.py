@@ -1,8 +1,10 @@
 """The services' Dockerfiles: hadolint, the three stages, and the commands `make run` runs (CI-1).
 
-What a Dockerfile build does is proven where it can be without an image registry: the wheels
+What a Dockerfile build does is also proven in parts here: the wheels
 (test_reproducible_wheels.py), the requirement files (test_service_requirements.py), the dev
-command (test_dev_reload.py); scripts/build-images.sh builds the images themselves.
+command (test_dev_reload.py). The images themselves are built by `make images`, the last step of
+`make test` (scripts/build-images.sh with PROVE=1, and scripts/prove-new-service-image.sh): every
+image twice, the layers compared, each prod image's process run as its non-root user.
 """
 
 from __future__ import annotations
