@@ -68,6 +68,10 @@ demo: $(STAMP) infra ## register a user and show its welcome email arriving at f
 chaos: $(STAMP) infra ## N registrations (default 10000) through restarts, kills, outages: `make chaos N=2000`
 	$(BIN)/python tests/chaos/chaos_run.py -n $(or $(N),10000)
 
+.PHONY: chaos-cluster
+chaos-cluster: $(STAMP) infra ## the chaos run on clusters, node kills of each kind: `make chaos-cluster N=1000`
+	$(BIN)/python tests/chaos/chaos_cluster.py -n $(or $(N),5000)
+
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy --strict on src/, import-linter
 	$(BIN)/ruff check .
