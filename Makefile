@@ -72,6 +72,10 @@ chaos: $(STAMP) infra ## N registrations (default 10000) through restarts, kills
 chaos-cluster: $(STAMP) infra ## the chaos run on clusters, node kills of each kind: `make chaos-cluster N=1000`
 	$(BIN)/python tests/chaos/chaos_cluster.py -n $(or $(N),5000)
 
+.PHONY: chaos-cluster-ci
+chaos-cluster-ci: $(STAMP) infra ## the clustered chaos run at CI size (N=300), as CI runs it after `make test`
+	SVCINFRA_CHAOS_CLUSTER=1 $(BIN)/pytest tests/chaos/test_chaos_cluster.py
+
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy --strict on src/, import-linter
 	$(BIN)/ruff check .

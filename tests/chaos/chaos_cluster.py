@@ -231,9 +231,9 @@ class ClusterServers:
             stack.callback(shutil.rmtree, self.base_dir, ignore_errors=True)
             stack.enter_context(self._rabbit_guard)
             self._rabbit_guard.watch(dirs=[self.base_dir])
-            stack.enter_context(self.primary)
-            self.standby = self.primary.standby(free_port())
             stack.callback(self._close_pg)
+            self.primary.setup()
+            self.standby = self.primary.standby(free_port())
             # Synchronous replication, set after the base backup so that the standby does not
             # inherit it (promoted, it has no standby to wait for): a commit the primary
             # acknowledged is on the standby, and a crash of the primary loses none.
@@ -257,7 +257,7 @@ class ClusterServers:
         self._stack.close()
 
     def _close_pg(self) -> None:
-        for pg in (self.standby, self.old_primary):
+        for pg in (self.primary, self.standby, self.old_primary):  # promoted: the standby leads
             if pg is not None:
                 with contextlib.suppress(Exception):
                     pg.close()
@@ -406,6 +406,7 @@ async def inflict(run: Run, fault: NodeFault, record: FaultRecord) -> None:
             seen["leader before"] = leader.name.rsplit("-", 1)[-1]
             await asyncio.to_thread(victim.kill)
             record.ended = run.now()
+            seen["killed at (s)"] = round(record.ended, 1)
             killed_at = time.monotonic()
             new = await asyncio.to_thread(cluster.wait_new_leader, vhost, victim)
             if fault.kind == "rabbitmq-leader-kill":
@@ -414,6 +415,7 @@ async def inflict(run: Run, fault: NodeFault, record: FaultRecord) -> None:
     elif fault.kind == "redis-master-kill":
         old = await asyncio.to_thread(cluster.redis.kill_master)
         record.ended = run.now()
+        seen["killed at (s)"] = round(record.ended, 1)
         killed_at = time.monotonic()
         new_master = await asyncio.to_thread(cluster.redis.wait_for_failover, old, timeout=60)
         seen["failover (s)"] = round(time.monotonic() - killed_at, 2)
@@ -422,6 +424,7 @@ async def inflict(run: Run, fault: NodeFault, record: FaultRecord) -> None:
         started = time.monotonic()
         await asyncio.to_thread(cluster.promote)
         record.ended = run.now()
+        seen["promoted at (s)"] = round(record.ended, 1)
         seen["crash + promotion (s)"] = round(time.monotonic() - started, 2)
         seen["primary"] = f"{cluster.old_primary.port if cluster.old_primary else '?'}"
         seen["primary"] += f" -> {cluster.primary.port}"
@@ -568,8 +571,10 @@ def chaos_cluster(config: ClusterConfig, *, log_dir: Path | None = None) -> Repo
             log_dir.mkdir(parents=True, exist_ok=True)
             journal = log_dir / "fake-mail.journal.jsonl"
             stack = _stack(run_id, log_dir, cluster, journal)
+            # chaos_run's load spreads the registrations over its Config's duration: this one's.
+            scale = config.duration / chaos_run.DURATION
             run_config = chaos_run.Config(
-                n=config.n, scale=config.scale, quiesce_timeout=config.quiesce_timeout
+                n=config.n, scale=scale, quiesce_timeout=config.quiesce_timeout
             )
             run = Run(stack, cast("Any", cluster), cast("Any", None), run_config,
                       [b["email"] for b in bodies], rejected)  # fmt: skip

@@ -32,6 +32,7 @@ def _listening(port: int) -> bool:
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.rabbitmq
+@pytest.mark.chaos_cluster
 @pytest.mark.timeout(600)
 def test_node_kills_of_each_kind_lose_and_duplicate_nothing(
     tmp_path: Path, postgres_server: str, redis_server: str, amqp_server: str
