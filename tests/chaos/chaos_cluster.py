@@ -464,7 +464,9 @@ async def faults(run: Run, schedule: tuple[NodeFault, ...]) -> None:
             except Exception as exc:  # noqa: BLE001  (recorded: the run fails on it)
                 record.error = f"{type(exc).__name__}: {exc}"
             record.ended = record.ended or run.now()
-            delivery = asyncio.create_task(next_delivery(run, before))
+            # After the load only its backlog can still be delivered: wait 30 s at most then.
+            wait = 120.0 if record.observed["load running"] else 30.0
+            delivery = asyncio.create_task(next_delivery(run, before, wait))
             recovery = await all_ready(run, http)
             if recovery is not None:
                 record.recovery_s = round(run.now() - record.ended, 2)
