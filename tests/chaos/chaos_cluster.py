@@ -637,8 +637,11 @@ def _report(
         if f.kind in OUTAGES
     ]
     stats = asdict(run.stats)
-    del stats["server_errors"], stats["successes"], stats["connection_error_times"]
+    del stats["server_errors"], stats["successes"]
     stats |= {"statuses": dict(run.stats.statuses), "unexpected": dict(run.stats.unexpected)}
+    # When and what (ConnectError, ReadTimeout...): a connection error fails the run.
+    stats["connection_error_times"] = [round(t, 1) for t in run.stats.connection_error_times]
+    stats["connection_error_kinds"] = dict(run.stats.connection_error_kinds)
     return Report(
         run_id=run.stack.run_id or "",
         n=config.n,
@@ -674,6 +677,12 @@ def table(report: Report) -> str:
     )
     extra = sum(1 for f in report.faults if did_not_bite(f))
     lines = [heading, rest, "", f"node faults without their evidence: {extra}"]
+    if report.clients.get("connection_errors"):
+        lines.insert(
+            2,
+            f"client connection errors at (s): {report.clients.get('connection_error_times')}"
+            f" {report.clients.get('connection_error_kinds')}\n",
+        )
     lines += [f"  - {f['label']}: {_observed(f.get('observed', {}))}" for f in report.faults]
     return "\n".join(lines)
 

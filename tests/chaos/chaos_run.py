@@ -197,6 +197,7 @@ class ClientStats:
     conflict_after_retry: int = 0
     connection_errors: int = 0
     connection_error_times: list[float] = field(default_factory=list)
+    connection_error_kinds: Counter[str] = field(default_factory=Counter)  # ConnectError, ...
     gave_up: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     unexpected: Counter[str] = field(default_factory=Counter)
@@ -278,9 +279,10 @@ async def register(run: Run, http: httpx.AsyncClient, index: int, body: dict[str
         stats.requests += 1
         try:
             response = await http.post(f"{url}/api/v1/users", json=body)
-        except httpx.TransportError:
+        except httpx.TransportError as exc:
             stats.connection_errors += 1
             stats.connection_error_times.append(run.now())
+            stats.connection_error_kinds[type(exc).__name__] += 1
             status = None
         else:
             status = response.status_code
@@ -1151,6 +1153,7 @@ def chaos(config: Config, *, log_dir: Path | None = None) -> Report:
     del stats["server_errors"], stats["successes"], stats["connection_error_times"]
     # asdict rebuilds a Counter from its (key, value) pairs as if they were elements: plain dicts.
     stats |= {"statuses": dict(run.stats.statuses), "unexpected": dict(run.stats.unexpected)}
+    stats["connection_error_kinds"] = dict(run.stats.connection_error_kinds)
     report = Report(
         run_id=run_id,
         n=config.n,

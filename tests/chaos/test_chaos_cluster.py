@@ -8,7 +8,13 @@ machine's shared servers keep their start times and a connection held to each.
 
 from __future__ import annotations
 
+import json
+import signal
 import socket
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +24,65 @@ from chaos_servers import same_start
 
 CI_N = 300
 CI_SCALE = 0.4
+
+
+_VICTIM = textwrap.dedent("""
+    import json, sys, time
+    sys.path[:0] = sys.argv[1:3]
+    from chaos_cluster import ClusterServers
+    with ClusterServers(sys.argv[3]) as servers:
+        postmasters = [int((pg.data_dir / "postmaster.pid").read_text().split()[0])
+                       for pg in (servers.primary, servers.standby)]
+        redis = [node.pid for node in servers.redis.nodes]
+        print(json.dumps(servers.where() | {
+            "pids": postmasters + redis, "groups": [n.pid for n in servers.rabbit.nodes],
+        }), flush=True)
+        time.sleep(900)
+""")
+
+
+def _alive(pid: int, *, group: bool = False) -> bool:
+    """Whether a live (not zombie) process `pid`, or of process group `pid`, exists."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if fields[0] == "Z":
+            continue
+        if (int(fields[2]) if group else int(stat.parent.name)) == pid:
+            return True
+    return False
+
+
+@pytest.mark.e2e
+@pytest.mark.chaos_cluster
+@pytest.mark.timeout(420)
+def test_a_killed_run_leaves_no_node_no_server_and_no_directory() -> None:
+    """SIGKILL of a run holding its whole private topology: the guards remove every piece."""
+    here = Path(__file__).resolve().parent
+    argv = [sys.executable, "-c", _VICTIM, str(here.parents[1] / "tools"), str(here), "ckill1"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as victim:
+        try:
+            assert victim.stdout is not None
+            started = json.loads(victim.stdout.readline())
+            assert all(_listening(port) for port in started["ports"])
+            assert all(_alive(group, group=True) for group in started["groups"])
+        finally:
+            victim.send_signal(signal.SIGKILL)
+
+    def left() -> list[object]:
+        return [
+            *(d for d in started["dirs"] if Path(d).exists()),
+            *(p for p in started["pids"] if _alive(p)),
+            *(f"rabbitmq group {g}" for g in started["groups"] if _alive(g, group=True)),
+            *(port for port in started["ports"] if _listening(port)),
+        ]
+
+    deadline = time.monotonic() + 120
+    while left() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert left() == []
 
 
 def _listening(port: int) -> bool:
