@@ -12,16 +12,16 @@ read-write`) and a Redis master with a replica and three sentinels (`REDIS_SENTI
 The faults, one at a time, each followed by the same recovery measurement as `chaos_run.py`
 (readiness 200 on every process, the next 201), plus the next email delivered:
 
-- SIGKILL of the RabbitMQ node that leads the work queue (the quorum queue's leader, asked with
-  `rabbitmqctl -n <a private node> list_queues name leader`); a new leader must be elected. The
-  node stays down for the fault's hold (the stack must recover on two nodes), then starts again
-  and rejoins (a StatefulSet restarting its pod);
-- SIGKILL of a RabbitMQ node that does not lead the work queue (consumers and publishers
-  connected to it fail over to the others);
 - SIGKILL of the Redis master: the sentinels promote the replica; the old master starts again
   and becomes a replica of the new one;
 - the PostgreSQL primary crashes (`pg_ctl stop -m immediate`) and the standby is promoted
-  (`pg_ctl promote`); the old primary stays gone (its host still listed in the DSN: refused).
+  (`pg_ctl promote`); the old primary stays gone (its host still listed in the DSN: refused);
+- SIGKILL of the RabbitMQ node that leads the work queue (the quorum queue's leader, asked with
+  `rabbitmqctl -n <a private node> list_queues name leader`); a new leader must be elected. The
+  recovery is measured with the node down (the stack must recover on two nodes); then, after the
+  fault's hold, it starts again and rejoins (a StatefulSet restarting its pod);
+- SIGKILL of a RabbitMQ node that does not lead the work queue (consumers and publishers
+  connected to it fail over to the others), started again the same way.
 
 As in `chaos_run.py`, the stack's broker connections are also closed every few seconds. The
 counts decide: every registration ends as exactly one email (none lost, none twice), nothing is
