@@ -687,6 +687,13 @@ def table(report: Report) -> str:
     return "\n".join(lines)
 
 
+def save_cluster(report: Report, out_dir: Path, name: str) -> Path:
+    """`chaos_run.save` with this run's table in `<name>.txt`; return the table's path."""
+    path = save(report, out_dir, name)
+    path.write_text(table(report) + "\n")
+    return path
+
+
 def _observed(seen: dict[str, Any]) -> str:
     return "; ".join(f"{k}: {v}" for k, v in seen.items())
 
@@ -704,10 +711,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     report = chaos_cluster(ClusterConfig(n=args.n, scale=args.scale))
-    save(report, OUT_DIR / report.run_id, "summary")
-    path = save(report, OUT_DIR, "last")
-    path.write_text(table(report) + "\n")
-    (OUT_DIR / report.run_id / "summary.txt").write_text(table(report) + "\n")
+    save_cluster(report, OUT_DIR / report.run_id, "summary")  # beside the run's logs
+    path = save_cluster(report, OUT_DIR, "last")
     sys.stdout.write(table(report) + f"\n\nwritten to {path.relative_to(REPO)} (and .json)\n")
     return 1 if report.failures else 0
 

@@ -18,8 +18,14 @@ import time
 from pathlib import Path
 
 import pytest
-from chaos_cluster import SCHEDULE, ClusterConfig, chaos_cluster, did_not_bite, table
-from chaos_run import save
+from chaos_cluster import (
+    SCHEDULE,
+    ClusterConfig,
+    chaos_cluster,
+    did_not_bite,
+    save_cluster,
+    table,
+)
 from chaos_servers import same_start
 
 CI_N = 300
@@ -109,7 +115,7 @@ def test_node_kills_of_each_kind_lose_and_duplicate_nothing(
     report = chaos_cluster(
         ClusterConfig(n=CI_N, scale=CI_SCALE, quiesce_timeout=150), log_dir=tmp_path / "logs"
     )
-    save(report, tmp_path, "chaos-cluster")
+    save_cluster(report, tmp_path, "chaos-cluster")
     print(table(report))  # noqa: T201  (the figures, in the test's output)
 
     assert report.failures == [], table(report)
