@@ -68,6 +68,14 @@ demo: $(STAMP) infra ## register a user and show its welcome email arriving at f
 chaos: $(STAMP) infra ## N registrations (default 10000) through restarts, kills, outages: `make chaos N=2000`
 	$(BIN)/python tests/chaos/chaos_run.py -n $(or $(N),10000)
 
+.PHONY: chaos-cluster
+chaos-cluster: $(STAMP) infra ## the chaos run on clusters, node kills of each kind: `make chaos-cluster N=1000`
+	$(BIN)/python tests/chaos/chaos_cluster.py -n $(or $(N),5000)
+
+.PHONY: chaos-cluster-ci
+chaos-cluster-ci: $(STAMP) infra ## the clustered chaos run at CI size (N=300), a step of `make test`
+	SVCINFRA_CHAOS_CLUSTER=1 $(BIN)/pytest tests/chaos/test_chaos_cluster.py
+
 .PHONY: lint
 lint: $(STAMP) ## ruff, mypy --strict on src/, import-linter
 	$(BIN)/ruff check .
@@ -98,7 +106,7 @@ images: $(STAMP) ## build every image twice (buildah, root), compare the layers,
 	$(IMAGE_ENV) scripts/prove-new-service-image.sh
 
 .PHONY: test
-test: lint check pytest images ## set everything up, then run every check and test, and prove the images
+test: lint check pytest chaos-cluster-ci images ## set everything up, then run every check and test, and prove the images
 
 .PHONY: fmt
 fmt: $(STAMP) ## format and autofix
