@@ -1,8 +1,8 @@
 """The chaos suite's modules sit beside its tests and are not installed: put them on the path.
 
 The clustered chaos run (`test_chaos_cluster.py`, marker `chaos_cluster`) is left out of a plain
-`pytest` / `make test` (reported as deselected) unless `SVCINFRA_CHAOS_CLUSTER=1`: see
-`make chaos-cluster-ci` and docs/reliability.md, "On clusters".
+`pytest` (reported as deselected) unless `SVCINFRA_CHAOS_CLUSTER=1`; `make test` runs it as a step
+of its own, `make chaos-cluster-ci`: see docs/reliability.md, "On clusters".
 """
 
 from __future__ import annotations
