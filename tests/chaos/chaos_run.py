@@ -311,10 +311,11 @@ async def load(run: Run, bodies: list[dict[str, str]]) -> None:
     """Send the registrations at an even rate over the run's duration."""
     rate = len(bodies) / run.config.duration
     gate = asyncio.Semaphore(CLIENT_CONCURRENCY)
-    # Idle connections dropped before the server's keep-alive timeout (uvicorn's 5 s, the same
-    # as httpx's default expiry): reusing one just as the server closes it fails the request with
-    # RemoteProtocolError (run chaosc61ae4648: 2 such, outside every fault).
-    limits = httpx.Limits(max_connections=CLIENT_CONCURRENCY * 2, keepalive_expiry=2.0)
+    # httpx's default keep-alive expiry (5 s), as a client of the services would have it: the
+    # services keep idle connections 75 s (svcinfra.app.AsgiServer's KEEP_ALIVE), so reusing one
+    # never meets the server's close. With uvicorn's 5 s default it did: RemoteProtocolError
+    # outside every fault (run chaosc61ae4648: 2 such).
+    limits = httpx.Limits(max_connections=CLIENT_CONCURRENCY * 2)
     async with httpx.AsyncClient(timeout=10, limits=limits) as http, asyncio.TaskGroup() as tasks:
         for index, body in enumerate(bodies):
             await asyncio.sleep(max(0.0, index / rate - run.now()))

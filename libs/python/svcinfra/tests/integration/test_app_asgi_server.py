@@ -103,3 +103,44 @@ async def test_context_manager_serves_and_releases_the_port() -> None:
     assert await status(port) is None
     with pytest.raises(RuntimeError, match="not serving"):
         _ = api.port
+
+
+async def _get_on(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+    """Send GET /hello on an open keep-alive connection; the answer's bytes (b"" when closed)."""
+    writer.write(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+    await writer.drain()
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        return exc.partial
+    return head + await reader.readexactly(len(b"hello"))
+
+
+async def test_an_idle_keep_alive_connection_outlives_a_clients_own_expiry() -> None:
+    """A connection idle longer than httpx's keepalive_expiry (5 s, uvicorn's default too) is
+    still open: the client gives it up first, so a request it sends on it never meets the
+    server's close (RemoteProtocolError, the race the clustered chaos run met). With uvicorn's
+    default the second request gets b"" here."""
+    async with AsgiServer(APP, host="127.0.0.1", port=0) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            assert (await _get_on(reader, writer)).endswith(b"hello")
+            await asyncio.sleep(6)
+            assert (await _get_on(reader, writer)).endswith(b"hello")
+        finally:
+            writer.close()
+
+
+async def test_an_idle_keep_alive_connection_does_not_hold_up_the_stop() -> None:
+    """The long keep-alive does not lengthen a shutdown: the server closes idle connections
+    when it stops instead of waiting out their 75 s (a hang guard of 30 s, not a timing)."""
+    server = AsgiServer(APP, host="127.0.0.1", port=0, drain_timeout=1)
+    await server.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        assert (await _get_on(reader, writer)).endswith(b"hello")
+        async with asyncio.timeout(30):
+            await server.aclose()
+            assert await reader.read() == b""  # closed by the server, not by us
+    finally:
+        writer.close()

@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _STARTUP_POLL = 0.01
+# Seconds an idle keep-alive connection stays open: longer than what sits in front of a service
+# keeps an idle connection to it (nginx's upstream keepalive_timeout and AWS ALB's idle timeout,
+# 60 s; httpx's keepalive_expiry, 5 s). Uvicorn's default of 5 s equals httpx's: a request sent
+# on a connection the server is closing at that moment fails (RemoteProtocolError), which the
+# clustered chaos run met outside every fault. The side that keeps a connection longer must be
+# the server, so that the client always gives it up first.
+KEEP_ALIVE = 75
 _CONNECTION = b"connection"
 _CLOSE = (_CONNECTION, b"close")
 
@@ -81,6 +88,9 @@ class AsgiServer:
         port: the port to listen on; 0 picks a free one (see `port`).
         access_log: log every request (uvicorn's access log).
         drain_timeout: seconds requests in flight get to finish once it stops.
+        keep_alive: seconds an idle keep-alive connection stays open (`KEEP_ALIVE`: longer than
+            the clients' and proxies' own idle timeouts). Idle connections close at once when
+            it stops, so this does not lengthen a shutdown.
     """
 
     def __init__(
@@ -91,12 +101,14 @@ class AsgiServer:
         port: int,
         access_log: bool = False,
         drain_timeout: int = 5,
+        keep_alive: int = KEEP_ALIVE,
     ) -> None:
         self._draining = _CloseWhileDraining(AllowedMethods(app))
         self._host = host
         self._port = port
         self._access_log = access_log
         self._drain_timeout = drain_timeout
+        self._keep_alive = keep_alive
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._bound_port: int | None = None
@@ -138,6 +150,7 @@ class AsgiServer:
             ws="none",
             server_header=False,
             timeout_graceful_shutdown=self._drain_timeout,
+            timeout_keep_alive=self._keep_alive,
         )
         server = _Server(config)
         task = asyncio.create_task(server.serve(sockets=[sock]), name=f"uvicorn:{self._port}")
