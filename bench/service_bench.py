@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/service_bench.py          # full run
     .venv/bin/python bench/service_bench.py --quick  # a smoke run
+    .venv/bin/python bench/service_bench.py --get-only [--quick]  # the GET rows alone
 
 The whole stack runs as `make run` runs it (the launcher in tools/devstack, on names of its own
 that are dropped at the end). Three measurements, one table:
@@ -505,7 +506,28 @@ def _wait_for(port: int) -> None:
     raise SystemExit(f"the bare app did not start on port {port}")
 
 
-def main() -> None:
+def print_get(
+    get: dict[str, dict[str, float]], cache_note: str, *, rounds: int, seconds: float
+) -> None:
+    """The GET rows alone (`--get-only`)."""
+    bare = get["bare FastAPI"]
+    print(
+        f"GET: {CONNECTIONS} connections, {rounds} x {seconds:.0f} s alternating rounds (medians)"
+    )
+    print(
+        f"{'scenario':<40} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}"
+        f" {'server cpu us/req':>17} {'cpu ratio':>9}"
+    )
+    for name, row in get.items():
+        print(
+            f"{'GET ' + name:<40} {row['rps']:>7.0f} {row['p50']:>8.2f} {row['p99']:>8.2f}"
+            f" {row['rps'] / bare['rps']:>6.2f} {row['cpu_us']:>17.0f}"
+            f" {bare['cpu_us'] / row['cpu_us']:>9.2f}"
+        )
+    print(cache_note)
+
+
+def main() -> None:  # noqa: C901, PLR0915  (one flag per section, start to end)
     """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
@@ -513,6 +535,7 @@ def main() -> None:
     parser.add_argument("--with-redis", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--bare-post", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--post-only", action="store_true", help="only the POST rows")
+    parser.add_argument("--get-only", action="store_true", help="only the GET rows")
     parser.add_argument("--load", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
@@ -537,6 +560,10 @@ def main() -> None:
                 posts = bench_post_side_by_side(
                     stack, http, seconds=post_seconds, rounds=post_rounds
                 )
+            elif args.get_only:
+                load_before = os.getloadavg()
+                get, cache_note = bench_get(stack, http, seconds=seconds, rounds=rounds)
+                load_after = os.getloadavg()
             else:
                 get, cache_note = bench_get(stack, http, seconds=seconds, rounds=rounds)
                 from_post, from_201 = bench_register_to_email(stack, http, emails)
@@ -551,6 +578,13 @@ def main() -> None:
     shutil.rmtree(logs)
     if args.post_only:
         print_post(posts, rounds=post_rounds, seconds=post_seconds)
+        return
+    if args.get_only:
+        print_get(get, cache_note, rounds=rounds, seconds=seconds)
+        print(
+            "load average (1 min) before / after the GET rounds: "
+            f"{load_before[0]:.2f} / {load_after[0]:.2f} on {os.cpu_count()} CPUs"
+        )
         return
     bare = get["bare FastAPI"]
     print(

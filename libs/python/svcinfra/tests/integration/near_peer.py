@@ -1,11 +1,12 @@
 """A second process for the near cache tests: reads one id in a loop, prints what it sees.
 
-    python near_peer.py HOST PORT DOMAIN ID
+    python near_peer.py HOST PORT DOMAIN ID [get|view]
 
 Prints JSON lines on stdout: `{"ready": ...}` once tracking is up, then `{"seen": name-or-null,
 "t": time.monotonic()}` each time the value it reads changes (CLOCK_MONOTONIC: the same clock as
 the test process's on this machine), `{"reconnected": connection id}` when its tracking
-connection was replaced, and `{"near": counters}` when stdin closes.
+connection was replaced, and `{"near": counters}` when stdin closes. With `view`, each read
+tries `Cache.near_view` first (the name, memoised with the near entry), then `Cache.get`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ def emit(**fields: object) -> None:
     sys.stdout.flush()
 
 
-async def main(host: str, port: int, domain: str, id_: int) -> None:
+def name_of(value: pb.UserProfile) -> str:
+    return value.name
+
+
+async def main(host: str, port: int, domain: str, id_: int, mode: str) -> None:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))  # stdout: JSON
     client = create_cache_client(RedisSettings(host=host, port=port), name=f"{domain}-peer")
     namespace = KeyNamespace(domain, "profile")
@@ -53,8 +58,10 @@ async def main(host: str, port: int, domain: str, id_: int) -> None:
         if cache.near.connection_id not in (None, tracking):
             tracking = cache.near.connection_id
             emit(reconnected=tracking, run_id=cache.near.run_id)
-        value = await cache.get(id_)
-        name = None if value is None else value.name
+        name = cache.near_view(id_, name_of) if mode == "view" else None
+        if name is None:
+            value = await cache.get(id_)
+            name = None if value is None else value.name
         if name != last:
             emit(seen=name, t=time.monotonic())
             last = name
@@ -70,4 +77,5 @@ async def main(host: str, port: int, domain: str, id_: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])))
+    mode = sys.argv[5] if len(sys.argv) > 5 else "get"
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), mode))

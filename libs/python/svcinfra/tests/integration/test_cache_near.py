@@ -34,7 +34,7 @@ from svcinfra.testing import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
 pytestmark = pytest.mark.redis
 
@@ -107,7 +107,7 @@ class Peer:
         self.reconnected: list[dict[str, object]] = []
 
     @classmethod
-    async def start(cls, host: str, port: int, domain: str, id_: int) -> Peer:
+    async def start(cls, host: str, port: int, domain: str, id_: int, mode: str = "get") -> Peer:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             str(PEER),
@@ -115,6 +115,7 @@ class Peer:
             str(port),
             domain,
             str(id_),
+            mode,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
@@ -156,12 +157,14 @@ class Peer:
         return dict(line["near"])  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("mode", ["get", "view"])
 async def test_a_write_or_delete_in_one_process_invalidates_the_other(
-    client: CacheClient, ns: KeyNamespace, redis_server: str
+    client: CacheClient, ns: KeyNamespace, redis_server: str, mode: str
 ) -> None:
+    """`view`: the peer reads through `near_view` first (a view memoised with the entry)."""
     url = urlsplit(redis_server)
     writer = await near_cache(client, ns)
-    peer = await Peer.start(url.hostname or "127.0.0.1", url.port or 6379, ns.domain, 7)
+    peer = await Peer.start(url.hostname or "127.0.0.1", url.port or 6379, ns.domain, 7, mode)
     windows: list[float] = []
     try:
         assert await peer.seen(None)  # absent at first
@@ -425,3 +428,101 @@ async def test_the_tracking_connection_uses_the_pools_tls(ns: KeyNamespace, tmp_
         finally:
             await client.aclose()
             await other.aclose()
+
+
+def _name_view(calls: list[str]) -> Callable[[pb.UserProfile], bytes]:
+    def view(value: pb.UserProfile) -> bytes:
+        calls.append(value.name)
+        return value.name.encode()
+
+    return view
+
+
+async def test_a_view_is_computed_once_per_kept_entry_and_dropped_with_it(
+    client: CacheClient, ns: KeyNamespace
+) -> None:
+    """`near_view` memoises a rendering in the entry: same object on every hit until it goes."""
+    cache = await near_cache(client, ns)
+    assert cache.near is not None
+    calls: list[str] = []
+    view = _name_view(calls)
+    assert cache.near_view(1, view) is None  # not kept: nothing served, nothing computed
+    await cache.set(1, profile(1, "old"))
+    await fill(cache, 1)
+    hits = metric_value("svcinfra_cache_lookups_total", namespace=ns.name, result="hit")
+    first = cache.near_view(1, view)
+    assert first == b"old"
+    assert all(cache.near_view(1, view) is first for _ in range(10))
+    assert calls == ["old"]
+    assert (
+        metric_value("svcinfra_cache_lookups_total", namespace=ns.name, result="hit") == hits + 11
+    )
+    other: list[str] = []  # another view replaces it (one view per entry)
+    assert cache.near_view(1, _name_view(other)) == b"old"
+    assert other == ["old"]
+    # A write by another client: the push drops the entry, its view with it.
+    direct = create_cache_client(RedisSettings(host="127.0.0.1"), name=f"{ns.domain}-w")
+    try:
+        await direct.redis.set(ns.key(1), profile(1, "new").SerializeToString(), ex=300)
+        await until(lambda: ns.key(1) not in cache.near, timeout=SEEN_WITHIN)
+    finally:
+        await direct.aclose()
+    assert cache.near_view(1, view) is None
+    assert await fill(cache, 1) == profile(1, "new")
+    assert cache.near_view(1, view) == b"new"
+    assert calls == ["old", "new"]
+    await cache.delete(1)  # this process's own delete: at once
+    assert cache.near_view(1, view) is None
+
+
+async def test_a_view_does_not_outlive_the_entrys_redis_ttl(
+    client: CacheClient, ns: KeyNamespace
+) -> None:
+    cache = await near_cache(client, ns)
+    assert cache.near is not None
+    await client.redis.set(ns.key(1), profile(1, "short").SerializeToString(), px=400)
+    await fill(cache, 1)
+    deadline = cache.near.deadline(ns.key(1))
+    assert deadline is not None
+    assert cache.near_view(1, _name_view([])) == b"short"
+    await asyncio.sleep(max(0.0, deadline - time.monotonic()) + 0.01)
+    assert cache.near_view(1, _name_view([])) is None
+
+
+async def test_no_view_is_served_while_tracking_is_down(
+    client: CacheClient, ns: KeyNamespace
+) -> None:
+    """A killed tracking connection flushes the views too; none is served until it is back."""
+    cache = await near_cache(client, ns)
+    assert cache.near is not None
+    await cache.set(1, profile(1, "old"))
+    await fill(cache, 1)
+    assert cache.near_view(1, _name_view([])) == b"old"
+    killed = cache.near.connection_id
+    assert killed is not None
+    assert await client.redis.execute_command("CLIENT", "KILL", "ID", killed) == 1
+    await until(lambda: cache.near is not None and cache.near_view(1, _name_view([])) is None)
+    assert len(cache.near) == 0
+
+
+async def test_a_failing_view_is_not_memoised(client: CacheClient, ns: KeyNamespace) -> None:
+    cache = await near_cache(client, ns)
+    await cache.set(1, profile(1, "x"))
+    await fill(cache, 1)
+
+    def broken(value: pb.UserProfile) -> bytes:
+        raise ValueError(value.name)
+
+    with pytest.raises(ValueError, match="x"):
+        cache.near_view(1, broken)
+    assert cache.near_view(1, _name_view([])) == b"x"
+
+
+async def test_no_view_with_early_refresh(client: CacheClient, ns: KeyNamespace) -> None:
+    """With XFetch a hit may schedule a reload, which only `get_or_load` does: no view."""
+    cache = Cache(client, ns, pb.UserProfile, ttl=300, near=NearCache(), early_refresh=1.0)  # type: ignore[arg-type]
+    assert cache.near is not None
+    assert await cache.near.wait_live(5)
+    await cache.set(1, profile(1, "x"))
+    await fill(cache, 1)
+    assert cache.near_view(1, _name_view([])) is None

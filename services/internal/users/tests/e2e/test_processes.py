@@ -358,3 +358,58 @@ async def test_relay_publishes_what_serve_committed(
     assert await relay.stop() == 0
     assert await serve.stop() == 0
     assert DB_PASSWORD not in relay.output() + serve.output()
+
+
+def near_hits(metrics: str) -> float:
+    """The near-cache hits of the profile cache on a /metrics page."""
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "svcinfra_cache_near_total" and sample.labels.get("event") == "hit"
+    )
+
+
+async def test_an_update_through_one_process_replaces_the_others_cached_body(
+    start: Callable[..., Process], migrated_db: PostgresDatabase
+) -> None:
+    """A replica answers a near-cache hit with the body kept with the profile (issue 19); a
+    change made through another replica must replace it: within the invalidation bound the GET
+    answers the new body, byte for byte what the PATCH answered, and never the old one again.
+    """
+    writer = start("serve", env=environment_for(migrated_db))
+    reader = start("serve", env=environment_for(migrated_db))
+    await writer.wait_ready()
+    await reader.wait_ready()
+    loop = asyncio.get_running_loop()
+    async with httpx.AsyncClient(timeout=10) as http:
+        created = await http.post(f"{writer.api}{USERS}", json=ADA)
+        assert created.status_code == 201
+        path = created.headers["location"]
+        hits = near_hits((await http.get(f"{reader.tech}/metrics")).text)
+        old = created.content
+        while near_hits((await http.get(f"{reader.tech}/metrics")).text) == hits:
+            got = await http.get(f"{reader.api}{path}")  # load, fill, then hit the near layer
+            assert got.content == old
+            await asyncio.sleep(0.01)
+        hits = near_hits((await http.get(f"{reader.tech}/metrics")).text)
+        for version in range(20):
+            patched = await http.patch(
+                f"{writer.api}{path}", json={"display_name": f"Ada «v{version}» ☃"}
+            )
+            assert patched.status_code == 200
+            deadline = loop.time() + 10  # against the cache's 300 s TTL: only invalidation
+            while (got := await http.get(f"{reader.api}{path}")).content != patched.content:
+                assert got.content == old, got.text  # the old body or the new, nothing else
+                assert loop.time() < deadline, "the reader kept answering the old body"
+                await asyncio.sleep(0.002)
+            for _ in range(5):  # then never the old one again, near hits included
+                assert (await http.get(f"{reader.api}{path}")).content == patched.content
+            assert got.headers["content-type"] == patched.headers["content-type"]
+            old = patched.content
+        # the near layer answered in between: the fast path was exercised
+        assert near_hits((await http.get(f"{reader.tech}/metrics")).text) > hits + 20
+    assert await writer.stop() == 0
+    assert await reader.stop() == 0

@@ -6,7 +6,7 @@ import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 from users.domain.entity import Cursor, NewUser, SearchQuery, SortOrder, User, UserChanges
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -142,6 +144,11 @@ class Cache:
         if user_id not in self.values:
             self.values[user_id] = await load()
         return self.values[user_id]
+
+    async def get_or_load_as(
+        self, user_id: uuid.UUID, load: Callable[[], Awaitable[User]], render: Callable[[User], T]
+    ) -> T:
+        return render(await self.get_or_load(user_id, load))
 
     @asynccontextmanager
     async def invalidating(self, user_id: uuid.UUID) -> AsyncIterator[None]:

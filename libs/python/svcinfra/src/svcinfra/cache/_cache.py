@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["Cache"]
 
 M = TypeVar("M", bound=Message)
+V = TypeVar("V")
 Id = str | int
 
 _log = structlog.get_logger("svcinfra.cache")
@@ -263,6 +264,42 @@ class Cache(Generic[M]):
         value, shared = await self._flights.do(key, lambda: self._load(id_, key, loader, ttl))
         if shared:
             self._shared.inc()
+        return value
+
+    def near_view(self, id_: Id, view: Callable[[M], V], *, tag: object = None) -> V | None:
+        """`view(value of id_)` when the near layer serves `id_` now, memoised with its entry.
+
+        The hot path of a read whose answer is derived from the value alone (an API's response
+        body): a hit on the near layer computes `view` once per kept entry and returns that same
+        object until the entry is dropped (invalidated by any replica's write, expired at its
+        Redis TTL, evicted, flushed), so it is exactly as fresh as the near layer itself. None
+        (and nothing counted) when the near layer is off or not live, or does not keep `id_`:
+        then read as usual (`get_or_load`) and apply `view` yourself.
+
+        Args:
+            id_: the id, as for `get_or_load`.
+            view: a pure function of the value, returning something immutable (`bytes`).
+            tag: what identifies the view for the memo, compared by identity (default: `view`
+                itself; pass the stable function when `view` is a closure made per call).
+
+        Off (always None) with `early_refresh`: its hits may schedule a reload, which only
+        `get_or_load` does.
+        """
+        near = self.near
+        if near is None or self._beta is not None:
+            return None
+        key = self.namespace.key(id_)
+
+        def make(data: bytes) -> V:
+            return view(self.codec.decode(data).message)
+
+        try:
+            value = near.view(key, view if tag is None else tag, make)
+        except DecodeError:  # cannot happen (the same bytes decoded when kept): a miss
+            near.invalidate(key)
+            return None
+        if value is not None:
+            self._hit.inc()
         return value
 
     async def _read(self, key: str, *, count: bool = True) -> Decoded[M] | Failed | None:

@@ -26,6 +26,12 @@ The rules that make it safe (RD-1: Redis stays the only shared copy, this is a c
 
 Values are kept as the bytes Redis returned (only bytes that decoded) and decoded again on every
 hit, so a caller that mutates the message it got cannot change what the next caller gets.
+
+A kept entry can also hold one *view* of its value (`view`: e.g. the HTTP body an API renders
+from it), computed on the first hit that asks for it and memoised inside the entry itself: it is
+dropped with the entry (invalidated, expired, evicted, flushed, refilled), so it is never staler
+than the entry, and never outlives its Redis TTL. A view must be a pure function of the bytes
+and immutable (`bytes`, a frozen object): every later hit gets the very same object.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import structlog
 from redis.asyncio.cluster import RedisCluster
@@ -49,12 +55,16 @@ from ._metrics import NEAR_EVENTS, NEAR_TRACKING
 from ._ttl import is_number
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from redis.asyncio import Connection
 
     from ._client import CacheClient
     from ._keys import KeyNamespace
 
 __all__ = ["NearCache", "NearLayer"]
+
+V = TypeVar("V")
 
 _log = structlog.get_logger("svcinfra.cache")
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.05, 2.0
@@ -104,6 +114,18 @@ class NearCache:
             )
 
 
+class _Entry:
+    """A kept value: its bytes, its deadline here, and at most one memoised view of it."""
+
+    __slots__ = ("data", "deadline", "view", "view_tag")
+
+    def __init__(self, data: bytes, deadline: float) -> None:
+        self.data = data
+        self.deadline = deadline
+        self.view_tag: object = None  # what computed `view` (None: no view yet)
+        self.view: object = None
+
+
 @dataclass(frozen=True, slots=True)
 class _Ticket:
     """A near-miss read in flight: the tracking session it started in, and when."""
@@ -126,7 +148,7 @@ class NearLayer:
         self.run_id: str | None = None  # of the Redis server last connected to
         self._client = client
         self._name = namespace.name
-        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._inflight: dict[str, int] = {}
         self._poisoned: set[str] = set()
         # A new session starts at every connect and every flush; tickets of older ones never fill.
@@ -153,7 +175,7 @@ class NearLayer:
     def deadline(self, key: str) -> float | None:
         """When `key`'s entry expires here (`time.monotonic()`), or None if it is not kept."""
         entry = self._entries.get(key)
-        return None if entry is None else entry[1]
+        return None if entry is None else entry.deadline
 
     @property
     def live(self) -> bool:
@@ -177,6 +199,30 @@ class NearLayer:
 
     def get(self, key: str) -> bytes | None:
         """The bytes kept for `key`, or None (absent, expired, or the layer is not live)."""
+        entry = self._serving(key)
+        if entry is None:
+            return None
+        self._hit.inc()
+        return entry.data
+
+    def view(self, key: str, tag: object, make: Callable[[bytes], V]) -> V | None:
+        """`make(bytes kept for key)`, memoised in the entry under `tag`; None as `get`.
+
+        The first hit with a `tag` (compared by identity) computes the view; later hits with the
+        same tag get the same object until the entry goes (then the next fill starts without
+        one). One view per entry: a hit with another tag replaces it. What `make` raises
+        propagates and nothing is memoised; the hit is counted only when a view is returned.
+        """
+        entry = self._serving(key)
+        if entry is None:
+            return None
+        if entry.view_tag is not tag:  # `make` is synchronous: nothing can drop the entry meanwhile
+            entry.view, entry.view_tag = make(entry.data), tag
+        self._hit.inc()
+        return cast("V", entry.view)
+
+    def _serving(self, key: str) -> _Entry | None:
+        """The live, unexpired entry of `key` (now the most recently used), or None."""
         now = time.monotonic()
         if now >= self._fresh_until:
             if self._task is None:
@@ -185,14 +231,12 @@ class NearLayer:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        data, deadline = entry
-        if now >= deadline:
+        if now >= entry.deadline:
             del self._entries[key]
             self._expired.inc()
             return None
         self._entries.move_to_end(key)
-        self._hit.inc()
-        return data
+        return entry
 
     def begin(self, key: str) -> _Ticket | None:
         """Mark a read of `key` from Redis as started; None: it cannot fill (not live)."""
@@ -230,7 +274,7 @@ class NearLayer:
         deadline = ticket.started + life_ms / 1000
         if self.options.max_age is not None:
             deadline = min(deadline, ticket.started + self.options.max_age)
-        self._entries[key] = (data, deadline)
+        self._entries[key] = _Entry(data, deadline)
         self._entries.move_to_end(key)
         self._fill.inc()
         if len(self._entries) > self.options.max_entries:

@@ -11,7 +11,7 @@ and Redis's client tracking drops a kept profile when any replica changes or del
 from __future__ import annotations
 
 from datetime import UTC
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeVar
 from uuid import UUID
 
 from svcinfra.cache import Cache, KeyNamespace, NearCache, invalidate_after
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
     from svcinfra.cache import CacheClient
+
+T = TypeVar("T")
 
 NAMESPACE: Final = KeyNamespace("user", "profile")
 TTL_SECONDS: Final = 300.0
@@ -60,6 +62,22 @@ class RedisProfileCache:
             return to_profile(await load())
 
         return from_profile(await self.cache.get_or_load(str(user_id), load_profile))
+
+    async def get_or_load_as(
+        self, user_id: UUID, load: Callable[[], Awaitable[User]], render: Callable[[User], T]
+    ) -> T:
+        """`render` of the user (see `ProfileCache.get_or_load_as`).
+
+        A near-cache hit returns the rendering memoised with the kept profile: no decoding, no
+        domain object, no rendering, once per kept entry (issue 19). It is dropped with the
+        entry, so it is exactly as fresh as the near layer and never outlives the Redis TTL.
+        """
+        kept = self.cache.near_view(
+            str(user_id), lambda profile: render(from_profile(profile)), tag=render
+        )
+        if kept is not None:
+            return kept
+        return render(await self.get_or_load(user_id, load))
 
     def invalidating(self, user_id: UUID) -> AbstractAsyncContextManager[None]:
         """Drop the entry when the block ends (see `ProfileCache.invalidating`)."""

@@ -7,7 +7,7 @@ cache is an optimisation the use cases may bypass: it fails open.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from users.domain.entity import NewUser, SearchQuery, User, UserChanges
+
+T = TypeVar("T")
 
 
 class UserReader(Protocol):
@@ -125,6 +127,17 @@ class ProfileCache(Protocol):
 
     async def get_or_load(self, user_id: UUID, load: Callable[[], Awaitable[User]]) -> User:
         """Return the cached user, or `load()` it and cache it."""
+        ...
+
+    async def get_or_load_as(
+        self, user_id: UUID, load: Callable[[], Awaitable[User]], render: Callable[[User], T]
+    ) -> T:
+        """`render(user)` of the user `get_or_load` returns.
+
+        `render` must be a pure function of the user returning something immutable (a response
+        body): the cache may keep its result with the cached user and return it again, for as
+        long as (never longer than) it would return that user.
+        """
         ...
 
     def invalidating(self, user_id: UUID) -> AbstractAsyncContextManager[None]:

@@ -8,7 +8,7 @@ broker sits behind the ports (ARCH-1).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from users.domain.entity import Cursor, NewUser, Page, UserChanges, parse_search
 from users.domain.entity.user import USERNAME_PATTERN
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     from users.domain.entity import User
     from users.domain.repository import ProfileCache, Transactions, UserReader
+
+T = TypeVar("T")
 
 
 class UsersService:
@@ -67,6 +69,18 @@ class UsersService:
             Unavailable: the store cannot be reached and the cache does not hold the user.
         """
         return await self._cache.get_or_load(user_id, lambda: self._reader.get(user_id))
+
+    async def get_as(self, user_id: UUID, render: Callable[[User], T]) -> T:
+        """`render(user)` of the user `get` returns: what an adapter answers with (a body).
+
+        `render` must be a pure function of the user returning something immutable; the
+        profile cache may keep its result with the cached user, as long as it keeps the user.
+
+        Raises:
+            NotFound: no such user.
+            Unavailable: the store cannot be reached and the cache does not hold the user.
+        """
+        return await self._cache.get_or_load_as(user_id, lambda: self._reader.get(user_id), render)
 
     async def get_by_username(self, username: str) -> User:
         """Return the user with this username (case-insensitive).

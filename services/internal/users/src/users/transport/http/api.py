@@ -62,6 +62,10 @@ def _routes_only(max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     return app
 
 
+def _depth(path: str) -> tuple[int, str]:
+    return path.count("/"), path
+
+
 def openapi_yaml() -> str:
     """The API's OpenAPI document as YAML: what users/api/server/api.yaml must hold."""
     header = (
@@ -69,6 +73,9 @@ def openapi_yaml() -> str:
         "# a test fails when this file and the code drift apart. Do not edit by hand.\n"
     )
     document = _routes_only().openapi()
+    # Shallower paths first (the routes' order is the router's matching order, see routes.py)
+    paths = document["paths"]
+    document["paths"] = {path: paths[path] for path in sorted(paths, key=_depth)}
     for operations in document["paths"].values():
         for operation in operations.values():  # each operation's answers in status order
             operation["responses"] = dict(sorted(operation["responses"].items()))

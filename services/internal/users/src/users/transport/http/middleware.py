@@ -23,8 +23,10 @@ class BodyLimitMiddleware:
 
     A declared Content-Length over the limit is refused at once; one within it is passed
     through untouched, since the HTTP server (h11, httptools) never delivers more body than the
-    length declared. A chunked body is read here (bounded) and replayed to the app, refused as
-    soon as it passes the limit.
+    length declared. A request with neither header has no body (the server delivers none) and
+    is passed through too. A chunked body (or one whose length is not a number, which the
+    server refuses first) is read here (bounded) and replayed to the app, refused as soon as it
+    passes the limit.
     """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
@@ -42,12 +44,18 @@ class BodyLimitMiddleware:
                 declared = value
             elif name == _TRANSFER_ENCODING:
                 chunked = value
-        if declared is not None and chunked is None and declared.isdigit():
-            if int(declared) > self._max:
-                await self._too_large(scope, receive, send)
-            else:
+        if chunked is None:
+            if declared is None:
+                # No length and not chunked: an HTTP/1.1 request without a body (RFC 9112
+                # 6.3), which is how every GET arrives; nothing to bound, nothing to replay.
                 await self._app(scope, receive, send)
-            return
+                return
+            if declared.isdigit():
+                if int(declared) > self._max:
+                    await self._too_large(scope, receive, send)
+                else:
+                    await self._app(scope, receive, send)
+                return
         await self._bounded(scope, receive, send)
 
     async def _bounded(self, scope: Scope, receive: Receive, send: Send) -> None:
