@@ -67,6 +67,11 @@ DEFERRALS: Final = "deferrals"
 REPLAYED_FROM: Final = "replayed-from"
 REPLAYED_AT: Final = "replayed-at"
 OUTBOX_COMMITTED_AT: Final = "outbox-committed-at"
+# The buckets of the two histograms timed from that instant: the relay's claim lag and the
+# consumer's delivery lag (fine below 50 ms, where the pipeline's target lies).
+COMMIT_LAG_BUCKETS: Final = (
+    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+)  # fmt: skip
 
 ERROR_MESSAGE_LIMIT: Final = 512
 

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from svcinfra.messaging import headers as hdr
+
 if TYPE_CHECKING:
     from prometheus_client.metrics import MetricWrapperBase
 
@@ -80,23 +82,7 @@ DELIVERY_LAG = Histogram(
     "Seconds from an outbox row's commit (the relay's outbox-committed-at header) to the start"
     " of its first delivery's processing, by queue.",
     ["queue"],
-    buckets=(
-        0.001,
-        0.0025,
-        0.005,
-        0.0075,
-        0.01,
-        0.015,
-        0.02,
-        0.03,
-        0.05,
-        0.1,
-        0.25,
-        0.5,
-        1.0,
-        5.0,
-        30.0,
-    ),
+    buckets=hdr.COMMIT_LAG_BUCKETS,
 )
 IN_FLIGHT = Gauge(
     "svcinfra_amqp_messages_in_flight",

@@ -14,6 +14,7 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 from pydantic import SecretStr
 
+from svcinfra.messaging import headers as hdr
 from svcinfra.messaging._errors import PublishFailedError
 from svcinfra.messaging.storage import NOTIFY_CHANNEL, queries
 from svcinfra.postgres import DatabaseError
@@ -60,23 +61,7 @@ LAG = Histogram(
 CLAIM_LAG = Histogram(
     "svcinfra_amqp_outbox_claim_lag_seconds",
     "Seconds from an outbox row's commit to its claim by a relay (NOTIFY wake, queueing, claim).",
-    buckets=(
-        0.001,
-        0.0025,
-        0.005,
-        0.0075,
-        0.01,
-        0.015,
-        0.02,
-        0.03,
-        0.05,
-        0.1,
-        0.25,
-        0.5,
-        1.0,
-        5.0,
-        30.0,
-    ),
+    buckets=hdr.COMMIT_LAG_BUCKETS,
 )
 
 
