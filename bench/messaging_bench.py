@@ -25,6 +25,12 @@ path, in turn, from a freshly filled queue; every path's clock includes its AMQP
 set-up, none a database pool's. Then publishing through ours vs FastStream (confirms on, window
 100); and outbox -> relay -> broker events per second.
 
+Section `external`: the external-effect mode (`Consumer.on_external`: inbox check, the call with
+no transaction open, then the recording transaction with the inbox row and its result), with
+the checks and recordings grouped (the default, `batch_size` 50) vs one statement and one
+transaction per message (`batch_size=1`), next to raw aio-pika consume + ack (no dedupe, no
+call); the call is a stand-in that returns at once, or after 3 ms (a fast API's answer).
+
     .venv/bin/python bench/messaging_bench.py          # full run
     .venv/bin/python bench/messaging_bench.py --quick  # a smoke run
 """
@@ -181,6 +187,116 @@ async def _our_consume(contract: object, db: object, queue_name: str, count: int
     if acked() != before + count:
         raise RuntimeError(f"svcinfra acked {acked() - before:g} messages, not {count}")
     return count / elapsed, cpu_used / count * 1e6
+
+
+async def _our_external_consume(contract: object, db: object, queue_name: str, count: int,
+                                prefetch: int, *, call_ms: float, **options: int,
+                                ) -> tuple[float, float]:  # fmt: skip
+    """svcinfra Consumer, external mode: inbox check, the call, the recording transaction, ack.
+
+    The clock stops as `_our_consume`'s does: once every message was acked (after its
+    recording committed), `stop` makes sure the broker has the acks and closes the connection.
+    """
+    labels = {"message": EVENT, "queue": queue_name, "outcome": "processed"}
+
+    def acked() -> float:
+        return REGISTRY.get_sample_value("svcinfra_amqp_messages_acked_total", labels) or 0.0
+
+    async def call(delivery: Any) -> dict[str, str]:  # noqa: ANN401  (a Delivery)
+        if call_ms:
+            await asyncio.sleep(call_ms / 1000)
+        return {"sent": delivery.idempotency_key}
+
+    before = acked()
+    consumer = Consumer(contract, db, url=URL, name="bench", prefetch=prefetch, **options)  # type: ignore[arg-type]
+    consumer.on_external(EVENT, call)
+    started, cpu = time.perf_counter(), time.process_time()
+    task = asyncio.create_task(consumer.run())
+    while acked() < before + count and not task.done():  # noqa: ASYNC110  (a metric, polled)
+        await asyncio.sleep(0.002)
+    consumer.stop()
+    await task
+    elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
+    if acked() != before + count:
+        raise RuntimeError(f"svcinfra acked {acked() - before:g} messages, not {count}")
+    return count / elapsed, cpu_used / count * 1e6
+
+
+Row = tuple[float, float]  # messages per second, CPU microseconds per message
+
+
+async def _run_external(
+    *, count: int, rounds: int, prefetches: list[int]
+) -> list[tuple[int, float, list[tuple[float, float]]]]:
+    """External mode: raw aio-pika vs ours grouped vs ours per message, in turn per round."""
+    prefix = f"benchx{os.getpid()}"
+    contract = contract_for(CONTRACT, prefix, "quorum")
+    topology = Topology.from_contract(contract)  # type: ignore[arg-type]
+    queue_name = f"{prefix}.notifications.user-events"
+    exchange = f"{prefix}.users.events"
+    dbname = f"benchx_{os.getpid()}"
+    db = await _database(dbname)
+    rows: list[tuple[int, float, list[tuple[float, float]]]] = []
+    try:
+        async with await aio_pika.connect(URL) as connection:
+            await declare_topology(connection, topology)
+            channel = await connection.channel()
+            queue = await channel.declare_queue(queue_name, passive=True)
+            for prefetch in prefetches:
+                for call_ms in (0.0, 3.0):
+
+                    def grouped(p: int = prefetch, c: float = call_ms) -> Awaitable[Row]:
+                        return _our_external_consume(contract, db, queue_name, count, p, call_ms=c)
+
+                    def alone(p: int = prefetch, c: float = call_ms) -> Awaitable[Row]:
+                        return _our_external_consume(
+                            contract, db, queue_name, count, p, call_ms=c, batch_size=1
+                        )
+
+                    def raw(p: int = prefetch) -> Awaitable[Row]:
+                        return _raw_consume(queue_name, count, p)
+
+                    paths: list[Callable[[], Awaitable[Row]]] = [raw, grouped, alone]
+                    runs: list[list[tuple[float, float]]] = [[] for _ in paths]
+                    for _ in range(rounds):
+                        for path, (path_runs, consume) in enumerate(zip(runs, paths, strict=True)):
+                            await queue.purge()
+                            await _fill(channel, exchange, count)
+                            path_runs.append(await consume())
+                            await _settled(channel, queue_name, path)
+                    rows.append((prefetch, call_ms, [
+                        (statistics.median(r for r, _ in path_runs),
+                         statistics.median(c for _, c in path_runs))
+                        for path_runs in runs
+                    ]))  # fmt: skip
+            for declared in topology.queues:
+                await channel.queue_delete(declared.name)
+            await channel.exchange_delete(exchange)
+    finally:
+        await db.close()  # type: ignore[attr-defined]
+        await _drop_database(dbname)
+    return rows
+
+
+def _print_external(
+    rows: list[tuple[int, float, list[tuple[float, float]]]], count: int, rounds: int
+) -> None:
+    print(
+        f"\nexternal-effect mode (inbox check, call, recording transaction, ack) from a quorum "
+        f"queue, {count} messages per round, median of {rounds} rounds (raw aio-pika without "
+        "dedupe or call / ours grouped / ours one statement and transaction per message)"
+    )
+    print(
+        f"{'prefetch':>8} | {'call':>5} | {'raw aio-pika':>12} | {'ours grouped':>12} | "
+        f"{'ours 1 tx/msg':>13} | grouped / 1 tx | CPU us/msg raw / grouped / 1 tx | CPU ratio"
+    )
+    for prefetch, call_ms, paths in rows:
+        (raw, raw_cpu), (grouped, grouped_cpu), (one, one_cpu) = paths
+        print(
+            f"{prefetch:>8} | {call_ms:>3.0f}ms | {raw:>12,.0f} | {grouped:>12,.0f} | "
+            f"{one:>13,.0f} | {grouped / one:14.2f} | {raw_cpu:,.0f} / {grouped_cpu:,.0f} / "
+            f"{one_cpu:,.0f} | {one_cpu / grouped_cpu:9.2f}"
+        )
 
 
 async def _settled(channel: aio_pika.abc.AbstractChannel, queue_name: str, path: int) -> None:
@@ -442,8 +558,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--sections",
-        default="publish,consume,outbox",
-        help="comma-separated: publish (ours vs raw), consume (with FastStream), outbox",
+        default="publish,consume,outbox,external",
+        help="comma-separated: publish (ours vs raw), consume (with FastStream), outbox, "
+        "external (the external-effect mode, grouped vs per message)",
     )
     args = parser.parse_args()
     sections = set(args.sections.split(","))
@@ -470,6 +587,12 @@ def main() -> None:
                     )
                 )
                 _print_consume(consume_rows, publish_rows, count, consume_rounds, queue_type)
+        if "external" in sections:
+            external_rounds = 2 if args.quick else 3
+            external_rows = asyncio.run(
+                _run_external(count=count, rounds=external_rounds, prefetches=[10, 100])
+            )
+            _print_external(external_rows, count, external_rounds)
         if "outbox" in sections:
             outbox_rounds = 2 if args.quick else 3
             outbox_rows = asyncio.run(_run_outbox(count=count, rounds=outbox_rounds))

@@ -38,6 +38,10 @@ before and after the step; the difference is that step's), mean and p99 (bucket 
 
 Then the CPU time each process spent per email over the step (PostgreSQL and RabbitMQ, shared
 servers, not counted). docs/performance.md has the figures and what they say.
+
+`notification.sent.v1` gets a subscriber queue first (bounded: the newest 1,000 kept), as a
+deployment that publishes it has one: with no queue bound, every publish of the notifications
+relay is returned unroutable and retried, which would measure that churn, not the pipeline.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -98,6 +103,22 @@ HOPS += tuple(
 
 
 ROLES = ("users-api", "users-relay", "notifications-consumer", "notifications-relay", "fake-mail")
+
+
+SUBSCRIBER_QUEUE = "bench.notification-sent"
+
+
+async def _subscribe_sent(stack: Stack) -> None:
+    """Bind a bounded queue to `notification.sent.v1`: the subscriber a deployment would have."""
+    connection = await aio_pika.connect(stack.amqp_admin_url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(
+            SUBSCRIBER_QUEUE,
+            durable=True,
+            arguments={"x-queue-type": "quorum", "x-max-length": 1000, "x-overflow": "drop-head"},
+        )
+        await queue.bind("notifications.events", routing_key="notification.sent.v1")
 
 
 def cpu_by_role(stack: Stack) -> dict[str, float]:
@@ -437,6 +458,7 @@ def main() -> None:
     stack.start()
     steps: list[dict[str, Any]] = []
     try:
+        asyncio.run(_subscribe_sent(stack))  # the vhost, and the queue with it, go at stop()
         with httpx.Client(timeout=30) as http:
             bench_rate(stack, http, 50.0, 1.0)  # warm every process and connection
             idle = bench_idle(stack, http, idle_count)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sys
 import time
 import uuid
@@ -21,7 +22,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from svcinfra.messaging.consumer import Consumer, Delivery, Reject
-from svcinfra.postgres import DatabaseError
+from svcinfra.postgres import Database, DatabaseError
 from svcinfra.testing import FaultProxy
 
 KIT = str(Path(__file__).parents[1] / "assets" / "messaging")
@@ -377,3 +378,223 @@ async def test_a_handler_that_swallows_a_database_error_fails_alone(svc) -> None
         dead.headers["error-message"]
     )
     assert await svc.depth(svc.queue) == 0
+
+
+# --- the external mode's grouped inbox checks and recording transactions (`_external`) ---
+
+
+def record_groups(consumer: str) -> tuple[float, float, float]:
+    """(recording groups of 2+, messages in them, groups redone one by one) of `consumer`."""
+    return (
+        sample("svcinfra_amqp_record_group_size_count", consumer=consumer),
+        sample("svcinfra_amqp_record_group_size_sum", consumer=consumer),
+        sample("svcinfra_amqp_record_groups_redone_total", consumer=consumer),
+    )
+
+
+async def publish_deleted(svc: msgkit.Service, count: int) -> list[str]:
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    for mid in ids:
+        await svc.publish_json(msgkit.deleted(), routing_key=DELETED, message_type=DELETED,
+                               message_id=mid)  # fmt: skip
+    await msgkit.until(lambda: _depth_is(svc, count))
+    return ids
+
+
+class _Api:
+    """An external API double whose calls are held until `release`: they end together."""
+
+    def __init__(self, expected: int) -> None:
+        self.calls: list[str] = []
+        self._expected = expected
+        self._release = asyncio.Event()
+
+    async def call(self, delivery: Delivery) -> dict[str, object]:
+        self.calls.append(delivery.message_id)
+        if len(self.calls) >= self._expected:
+            self._release.set()
+        await self._release.wait()
+        return {"sent": delivery.idempotency_key}
+
+
+def recording(*, fail: str | None = None, swallow: str | None = None) -> Any:
+    add = msgkit.effects_queries().query("effects__add")
+
+    async def record(tx: Transaction, delivery: Delivery, result: object) -> None:
+        assert isinstance(result, dict)
+        await tx.exec(add, delivery.consumer, delivery.message_id, delivery.name, 1,
+                      str(result["sent"]))  # fmt: skip
+        if delivery.message_id == fail:
+            raise Reject("the record refuses it")
+        if delivery.message_id == swallow:
+            with contextlib.suppress(DatabaseError):  # a NOT NULL violation, caught
+                await tx.exec(add, delivery.consumer, delivery.message_id, None, 1, None)
+
+    return record
+
+
+async def test_external_records_ending_together_commit_as_one_group(svc) -> None:
+    """20 calls end together: their inbox rows, results and records commit in one transaction.
+
+    The records keep each message's result; one inbox statement and one COMMIT for all 20 (the
+    group metric), each message acked once, its effect there once.
+    """
+    api = _Api(expected=20)
+    ids = await publish_deleted(svc, 20)
+    consumer = make(svc, prefetch=20)
+    consumer.on(REGISTERED, msgkit.make_recorder(msgkit.effects_queries()))
+    consumer.on_external(DELETED, api.call, record=recording())
+    name = f"{svc.prefix}-consumer"
+    before = record_groups(name)
+    async with running(consumer):
+        await msgkit.until(lambda: _effects_count(svc, 20))
+        await msgkit.until(lambda: _depth_is(svc, 0))
+
+    groups, messages, redone = record_groups(name)
+    assert (groups - before[0], messages - before[1], redone - before[2]) == (1, 20, 0)
+    assert sorted(api.calls) == sorted(ids)
+    assert await svc.effects() == dict.fromkeys(ids, 1)
+    assert await _results(svc) == {mid: {"sent": f"{name}:{mid}"} for mid in ids}
+
+
+async def test_a_failing_record_in_a_group_fails_alone_and_no_call_is_made_again(svc) -> None:
+    """The 4th of 10 records raises: the group rolls back and is redone one by one.
+
+    The 9 others commit once each, from the results their calls already returned (no call is
+    made twice); the 4th goes its own way (`Reject`: the DLQ), with no inbox row.
+    """
+    api = _Api(expected=10)
+    ids = await publish_deleted(svc, 10)
+    failing = ids[3]
+    consumer = make(svc, prefetch=10)
+    consumer.on(REGISTERED, msgkit.make_recorder(msgkit.effects_queries()))
+    consumer.on_external(DELETED, api.call, record=recording(fail=failing))
+    name = f"{svc.prefix}-consumer"
+    before = record_groups(name)
+    async with running(consumer):
+        await msgkit.until(lambda: _depth_of(svc, svc.dlq, 1))
+        await msgkit.until(lambda: _effects_count(svc, 9))
+        await msgkit.until(lambda: _depth_is(svc, 0))
+
+    assert record_groups(name)[2] - before[2] == 1
+    assert sorted(api.calls) == sorted(ids)  # once each: the redo reused the results
+    assert await svc.effects() == {mid: 1 for mid in ids if mid != failing}
+    assert await inbox_ids(svc) == set(ids) - {failing}
+    (dead,) = await svc.take(svc.dlq)
+    assert (dead.message_id, dead.headers["error-type"]) == (failing, "Reject")
+
+
+async def test_a_record_that_swallows_a_database_error_does_not_sink_its_group(svc) -> None:
+    """The 3rd of 8 records catches its own failed INSERT: PostgreSQL aborted the group.
+
+    The COMMIT answers ROLLBACK (`TransactionAborted`), so nothing was acked; redone one by one,
+    the 7 others commit once each and the swallower alone fails each attempt, then the DLQ.
+    """
+    api = _Api(expected=8)
+    ids = await publish_deleted(svc, 8)
+    swallower = ids[2]
+    consumer = make(svc, prefetch=8)
+    consumer.on(REGISTERED, msgkit.make_recorder(msgkit.effects_queries()))
+    consumer.on_external(DELETED, api.call, record=recording(swallow=swallower))
+    async with running(consumer):
+        await msgkit.until(lambda: _depth_of(svc, svc.dlq, 1))
+        await msgkit.until(lambda: _effects_count(svc, 7))
+
+    assert await svc.effects() == {mid: 1 for mid in ids if mid != swallower}
+    assert await inbox_ids(svc) == set(ids) - {swallower}
+    assert sorted(set(api.calls)) == sorted(ids)
+    assert api.calls.count(swallower) == 3  # its own attempts; the others were called once
+    assert len(api.calls) == 8 + 2
+    (dead,) = await svc.take(svc.dlq)
+    assert (dead.message_id, dead.headers["error-type"]) == (swallower, "attempts-exhausted")
+    assert "TransactionAborted" in str(dead.headers["error-message"])
+
+
+async def test_a_database_connection_killed_during_a_group_loses_and_repeats_nothing(
+    svc,
+) -> None:
+    """The recording group's connection is reset mid-transaction (PostgreSQL through a proxy).
+
+    The group fails, and its redo fails too while the proxy refuses; the messages go to their
+    retry tier, come back, find no inbox row and are called again with the same idempotency
+    key, then recorded: 12 effects, once each, and every call of a message carried one key.
+    """
+    api_keys: dict[str, set[str]] = {}
+    api = _Api(expected=12)
+
+    async def call(delivery: Delivery) -> dict[str, object]:
+        api_keys.setdefault(delivery.message_id, set()).add(delivery.idempotency_key)
+        return await api.call(delivery)
+
+    add = msgkit.effects_queries().query("effects__add")
+
+    async with FaultProxy("127.0.0.1", 5432) as proxy:
+        db = await Database.connect(msgkit.settings(svc.dbname, port=proxy.port))
+        try:
+            resets: list[int] = []
+
+            async def record(tx: Transaction, delivery: Delivery, result: object) -> None:
+                await tx.exec(add, delivery.consumer, delivery.message_id, delivery.name, 1,
+                              str(result))  # fmt: skip
+                if not resets:  # the first record of the first group: mid-transaction
+                    resets.append(1)
+                    proxy.reset_all()
+
+            ids = await publish_deleted(svc, 12)
+            consumer = make(svc, db, prefetch=12)
+            consumer.on(REGISTERED, msgkit.make_recorder(msgkit.effects_queries()))
+            consumer.on_external(DELETED, call, record=record)
+            async with running(consumer):
+                await msgkit.until(lambda: _effects_count(svc, 12))
+                await msgkit.until(lambda: _depth_is(svc, 0))
+        finally:
+            await db.close()
+
+    assert resets == [1]
+    assert await svc.effects() == dict.fromkeys(ids, 1)
+    assert await inbox_ids(svc) == set(ids)
+    assert all(len(keys) == 1 for keys in api_keys.values())  # repeats kept the same key
+    assert set(api_keys) == set(ids)
+
+
+async def test_inbox_checks_of_messages_arriving_together_find_the_recorded_ones(svc) -> None:
+    """10 messages whose ids were recorded before, mixed with 10 new ones, arrive together:
+    the grouped checks ack the 10 without a call; the 10 new ones are called and recorded."""
+    api = _Api(expected=10)
+    old = await publish_deleted(svc, 10)
+    consumer = make(svc, prefetch=20)
+    consumer.on(REGISTERED, msgkit.make_recorder(msgkit.effects_queries()))
+    consumer.on_external(DELETED, api.call, record=recording())
+    async with running(consumer):
+        await msgkit.until(lambda: _effects_count(svc, 10))
+        await msgkit.until(lambda: _depth_is(svc, 0))
+    api.calls.clear()
+    consumer.stop()
+
+    new = [str(uuid.uuid4()) for _ in range(10)]
+    for mid in [m for pair in zip(old, new, strict=True) for m in pair]:
+        await svc.publish_json(msgkit.deleted(), routing_key=DELETED, message_type=DELETED,
+                               message_id=mid)  # fmt: skip
+    await msgkit.until(lambda: _depth_is(svc, 20))
+    again = make(svc, prefetch=20)
+    again.on(REGISTERED, msgkit.make_recorder(msgkit.effects_queries()))
+    again.on_external(DELETED, api.call, record=recording())
+    duplicates = sample("svcinfra_amqp_messages_acked_total", message=DELETED, queue=svc.queue,
+                        outcome="duplicate")  # fmt: skip
+    async with running(again):
+        await msgkit.until(lambda: _effects_count(svc, 20))
+        await msgkit.until(lambda: _depth_is(svc, 0))
+
+    assert sorted(api.calls) == sorted(new)
+    assert sample("svcinfra_amqp_messages_acked_total", message=DELETED, queue=svc.queue,
+                  outcome="duplicate") == duplicates + 10  # fmt: skip
+    assert await svc.effects() == dict.fromkeys(old + new, 1)
+
+
+async def _results(svc: msgkit.Service) -> dict[str, object]:
+    con = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{svc.dbname}")
+    try:
+        rows = await con.fetch("SELECT message_id, result::text FROM svcinfra_inbox")
+    finally:
+        await con.close()
+    return {row["message_id"]: json.loads(row["result"]) for row in rows}

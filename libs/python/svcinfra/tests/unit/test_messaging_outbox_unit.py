@@ -23,9 +23,10 @@ def test_the_queries_ship_as_named_sql_files() -> None:
     loaded = queries()
 
     assert loaded.names == [
-        "inbox__add", "inbox__add_batch", "inbox__purge", "inbox__purge_batch",
-        "inbox__release_savepoint", "inbox__remove", "inbox__rollback_savepoint",
-        "inbox__savepoint", "inbox__seen", "outbox__add",
+        "inbox__add", "inbox__add_batch", "inbox__add_results", "inbox__purge",
+        "inbox__purge_batch", "inbox__release_savepoint", "inbox__remove",
+        "inbox__rollback_savepoint", "inbox__savepoint", "inbox__seen", "inbox__seen_many",
+        "outbox__add",
         "outbox__claim", "outbox__mark_sent", "outbox__park", "outbox__parked",
         "outbox__parked_summary", "outbox__pending", "outbox__purge_parked",
         "outbox__purge_sent", "outbox__release", "outbox__retry_parked", "outbox__unclaim",

@@ -18,6 +18,7 @@ Errors are domain-neutral (`NotFound`, `Conflict`, `InvalidArgument`, `Temporari
 `svcinfra.postgres._errors`. Migrations live in `svcinfra.postgres.migrate`, not imported here.
 """
 
+from ._coalesce import Coalescer
 from ._database import Database
 from ._errors import (
     Conflict,
@@ -43,6 +44,7 @@ from ._template import Template
 from ._transaction import Isolation, Transaction, TransactionContext
 
 __all__ = [
+    "Coalescer",
     "Conflict",
     "Database",
     "DatabaseError",

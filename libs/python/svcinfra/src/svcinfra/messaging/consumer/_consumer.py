@@ -24,6 +24,7 @@ from svcinfra.messaging.topology import retry_queue_name
 from . import _telemetry as tm
 from ._acks import Acks
 from ._batch import MAX_BATCH_SIZE, Batcher
+from ._external import ExternalGroups
 from ._incoming import Incoming
 from ._process import Processor, Route
 
@@ -102,6 +103,9 @@ class Consumer:
     * `on_external`: for an effect outside the database (PG-12): an inbox check, the handler
       outside any transaction (`delivery.idempotency_key` goes on the external call), then a
       short transaction that records the result, the inbox row and the service's `record`.
+      With batching on, the inbox checks of messages arriving together are one statement,
+      and the recordings of calls ending together one transaction (a group commit, at most
+      `batch_size`; a group that fails is redone message by message, `_external`).
 
     Success acks. A temporary failure (`Retry`, a timeout, an outage) is republished with
     `retry-count` + 1 to the wait queue of its tier through the default exchange, confirmed,
@@ -173,7 +177,8 @@ class Consumer:
             inbox_purge_interval: seconds between two runs of the inbox purge job.
             inbox_purge_batch: inbox rows deleted by one statement.
             batch_size: transactional messages of one queue settled in one transaction, a
-                savepoint each (1..64; 1: a transaction per message, no batching).
+                savepoint each, and external-mode messages checked or recorded together
+                (1..64; 1: a transaction per message, no batching).
             batch_linger: seconds a batch waits for more messages after its first one.
             max_deferral: seconds a message may keep being deferred, from its first deferral,
                 while its handler's call is refused before sending (an open circuit breaker);
@@ -230,6 +235,13 @@ class Consumer:
                 prefetch=self._prefetch,
             )
         )
+        self._external = (
+            None
+            if batch_size == 1
+            else ExternalGroups(
+                db, Inbox(), name=name, size=batch_size, handler_timeout=handler_timeout
+            )
+        )
         self._processor = Processor(
             contract,
             db,
@@ -245,6 +257,7 @@ class Consumer:
             ),
             explicit_tracer=tracer_provider is not None,
             batcher=self._batcher,
+            external=self._external,
             max_deferral=max_deferral,
             clock=clock,
         )
@@ -337,6 +350,8 @@ class Consumer:
         finally:
             if self._batcher is not None:
                 await self._batcher.close()
+            if self._external is not None:
+                await self._external.close()
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger

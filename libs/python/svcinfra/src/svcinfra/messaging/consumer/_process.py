@@ -21,6 +21,7 @@ from svcinfra.messaging.topology import retry_queue_name
 from . import _telemetry as tm
 from ._batch import BatchFailed
 from ._delivery import Delivery, Envelope, ErrorClass, Failure, decode
+from ._external import record_alone
 from ._failure import (
     broker_retries,
     classify,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
     from ._acks import Acks
     from ._batch import Batcher
+    from ._external import ExternalGroups
     from ._incoming import Incoming
 
 _log = structlog.get_logger("svcinfra.messaging")
@@ -82,6 +84,7 @@ class Processor:
         tracer: Tracer,
         explicit_tracer: bool = False,
         batcher: Batcher | None = None,
+        external: ExternalGroups | None = None,
         max_deferral: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -96,6 +99,7 @@ class Processor:
         self._permanent = permanent
         self._tracer = tracer
         self._batcher = batcher
+        self._external = external
         self._max_deferral = max_deferral
         self._clock = clock
         self._messages: dict[str, Mapping[str, MessageSpec]] = {
@@ -251,15 +255,25 @@ class Processor:
         return True
 
     async def _settle(self, route: Route, delivery: Delivery, span: Span) -> Outcome:
-        """Run `route` for `delivery` in a batch (a transactional first delivery) or alone.
+        """Run `route` for `delivery` grouped with others (`_batch`, `_external`) or alone.
 
-        In a batch the handler timeout applies to the handler inside it; the wait for the
-        batch's commit is not the handler's (`Batcher`). A redelivered message runs alone.
+        A transactional first delivery joins its queue's batch; a redelivered one runs alone.
+        An external-mode message's inbox check and recording join the consumer's groups. The
+        handler timeout applies to the handler (with its inbox check); the wait for a batch's
+        or group's commit is not the handler's, and that transaction has a timeout of its own.
         """
         batcher = self._batcher
         if batcher is not None and route.mode == "transactional" and not delivery.redelivered:
             context = contextvars.copy_context() if span.is_recording() else None
             return await batcher.submit(route, delivery, context)
+        external = self._external
+        if external is not None and route.mode == "external":
+            async with asyncio.timeout(self._handler_timeout):
+                if await external.seen(delivery.message_id):
+                    return "duplicate"
+                result = await route.handler(delivery)  # no transaction is open here (PG-12)
+            context = contextvars.copy_context() if span.is_recording() else None
+            return await external.record(route, delivery, result, context)
         async with asyncio.timeout(self._handler_timeout):
             return await self._run(route, delivery)
 
@@ -277,17 +291,7 @@ class Processor:
         if await inbox.seen(self._db, consumer=consumer, message_id=message_id):
             return "duplicate"
         result = await route.handler(delivery)  # no transaction is open here (PG-12)
-        async with self._db.transaction() as tx:
-            added = await inbox.add(
-                tx,
-                consumer=consumer,
-                message_id=message_id,
-                message_name=delivery.name,
-                result=result,
-            )
-            if added and route.record is not None:
-                await route.record(tx, delivery, result)
-        return "processed" if added else "duplicate"
+        return await record_alone(self._db, inbox, consumer, route, delivery, result=result)
 
     async def _failed(
         self,

@@ -123,3 +123,14 @@ BATCHES_FAILED = Counter(
     "Batched inbox transactions that failed as a whole (their messages requeued, none acked).",
     ["queue"],
 )
+RECORD_GROUP_SIZE = Histogram(
+    "svcinfra_amqp_record_group_size",
+    "External-mode messages recorded by one grouped transaction (a group commit, MQ-3).",
+    ["consumer"],
+    buckets=(2, 5, 10, 20, 35, 50, 64),
+)
+RECORD_GROUPS_REDONE = Counter(
+    "svcinfra_amqp_record_groups_redone",
+    "Grouped recording transactions that failed and were redone message by message.",
+    ["consumer"],
+)

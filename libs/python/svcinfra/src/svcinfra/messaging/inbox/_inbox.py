@@ -22,14 +22,25 @@ class Inbox:
     the key until the first transaction ends, then finds the row.
     """
 
-    __slots__ = ("_add", "_add_batch", "_purge", "_purge_batch", "_remove", "_seen")
+    __slots__ = (
+        "_add",
+        "_add_batch",
+        "_add_results",
+        "_purge",
+        "_purge_batch",
+        "_remove",
+        "_seen",
+        "_seen_many",
+    )
 
     def __init__(self) -> None:
         loaded = queries()
         self._add = loaded.query("inbox__add")
         self._add_batch = loaded.query("inbox__add_batch")
+        self._add_results = loaded.query("inbox__add_results")
         self._remove = loaded.query("inbox__remove")
         self._seen = loaded.query("inbox__seen")
+        self._seen_many = loaded.query("inbox__seen_many")
         self._purge = loaded.query("inbox__purge")
         self._purge_batch = loaded.query("inbox__purge_batch")
 
@@ -74,6 +85,30 @@ class Inbox:
         )
         return set(added)
 
+    async def add_results(
+        self,
+        tx: Transaction,
+        *,
+        consumer: str,
+        message_ids: Sequence[str],
+        message_names: Sequence[str],
+        results: Sequence[object],
+    ) -> set[str]:
+        """Record external-mode messages with their results inside `tx`; return the new ids.
+
+        The group commit of `Consumer.on_external`: the records of messages whose calls ended
+        together share one transaction, and this is its one inbox statement. `results` are
+        JSON-serialisable (None: no result kept); an id given twice is new at most once.
+        """
+        encoded = [
+            None if result is None else json.dumps(result, separators=(",", ":"))
+            for result in results
+        ]
+        added = await tx.many(
+            self._add_results, consumer, list(message_ids), list(message_names), encoded, row=str
+        )
+        return set(added)
+
     async def remove(self, tx: Transaction, *, consumer: str, message_id: str) -> None:
         """Take back a row `add_batch` wrote in `tx` (its message's handler failed)."""
         await tx.exec(self._remove, consumer, message_id)
@@ -81,6 +116,12 @@ class Inbox:
     async def seen(self, db: Database | Transaction, *, consumer: str, message_id: str) -> bool:
         """Whether `consumer` has recorded `message_id` as processed (committed rows only)."""
         return await db.one(self._seen, consumer, message_id, row=bool)
+
+    async def seen_many(
+        self, db: Database | Transaction, *, consumer: str, message_ids: Sequence[str]
+    ) -> set[str]:
+        """Which of `message_ids` `consumer` has recorded as processed, in one statement."""
+        return set(await db.many(self._seen_many, consumer, list(message_ids), row=str))
 
     async def purge(self, db: Database, *, older_than: float) -> int:
         """Delete rows older than `older_than` seconds; return how many.

@@ -176,7 +176,7 @@ def build_api(service: MailService, *, api_key: str) -> ASGIApp:
 def _routes(service: MailService, *, api_key: str) -> FastAPI:
     expected = f"Bearer {api_key}".encode()
 
-    def authorized(request: Request) -> None:
+    async def authorized(request: Request) -> None:
         presented = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(presented, expected):
             raise ApiError(401, "unauthorized")

@@ -1,5 +1,9 @@
--- name: intents__get :one
--- The intent's state and its age on the server's clock (the one that wrote intended_at).
-SELECT state, extract(EPOCH FROM clock_timestamp() - intended_at)::float8 AS age
+-- name: intents__get :many
+-- The intents of the events $1 written before: state and age on the server's clock (the one
+-- that wrote intended_at).
+SELECT
+    source_message_id,
+    state,
+    extract(EPOCH FROM clock_timestamp() - intended_at)::float8 AS age
 FROM mail_intents
-WHERE source_message_id = $1;
+WHERE source_message_id = ANY($1::text[]);

@@ -1,0 +1,173 @@
+"""The external mode's inbox check and recording transaction, grouped (MQ-3, PG-12).
+
+A message of `Consumer.on_external` costs an inbox check before its call and a recording
+transaction after it: `BEGIN`, the inbox row, the handler's `record` statements, `COMMIT`. On a
+small machine those round trips, not the statements, are most of the consumer's CPU. With
+batching on (`batch_size` > 1), the messages whose steps fall together share them
+(`Coalescer`: no wait when idle, groups that grow with the load):
+
+* the inbox checks of the messages that arrive together are one statement
+  (`inbox__seen_many`), at most `CHECKS_AT_ONCE` such statements at a time;
+* the recordings of the calls that end together are one transaction, a group commit: one inbox
+  statement for all of them (`inbox__add_results`, which also tells the duplicates), each new
+  message's `record` in turn, one `COMMIT`; at most `RECORDS_AT_ONCE` such transactions at a
+  time (one connection each), so that a slow one does not hold the others up. A message is
+  acked only after its group's `COMMIT`.
+
+A group that fails (a `record` raising, the inbox statement, the `COMMIT`, the handler timeout
+over the whole group) is rolled back, and each of its messages is recorded again alone, in a
+transaction of its own (`record_alone`, the path without batching), all at once: one failing
+`record` fails only its own message, and no external call is made again. There are no
+savepoints: they would cost two more round trips for every message, to save a redo that only
+a failure costs. A `COMMIT` whose answer was lost may have committed: the redo's inbox insert
+then finds the row and the message is acked as a duplicate, its effects there once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+
+from svcinfra.postgres import Coalescer
+
+from . import _telemetry as tm
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from contextvars import Context
+
+    from svcinfra.messaging.inbox import Inbox
+    from svcinfra.postgres import Database, Transaction
+
+    from ._delivery import Delivery
+    from ._process import Outcome, Route
+
+_log = structlog.get_logger("svcinfra.messaging")
+
+CHECKS_AT_ONCE = 2
+RECORDS_AT_ONCE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    route: Route
+    delivery: Delivery
+    result: object
+    context: Context | None  # the message's span current, when traced
+
+
+async def record_alone(
+    db: Database, inbox: Inbox, consumer: str, route: Route, delivery: Delivery, *, result: object
+) -> Outcome:
+    """Record one external-mode message in a transaction of its own: inbox row, then `record`."""
+    async with db.transaction() as tx:
+        added = await inbox.add(
+            tx,
+            consumer=consumer,
+            message_id=delivery.message_id,
+            message_name=delivery.name,
+            result=result,
+        )
+        if added and route.record is not None:
+            await route.record(tx, delivery, result)
+    return "processed" if added else "duplicate"
+
+
+class ExternalGroups:
+    """The grouped inbox checks and recording transactions of one consumer's external mode."""
+
+    def __init__(
+        self, db: Database, inbox: Inbox, *, name: str, size: int, handler_timeout: float
+    ) -> None:
+        """Create the groups: at most `size` messages each, `handler_timeout` per transaction."""
+        self._db = db
+        self._inbox = inbox
+        self._name = name
+        self._timeout = handler_timeout
+        self._checks: Coalescer[str, bool] = Coalescer(
+            self._seen_many, max_size=size, concurrency=CHECKS_AT_ONCE
+        )
+        self._records: Coalescer[_Record, Outcome] = Coalescer(
+            self._record_group, max_size=size, concurrency=RECORDS_AT_ONCE
+        )
+
+    async def seen(self, message_id: str) -> bool:
+        """Whether the consumer has recorded `message_id` (checked with the others arriving)."""
+        return await self._checks(message_id)
+
+    async def record(
+        self, route: Route, delivery: Delivery, result: object, context: Context | None
+    ) -> Outcome:
+        """Record the message and `result` with the others whose calls ended with it.
+
+        Raises:
+            Exception: what recording it alone raised, after its group failed.
+        """
+        return await self._records(_Record(route, delivery, result, context))
+
+    async def close(self) -> None:
+        """Finish the checks and recordings in flight (on stop)."""
+        await self._checks.close()
+        await self._records.close()
+
+    async def _seen_many(self, message_ids: Sequence[str]) -> list[bool]:
+        found = await self._inbox.seen_many(self._db, consumer=self._name, message_ids=message_ids)
+        return [message_id in found for message_id in message_ids]
+
+    async def _record_group(self, items: Sequence[_Record]) -> list[Outcome | Exception]:
+        if len(items) == 1:
+            return [await self._alone(items[0])]
+        tm.RECORD_GROUP_SIZE.labels(self._name).observe(len(items))
+        outcomes: list[Outcome | Exception] = []
+        try:
+            async with asyncio.timeout(self._timeout), self._db.transaction() as tx:
+                new = await self._inbox.add_results(
+                    tx,
+                    consumer=self._name,
+                    message_ids=[item.delivery.message_id for item in items],
+                    message_names=[item.delivery.name for item in items],
+                    results=[item.result for item in items],
+                )
+                for item in items:
+                    message_id = item.delivery.message_id
+                    if message_id not in new:
+                        outcomes.append("duplicate")
+                        continue
+                    new.discard(message_id)  # a second copy in the group is a duplicate
+                    await self._call_record(tx, item)
+                    outcomes.append("processed")
+        except Exception as exc:  # noqa: BLE001  (the group is redone message by message)
+            tm.RECORD_GROUPS_REDONE.labels(self._name).inc()
+            _log.warning(
+                "amqp recording group failed; its messages are recorded one by one",
+                consumer=self._name,
+                messages=len(items),
+                error=repr(exc),
+            )
+            return list(await asyncio.gather(*(self._alone(item) for item in items)))
+        return outcomes
+
+    async def _alone(self, item: _Record) -> Outcome | Exception:
+        try:
+            async with asyncio.timeout(self._timeout):
+                coro = record_alone(
+                    self._db, self._inbox, self._name, item.route, item.delivery, result=item.result
+                )
+                if item.context is None:
+                    return await coro
+                return await asyncio.get_running_loop().create_task(coro, context=item.context)
+        except Exception as exc:  # noqa: BLE001  (returned: raised to this message's caller)
+            return exc
+
+    async def _call_record(self, tx: Transaction, item: _Record) -> None:
+        record = item.route.record
+        if record is None:
+            return
+        coro = record(tx, item.delivery, item.result)
+        if item.context is None:
+            await coro
+        else:  # the message's span stays the parent of the record's own spans
+            await asyncio.get_running_loop().create_task(coro, context=item.context)
