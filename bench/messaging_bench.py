@@ -150,22 +150,49 @@ async def _raw_consume(queue_name: str, count: int, prefetch: int) -> tuple[floa
     return count / elapsed, cpu_used / count * 1e6
 
 
+Row = tuple[float, float]  # messages per second, CPU microseconds per message
+
+
+def _acked(queue_name: str) -> float:
+    """Messages of `queue_name` svcinfra's consumers acked as processed so far."""
+    labels = {"message": EVENT, "queue": queue_name, "outcome": "processed"}
+    return REGISTRY.get_sample_value("svcinfra_amqp_messages_acked_total", labels) or 0.0
+
+
+async def _timed(
+    consumer: Consumer, queue_name: str, count: int, done: Callable[[float], Awaitable[object]]
+) -> Row:
+    """Run `consumer` until `done(acks to reach)` returns, then stop it; the rate and CPU.
+
+    `stop` lets the last batch commit, sends the acks, makes sure the broker has them (a
+    `basic.qos` round trip on each consuming channel) and closes the connection, as for the
+    other paths.
+    """
+    before = _acked(queue_name)
+    started, cpu = time.perf_counter(), time.process_time()
+    task = asyncio.create_task(consumer.run())
+    waiting = asyncio.ensure_future(done(before + count))
+    await asyncio.wait([waiting, task], return_when=asyncio.FIRST_COMPLETED)
+    if not waiting.done():  # the consumer ended first: its error is the run's
+        waiting.cancel()
+        task.result()
+        raise RuntimeError("the consumer stopped before acking every message")
+    consumer.stop()
+    await task
+    elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
+    if _acked(queue_name) != before + count:
+        raise RuntimeError(f"svcinfra acked {_acked(queue_name) - before:g} messages, not {count}")
+    return count / elapsed, cpu_used / count * 1e6
+
+
 async def _our_consume(contract: object, db: object, queue_name: str, count: int,
-                       prefetch: int, **options: int) -> tuple[float, float]:  # fmt: skip
+                       prefetch: int, **options: int) -> Row:  # fmt: skip
     """svcinfra Consumer: checks, inbox row + handler in a transaction (batched), ack.
 
     The handler counts its runs (cheap); once it has run `count` times the consumer is
-    stopped: `stop` lets the last batch commit, sends the acks, makes sure the broker has
-    them (a `basic.qos` round trip on each consuming channel) and closes the connection, as
-    for the other paths. `options` go to
-    `Consumer` (`batch_size=1`: one transaction per message).
+    stopped (`_timed`). `options` go to `Consumer` (`batch_size=1`: one transaction per
+    message).
     """
-
-    labels = {"message": EVENT, "queue": queue_name, "outcome": "processed"}
-
-    def acked() -> float:
-        return REGISTRY.get_sample_value("svcinfra_amqp_messages_acked_total", labels) or 0.0
-
     ran = asyncio.Event()
     seen = 0
 
@@ -175,54 +202,31 @@ async def _our_consume(contract: object, db: object, queue_name: str, count: int
         if seen == count:
             ran.set()
 
-    before = acked()
     consumer = Consumer(contract, db, url=URL, name="bench", prefetch=prefetch, **options)  # type: ignore[arg-type]
     consumer.on(EVENT, handler)
-    started, cpu = time.perf_counter(), time.process_time()
-    task = asyncio.create_task(consumer.run())
-    await ran.wait()
-    consumer.stop()
-    await task
-    elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
-    if acked() != before + count:
-        raise RuntimeError(f"svcinfra acked {acked() - before:g} messages, not {count}")
-    return count / elapsed, cpu_used / count * 1e6
+    return await _timed(consumer, queue_name, count, lambda _: ran.wait())
 
 
 async def _our_external_consume(contract: object, db: object, queue_name: str, count: int,
                                 prefetch: int, *, call_ms: float, **options: int,
-                                ) -> tuple[float, float]:  # fmt: skip
+                                ) -> Row:  # fmt: skip
     """svcinfra Consumer, external mode: inbox check, the call, the recording transaction, ack.
 
-    The clock stops as `_our_consume`'s does: once every message was acked (after its
-    recording committed), `stop` makes sure the broker has the acks and closes the connection.
+    Stopped (`_timed`) once every message was acked, i.e. after its recording committed.
     """
-    labels = {"message": EVENT, "queue": queue_name, "outcome": "processed"}
-
-    def acked() -> float:
-        return REGISTRY.get_sample_value("svcinfra_amqp_messages_acked_total", labels) or 0.0
 
     async def call(delivery: Any) -> dict[str, str]:  # noqa: ANN401  (a Delivery)
         if call_ms:
             await asyncio.sleep(call_ms / 1000)
         return {"sent": delivery.idempotency_key}
 
-    before = acked()
+    async def all_acked(target: float) -> None:
+        while _acked(queue_name) < target:  # noqa: ASYNC110  (a metric, polled)
+            await asyncio.sleep(0.002)
+
     consumer = Consumer(contract, db, url=URL, name="bench", prefetch=prefetch, **options)  # type: ignore[arg-type]
     consumer.on_external(EVENT, call)
-    started, cpu = time.perf_counter(), time.process_time()
-    task = asyncio.create_task(consumer.run())
-    while acked() < before + count and not task.done():  # noqa: ASYNC110  (a metric, polled)
-        await asyncio.sleep(0.002)
-    consumer.stop()
-    await task
-    elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
-    if acked() != before + count:
-        raise RuntimeError(f"svcinfra acked {acked() - before:g} messages, not {count}")
-    return count / elapsed, cpu_used / count * 1e6
-
-
-Row = tuple[float, float]  # messages per second, CPU microseconds per message
+    return await _timed(consumer, queue_name, count, all_acked)
 
 
 async def _run_external(

@@ -37,7 +37,16 @@ before and after the step; the difference is that step's), mean and p99 (bucket 
                     (means only); rest: that minus the statements (BEGIN, COMMIT, pool waits)
 
 Then the CPU time each process spent per email over the step (PostgreSQL and RabbitMQ, shared
-servers, not counted). docs/performance.md has the figures and what they say.
+servers, not counted).
+
+  drain     the email side's own capacity: with the notifications consumer stopped, N
+            registrations are made and published (they wait in its queue); then the consumer
+            starts and the rate at which fake-mail accepts their emails, first to last, is the
+            rate the email side (consumer with the mail call, notifications relay, fake-mail)
+            turns a backlog into emails with the API idle. Compare it with the POST rate
+            (`service_bench.py`): the email side is not the bottleneck when it is higher.
+
+docs/performance.md has the figures and what they say.
 
 `notification.sent.v1` gets a subscriber queue first (bounded: the newest 1,000 kept), as a
 deployment that publishes it has one: with no queue bound, every publish of the notifications
@@ -353,6 +362,52 @@ def bench_rate(stack: Stack, http: httpx.Client, rate: float, seconds: float) ->
     }
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy so far (`/proc/stat`: all but idle and
+    iowait), PostgreSQL and RabbitMQ included."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_drain(stack: Stack, http: httpx.Client, count: int) -> dict[str, Any]:
+    """The email side draining a backlog of `count` registrations (the consumer started last)."""
+    users = stack.process("users-api")
+    assert users.api_port is not None  # noqa: S101
+    relay = stack.process("users-relay").tech_url
+    consumer = stack.process("notifications-consumer")
+    consumer.stop()
+    confirmed = metric(http, relay, "svcinfra_amqp_messages_confirmed_total")
+    load = run_open_loop(users.api_port, 200.0, count / 200.0)
+    created = load["statuses"].get("201", 0)
+    deadline = time.monotonic() + 60
+    while metric(http, relay, "svcinfra_amqp_messages_confirmed_total") < confirmed + created:
+        if time.monotonic() > deadline:
+            raise SystemExit("the users relay did not publish the backlog within 60 s")
+        time.sleep(0.1)
+    others = ("notifications-relay", "fake-mail")
+    emails_before = accepted_count(http, stack)
+    cpu = {role: cpu_seconds(stack.process(role).pid or 0) for role in others}
+    cpu["the whole machine"] = 0.0
+    busy = machine_busy_seconds()
+    consumer.start()  # its CPU counts from 0: its start-up is in it
+    accepted = wait_for_emails(stack, http, load["answered"], 120.0, until=emails_before + created)
+    machine = machine_busy_seconds() - busy
+    cpu_after = {role: cpu_seconds(stack.process(role).pid or 0) for role in others}
+    cpu_after["the whole machine"] = machine
+    cpu_after["notifications-consumer (with its start)"] = cpu_seconds(consumer.pid or 0)
+    cpu["notifications-consumer (with its start)"] = 0.0
+    consumer.wait_ready()
+    http.delete(f"{stack.fake_mail_url}/v1/messages", headers=stack.fake_mail_headers)
+    if len(accepted) < created:
+        raise SystemExit(f"drain: {len(accepted)} of {created} emails within 120 s")
+    first, last = min(accepted.values()), max(accepted.values())
+    return {
+        "count": created,
+        "rate": (created - 1) / (last - first),
+        "cpu_us": {r: (cpu_after[r] - cpu[r]) / created * 1e6 for r in cpu_after},
+    }
+
+
 def print_results(
     idle: list[float], steps: list[dict[str, Any]], seconds: float, tracing: str
 ) -> None:
@@ -432,6 +487,9 @@ def main() -> None:
         metavar="ROLE:NAME=VALUE",
         help="a variable over a role's (e.g. notifications-consumer:CONSUMER_PREFETCH=50)",
     )
+    parser.add_argument(
+        "--drain", type=int, default=2000, help="registrations in the backlog (0: no drain)"
+    )
     parser.add_argument("--load", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load:
@@ -466,6 +524,7 @@ def main() -> None:
                 steps.append(bench_rate(stack, http, rate, seconds))
                 if not steps[-1]["sustained"] and not args.all_rates:
                     break
+            drain = bench_drain(stack, http, args.drain) if args.drain else None
     except BaseException:
         print(f"the processes' logs are in {logs}")
         raise
@@ -474,6 +533,13 @@ def main() -> None:
     shutil.rmtree(logs)
     tracing = "every message traced" if args.trace_all else "10% of traces sampled, as deployed"
     print_results(idle, steps, seconds, tracing)
+    if drain is not None:
+        cpu = ", ".join(f"{role} {us:,.0f}" for role, us in drain["cpu_us"].items())
+        print(
+            f"drain: {drain['count']} registrations queued with the consumer stopped, then "
+            f"emailed at {drain['rate']:,.0f}/s (first to last email; the API idle)\n"
+            f"  CPU per email, us: {cpu}"
+        )
 
 
 if __name__ == "__main__":

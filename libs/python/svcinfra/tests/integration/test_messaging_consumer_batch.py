@@ -417,6 +417,16 @@ class _Api:
         return {"sent": delivery.idempotency_key}
 
 
+def external(
+    svc: msgkit.Service, call: Any, record: Any, db: Any = None, **options: Any
+) -> Consumer:
+    """A consumer whose `DELETED` handler is `call` in the external mode, with `record`."""
+    consumer = make(svc, db, **options)
+    consumer.on(REGISTERED, msgkit.make_recorder(msgkit.effects_queries()))
+    consumer.on_external(DELETED, call, record=record)
+    return consumer
+
+
 def recording(*, fail: str | None = None, swallow: str | None = None) -> Any:
     add = msgkit.effects_queries().query("effects__add")
 
@@ -441,9 +451,7 @@ async def test_external_records_ending_together_commit_as_one_group(svc) -> None
     """
     api = _Api(expected=20)
     ids = await publish_deleted(svc, 20)
-    consumer = make(svc, prefetch=20)
-    consumer.on(REGISTERED, msgkit.make_recorder(msgkit.effects_queries()))
-    consumer.on_external(DELETED, api.call, record=recording())
+    consumer = external(svc, api.call, recording(), prefetch=20)
     name = f"{svc.prefix}-consumer"
     before = record_groups(name)
     async with running(consumer):
@@ -466,9 +474,7 @@ async def test_a_failing_record_in_a_group_fails_alone_and_no_call_is_made_again
     api = _Api(expected=10)
     ids = await publish_deleted(svc, 10)
     failing = ids[3]
-    consumer = make(svc, prefetch=10)
-    consumer.on(REGISTERED, msgkit.make_recorder(msgkit.effects_queries()))
-    consumer.on_external(DELETED, api.call, record=recording(fail=failing))
+    consumer = external(svc, api.call, recording(fail=failing), prefetch=10)
     name = f"{svc.prefix}-consumer"
     before = record_groups(name)
     async with running(consumer):
@@ -493,9 +499,7 @@ async def test_a_record_that_swallows_a_database_error_does_not_sink_its_group(s
     api = _Api(expected=8)
     ids = await publish_deleted(svc, 8)
     swallower = ids[2]
-    consumer = make(svc, prefetch=8)
-    consumer.on(REGISTERED, msgkit.make_recorder(msgkit.effects_queries()))
-    consumer.on_external(DELETED, api.call, record=recording(swallow=swallower))
+    consumer = external(svc, api.call, recording(swallow=swallower), prefetch=8)
     async with running(consumer):
         await msgkit.until(lambda: _depth_of(svc, svc.dlq, 1))
         await msgkit.until(lambda: _effects_count(svc, 7))
@@ -541,9 +545,7 @@ async def test_a_database_connection_killed_during_a_group_loses_and_repeats_not
                     proxy.reset_all()
 
             ids = await publish_deleted(svc, 12)
-            consumer = make(svc, db, prefetch=12)
-            consumer.on(REGISTERED, msgkit.make_recorder(msgkit.effects_queries()))
-            consumer.on_external(DELETED, call, record=record)
+            consumer = external(svc, call, record, db=db, prefetch=12)
             async with running(consumer):
                 await msgkit.until(lambda: _effects_count(svc, 12))
                 await msgkit.until(lambda: _depth_is(svc, 0))
@@ -562,9 +564,7 @@ async def test_inbox_checks_of_messages_arriving_together_find_the_recorded_ones
     the grouped checks ack the 10 without a call; the 10 new ones are called and recorded."""
     api = _Api(expected=10)
     old = await publish_deleted(svc, 10)
-    consumer = make(svc, prefetch=20)
-    consumer.on(REGISTERED, msgkit.make_recorder(msgkit.effects_queries()))
-    consumer.on_external(DELETED, api.call, record=recording())
+    consumer = external(svc, api.call, recording(), prefetch=20)
     async with running(consumer):
         await msgkit.until(lambda: _effects_count(svc, 10))
         await msgkit.until(lambda: _depth_is(svc, 0))
@@ -576,9 +576,7 @@ async def test_inbox_checks_of_messages_arriving_together_find_the_recorded_ones
         await svc.publish_json(msgkit.deleted(), routing_key=DELETED, message_type=DELETED,
                                message_id=mid)  # fmt: skip
     await msgkit.until(lambda: _depth_is(svc, 20))
-    again = make(svc, prefetch=20)
-    again.on(REGISTERED, msgkit.make_recorder(msgkit.effects_queries()))
-    again.on_external(DELETED, api.call, record=recording())
+    again = external(svc, api.call, recording(), prefetch=20)
     duplicates = sample("svcinfra_amqp_messages_acked_total", message=DELETED, queue=svc.queue,
                         outcome="duplicate")  # fmt: skip
     async with running(again):

@@ -61,9 +61,12 @@ class ConsumerSettings(Section):
 
     env_section = "CONSUMER_"
 
+    # 50, not 10: the mail call holds each message for milliseconds, and the consumer's inbox
+    # checks and recordings are grouped (docs/performance.md, "Session 6"): a wider window
+    # lets the groups fill; at 10 the window, not the CPU, limited the pipeline.
     prefetch: Annotated[
         int, Field(ge=1, le=1000, description="Unacked messages the consumer holds (MQ-7).")
-    ] = 10
+    ] = 50
     handler_timeout: Annotated[
         Seconds,
         Field(description="Seconds one message may take: the mail call plus its recording."),

@@ -97,6 +97,8 @@ LIBRARY_METRICS: tuple[Metric, ...] = (
     _m("svcinfra_amqp_inbox_purged_total", "counter", "consumer"),
     _m("svcinfra_amqp_inbox_batch_size", "histogram", "queue"),
     _m("svcinfra_amqp_inbox_batches_failed_total", "counter", "queue"),
+    _m("svcinfra_amqp_record_group_size", "histogram", "consumer"),
+    _m("svcinfra_amqp_record_groups_redone_total", "counter", "consumer"),
     # external APIs
     _m(
         "svcinfra_http_client_call_duration_seconds",

@@ -31,12 +31,13 @@ class PostgresIntents:
 
     The row is committed before the mail API is called, so it survives a crash during or after
     the call; the recording transaction turns it `sent` (deliveries__add). The intents of
-    calls that start together are written by one statement (`Coalescer`, `at_once` statements
-    at a time): its commit comes before any of those calls.
+    calls that start together are written by one statement (`Coalescer`; one at a time by
+    default, so that those made while it runs go together in the next): its commit comes before
+    any of those calls.
     """
 
     def __init__(
-        self, db: Database, queries: Queries, *, max_group: int = 64, at_once: int = 2
+        self, db: Database, queries: Queries, *, max_group: int = 64, at_once: int = 1
     ) -> None:
         """Create the repository over the pool with the service's loaded queries."""
         self._db = db
