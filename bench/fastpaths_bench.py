@@ -53,9 +53,10 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aio_pika
+import httpx
 
 # Sibling benches: the script's own folder is on sys.path when it runs.
 from deadline_watch import DeadlineWatch
@@ -73,9 +74,6 @@ from svcinfra.messaging import Publisher, declare_topology
 from svcinfra.messaging.consumer import Consumer
 from svcinfra.messaging.topology import Topology
 from svcinfra.observability import configure_logging, configure_tracing
-
-if TYPE_CHECKING:
-    import httpx
 
 Op = Callable[[], Awaitable[object]]
 Runner = Callable[
@@ -207,6 +205,20 @@ class LibraryApi(ItemsApi):
         return await _send_with_timeout(self, call, run_with_async_retrying)
 
 
+class HttpxTransportApi(ItemsApi):
+    """Sent through httpx's own transport (httpcore) instead of `PooledTransport`."""
+
+    name = "items-api-httpx-transport"
+
+    def __init__(self, settings: ItemsSettings) -> None:
+        limits = httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=settings.max_keepalive_connections,
+            keepalive_expiry=settings.keepalive_expiry,
+        )
+        super().__init__(settings, transport=httpx.AsyncHTTPTransport(limits=limits))
+
+
 HTTP_VARIANTS: dict[str, type[ItemsApi]] = {
     "as is (kept fast paths, asyncio deadline)": ItemsApi,
     "as is, again (A/A control: the noise)": ItemsApi,
@@ -214,6 +226,7 @@ HTTP_VARIANTS: dict[str, type[ItemsApi]] = {
     "retries: tenacity AsyncRetrying": AsyncRetryingApi,
     "request: httpx build_request": BuildRequestApi,
     "both library paths": LibraryApi,
+    "transport: httpx's own (httpcore)": HttpxTransportApi,
 }
 
 
@@ -312,6 +325,7 @@ async def _publish_once_with_watch(
     routing_key: str,
     properties: Any,  # noqa: ANN401
     confirm_within: float,
+    mandatory: bool = True,
 ) -> None:
     """`Publisher._publish_once` as it was: the confirm limit kept by one shared `DeadlineWatch`."""
     del self
@@ -320,7 +334,7 @@ async def _publish_once_with_watch(
         try:
             await channel.basic_publish(
                 body, exchange=exchange, routing_key=routing_key, properties=properties,
-                mandatory=True,
+                mandatory=mandatory,
             )  # fmt: skip
         finally:
             expired = watched.leave()

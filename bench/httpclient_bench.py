@@ -1,4 +1,4 @@
-"""Benchmark: `svcinfra.httpclient.ApiClient` vs a bare `httpx.AsyncClient`, alternating in one run.
+"""Benchmark: `svcinfra.httpclient.ApiClient` vs bare httpx and bare aiohttp, in one run.
 
 Both clients call the same fast local endpoint (a minimal keep-alive HTTP/1.1 server in a child
 process, so that its CPU is not counted in the client's event loop), with the same pool limits,
@@ -26,6 +26,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+import aiohttp
 import httpx
 import structlog
 from pydantic import SecretStr
@@ -114,7 +115,8 @@ async def _measure(
     return done / elapsed, cpu / done * 1e6
 
 
-Row = tuple[str, float, float, float, float]
+PATHS = ("bare httpx", "bare aiohttp", "ours", "ours, httpx transport")
+Row = tuple[str, dict[str, float], dict[str, float]]
 
 
 async def _run(port: int, *, requests: int, rounds: int) -> list[Row]:
@@ -124,32 +126,51 @@ async def _run(port: int, *, requests: int, rounds: int) -> list[Row]:
         write_timeout=5.0, pool_timeout=5.0, deadline=10.0, max_connections=20,
         max_keepalive_connections=20,
     )  # fmt: skip
+    limits = httpx.Limits(max_connections=20, max_keepalive_connections=20)
     bare = httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(connect=2.0, read=5.0, write=5.0, pool=5.0),
-        limits=httpx.Limits(max_connections=20, max_keepalive_connections=20),
+        limits=limits,
         headers={"Authorization": "Bearer bench-key"},
     )
-    ours = ItemsApi(settings)
+    session = aiohttp.ClientSession(
+        base_url,
+        connector=aiohttp.TCPConnector(limit=20),
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=2.0, sock_read=5.0),
+        headers={"Authorization": "Bearer bench-key"},
+    )
+    ours = ItemsApi(settings)  # aiohttp's pool under httpx (`PooledTransport`), the default
+    ours_httpx = ItemsApi(settings, transport=httpx.AsyncHTTPTransport(limits=limits))
 
     async def bare_call(i: int) -> object:
         response = await bare.get(f"/v1/items/item-{i}")
         response.raise_for_status()
         return response.json()
 
+    async def aiohttp_call(i: int) -> object:
+        async with session.get(f"/v1/items/item-{i}") as response:
+            response.raise_for_status()
+            return await response.json()
+
     async def our_call(i: int) -> object:
         return await ours.request_json("GET", "/v1/items/{item_id}", path={"item_id": f"item-{i}"})
 
+    async def our_httpx_call(i: int) -> object:
+        return await ours_httpx.request_json(
+            "GET", "/v1/items/{item_id}", path={"item_id": f"item-{i}"}
+        )
+
+    calls = dict(zip(PATHS, (bare_call, aiohttp_call, our_call, our_httpx_call), strict=True))
     rows = []
     try:
         for workers, level in SCENARIOS:
             _configure_logging(level)
-            await _measure(bare_call, 200, workers)  # warm both pools and code paths
-            await _measure(our_call, 200, workers)
-            rate: dict[str, list[float]] = {"bare": [], "ours": []}
-            cpu: dict[str, list[float]] = {"bare": [], "ours": []}
+            for call in calls.values():  # warm every pool and code path
+                await _measure(call, 200, workers)
+            rate: dict[str, list[float]] = {name: [] for name in PATHS}
+            cpu: dict[str, list[float]] = {name: [] for name in PATHS}
             for round_ in range(rounds):
-                order = [("bare", bare_call), ("ours", our_call)]
+                order = list(calls.items())
                 for name, call in order if round_ % 2 == 0 else order[::-1]:
                     per_second, cpu_us = await _measure(call, requests, workers)
                     rate[name].append(per_second)
@@ -157,15 +178,15 @@ async def _run(port: int, *, requests: int, rounds: int) -> list[Row]:
             rows.append(
                 (
                     f"{workers:>2} concurrent, {level}",
-                    statistics.median(rate["bare"]),
-                    statistics.median(rate["ours"]),
-                    statistics.median(cpu["bare"]),
-                    statistics.median(cpu["ours"]),
+                    {name: statistics.median(rate[name]) for name in PATHS},
+                    {name: statistics.median(cpu[name]) for name in PATHS},
                 ),
             )
     finally:
         await bare.aclose()
+        await session.close()
         await ours.aclose()
+        await ours_httpx.aclose()
     return rows
 
 
@@ -203,16 +224,14 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=10)
     print(f"httpclient: {requests} requests x {rounds} alternating rounds, medians")
-    print(
-        f"{'scenario':<22} {'bare req/s':>10} {'ours req/s':>10} {'ratio':>6}"
-        f" {'bare cpu us/req':>15} {'ours cpu us/req':>15} {'cpu ratio':>9}",
-    )
-    for name, bare, ours, bare_cpu, our_cpu in rows:
-        print(
-            f"{name:<22} {bare:>10.0f} {ours:>10.0f} {ours / bare:>6.2f}"
-            f" {bare_cpu:>15.0f} {our_cpu:>15.0f} {bare_cpu / our_cpu:>9.2f}",
-        )
-    print("ratio = ApiClient / bare httpx throughput (target >= 0.90); cpu ratio = bare / ours")
+    print("req/s, and in brackets the client's CPU us per request (this process only)")
+    columns = "".join(f" {name:>22}" for name in PATHS)
+    print(f"{'scenario':<22}{columns} {'ours/bare httpx':>15}")
+    for name, rate, cpu in rows:
+        cells = "".join(f" {rate[p]:>12.0f} ({cpu[p]:>5.0f} us)" for p in PATHS)
+        print(f"{name:<22}{cells} {rate['ours'] / rate['bare httpx']:>15.2f}")
+    print("ours: ApiClient on its default transport (aiohttp's pool under httpx);")
+    print("ours, httpx transport: the same ApiClient on httpx's own transport, as it was before")
     print("client CPU per request (this process only) is immune to the load of other processes")
 
 

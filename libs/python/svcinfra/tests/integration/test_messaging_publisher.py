@@ -229,6 +229,33 @@ async def test_an_unroutable_message_is_an_error_and_counted(
     assert len(await broker.drain()) == 1
 
 
+async def test_an_event_published_without_mandatory_may_have_no_subscriber(
+    broker: Broker, amqp_server: str
+) -> None:
+    """`mandatory: false` in the contract: no queue bound, the broker confirms and drops it."""
+    text = (GOOD / "users.yaml").read_text(encoding="utf-8")
+    deleted = "messages: [{$ref: '#/channels/userDeletedV1/messages/userDeletedV1'}]\n"
+    head, tail = text.split(deleted)
+    text = head + deleted + tail.replace("mandatory: true", "mandatory: false", 1)
+    text = text.replace("users.events", f"{broker.prefix}.users.events")
+    contract = contract_from_document(read_document(text), source="users.yaml")
+    assert contract.publications["user.deleted.v1"].mandatory is False
+    assert contract.publications["user.registered.v1"].mandatory is True
+    labels = {"message": "user.deleted.v1", "exchange": broker.exchange}
+    returned = sample("svcinfra_amqp_messages_returned_total", **labels)
+    confirmed = sample(CONFIRMED, **labels)
+    with capture_logs() as logs:
+        async with Publisher(contract, url=amqp_server) as publisher:
+            await publisher.publish(
+                "user.deleted.v1",
+                {"user_id": str(uuid.uuid4()), "deleted_at": "2026-11-26T08:00:00Z"},
+            )
+    assert sample(CONFIRMED, **labels) == confirmed + 1
+    assert sample("svcinfra_amqp_messages_returned_total", **labels) == returned
+    assert logs.find("amqp publish failed") == []
+    assert await broker.drain() == []  # nothing bound for it, so nothing arrived anywhere
+
+
 async def test_a_missing_exchange_is_an_error_not_a_retry_loop(
     amqp_server: str, amqp_names: str
 ) -> None:

@@ -187,3 +187,9 @@ def test_every_payload_the_producer_may_send_is_valid_for_us(  # noqa: PLR0917  
     theirs, ours = validators
     assume(not theirs.problems(payload))
     assert ours.problems(payload) == []
+
+
+def test_notification_sent_is_an_event_published_without_mandatory() -> None:
+    """Nothing may subscribe to notification.sent.v1 yet: no return, no retries, no parking."""
+    publication = load_service_contract().publication("notification.sent.v1")
+    assert publication.mandatory is False

@@ -44,6 +44,7 @@ from ._telemetry import (
     BoundOnce,
     quiet_httpx_request_log,
 )
+from ._transport import PooledTransport, wants_httpx_transport
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -124,8 +125,9 @@ class ApiClient:
 
         Args:
             settings: the API's validated settings.
-            transport: an httpx transport to send through instead of the network (a proxy
-                transport, or a test double in a service's unit tests).
+            transport: an httpx transport to send through (a test double in a service's unit
+                tests). By default `PooledTransport`, aiohttp's pool under httpx; httpx's own
+                when a proxy from the environment applies to the base URL.
 
         Raises:
             AdapterDefinitionError: the class has no valid `name`, or `settings` is not a
@@ -137,6 +139,13 @@ class ApiClient:
         auth = None
         if settings.api_key is not None:
             auth = KeyAuth(self.auth_header, self.auth_scheme, settings.api_key)
+        limits = httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=settings.max_keepalive_connections,
+            keepalive_expiry=settings.keepalive_expiry,
+        )
+        if transport is None and not wants_httpx_transport(settings.base_url):
+            transport = PooledTransport(limits=limits)
         self._http = httpx.AsyncClient(
             base_url=settings.base_url,
             timeout=httpx.Timeout(
@@ -145,11 +154,7 @@ class ApiClient:
                 write=settings.write_timeout,
                 pool=settings.pool_timeout,
             ),
-            limits=httpx.Limits(
-                max_connections=settings.max_connections,
-                max_keepalive_connections=settings.max_keepalive_connections,
-                keepalive_expiry=settings.keepalive_expiry,
-            ),
+            limits=limits,
             auth=auth,
             headers=dict(self.default_headers),
             follow_redirects=False,

@@ -73,12 +73,17 @@ class QueueSpec:
 
 @dataclass(frozen=True, slots=True)
 class Publication:
-    """Where a message is sent (a `send` operation): its exchange and routing key."""
+    """Where a message is sent (a `send` operation): its exchange and routing key.
+
+    `mandatory` (the operation's AMQP binding, true unless it says false): whether a message no
+    queue is bound for is returned, and so a `MessageReturnedError`, or dropped by the broker.
+    """
 
     operation: str
     message: MessageSpec
     exchange: ExchangeSpec
     routing_key: str
+    mandatory: bool = True
 
 
 @dataclass(frozen=True, slots=True)

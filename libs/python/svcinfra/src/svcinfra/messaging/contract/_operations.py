@@ -100,12 +100,17 @@ class OperationRules:
                     "messages are published persistent (2)",
                     "MQ-5",
                 )
-            if amqp.get("mandatory", True) is not True:
+            # A task must reach its queue: unroutable is an error (the default). An event may
+            # have no subscriber yet, and says so with `mandatory: false` (MQ-2).
+            mandatory = amqp.get("mandatory", True)
+            if not isinstance(mandatory, bool):
                 self.problem(
                     json_path(*path, "bindings", "amqp", "mandatory"),
-                    "messages are published mandatory: an unroutable message is an error",
-                    "MQ-4",
+                    "mandatory is true (a task: unroutable is an error) or false (an event that"
+                    " may have no subscriber)",
+                    "MQ-2",
                 )
+                mandatory = True
             if op.get("x-publisher-confirms", True) is not True:
                 self.problem(
                     json_path(*path, "x-publisher-confirms"),
@@ -114,7 +119,9 @@ class OperationRules:
                 )
             exchange, routing_key = self.exchange_channels[channel_id]
             for name in self.operation_messages(op_id, op, channel_id):
-                publication = Publication(op_id, self.messages[name], exchange, routing_key)
+                publication = Publication(
+                    op_id, self.messages[name], exchange, routing_key, mandatory=mandatory
+                )
                 known = publications.setdefault(name, publication)
                 if (known.exchange, known.routing_key) != (exchange, routing_key):
                     self.problem(

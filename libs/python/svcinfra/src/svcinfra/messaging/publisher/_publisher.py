@@ -112,7 +112,8 @@ class Publisher:
     Every message is checked against its schema before anything is sent (schemas are compiled
     once, with the contract), gets a `message_id` (a uuid4, or the caller's when it republishes,
     e.g. from an outbox), its contract name as AMQP `type`, a `message-version` header, a JSON
-    body, persistent delivery, `mandatory` (an unroutable message raises), and the W3C trace
+    body, persistent delivery, `mandatory` unless the contract's operation says otherwise (an
+    unroutable message raises; an event that may have no subscriber is dropped), and the W3C trace
     context of its PRODUCER span. The call returns once the broker confirmed the message.
 
     A lost connection, a refused connection or a missing confirm is retried with jittered
@@ -477,6 +478,7 @@ class Publisher:
                     routing_key=routing_key,
                     properties=properties,
                     confirm_within=limit,
+                    mandatory=publication.mandatory,
                 )
             except (aiormq.exceptions.DeliveryError, MissingExchangeError) as exc:
                 # A return or a nack of this very delivery tag, or no such exchange: the same
@@ -694,8 +696,12 @@ class Publisher:
         routing_key: str,
         properties: spec.Basic.Properties,
         confirm_within: float,
+        mandatory: bool = True,
     ) -> None:
         """Send one message and await its confirm within `confirm_within` seconds.
+
+        `mandatory` (the contract's, per operation): a message no queue is bound for comes back
+        as a return (`MessageReturnedError`); without it the broker confirms and drops it.
 
         The limit is aiormq's own (`timeout=`): a publish that outlives it raises TimeoutError,
         a transient failure retried while the deadline allows; a cancellation from outside stays
@@ -707,7 +713,7 @@ class Publisher:
             exchange=exchange,
             routing_key=routing_key,
             properties=properties,
-            mandatory=True,
+            mandatory=mandatory,
             timeout=confirm_within,
         )
 
