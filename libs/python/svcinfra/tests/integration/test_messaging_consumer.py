@@ -17,7 +17,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, get_current_span
 from prometheus_client import REGISTRY
 
 from svcinfra.messaging import MessagingError, Publisher
@@ -127,6 +127,46 @@ async def test_a_message_is_processed_once_with_its_metadata_trace_and_logs(svc)
     (line,) = logs.find("amqp message processed")
     assert (line["message_id"], line["correlation_id"]) == (receipt.message_id, "req-1")
     assert (line["routing_key"], line["attempt"]) == (REGISTERED, 1)
+
+
+async def test_grouped_handlers_and_records_run_under_their_own_message_span(svc) -> None:
+    """Handlers batched together and records committed together each see their own message's
+    span as the current one (the parent of their spans), not the group's first message's."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    current: dict[str, int] = {}
+    record_effect = recorder(svc)
+
+    async def handler(tx: Transaction, delivery: Delivery) -> None:
+        current[delivery.message_id] = get_current_span().get_span_context().span_id
+        await record_effect(tx, delivery)
+
+    async def call_api(delivery: Delivery) -> str:
+        return delivery.idempotency_key
+
+    async def record(tx: Transaction, delivery: Delivery, result: object) -> None:
+        del tx, result
+        current[delivery.message_id] = get_current_span().get_span_context().span_id
+
+    consumer = make(svc, tracer_provider=provider)
+    consumer.on(REGISTERED, handler)
+    consumer.on_external(DELETED, call_api, record=record)
+    ids = [await svc.publish_json(msgkit.registered()) for _ in range(8)]
+    ids += [
+        await svc.publish_json(msgkit.deleted(), routing_key=DELETED, message_type=DELETED)
+        for _ in range(8)
+    ]  # all queued before the consumer starts: they arrive, and are settled, together
+    async with running(consumer):
+        await msgkit.until(lambda: len(current) == len(ids))
+
+    spans = {
+        span.attributes["messaging.message.id"]: span.context.span_id
+        for span in exporter.get_finished_spans()
+        if span.kind == SpanKind.CONSUMER and span.attributes
+    }
+    assert current == {mid: spans[mid] for mid in ids}
+    assert len(set(current.values())) == len(ids)
 
 
 async def test_a_duplicate_delivery_has_one_effect(svc) -> None:

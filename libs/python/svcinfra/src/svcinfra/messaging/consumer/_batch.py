@@ -40,6 +40,7 @@ from svcinfra.messaging.storage import queries
 from svcinfra.postgres import DatabaseError, Transaction
 
 from . import _telemetry as tm
+from ._delivery import in_context
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -255,11 +256,7 @@ class Batcher:
         message_tx = _MessageTx(self._db, tx._con, self._savepoint)  # noqa: SLF001  (its connection)
         try:
             async with asyncio.timeout(self._handler_timeout):
-                coro = item.route.handler(message_tx, item.delivery)
-                if item.context is None:
-                    await coro
-                else:  # the message's span stays the parent of the handler's own spans
-                    await asyncio.get_running_loop().create_task(coro, context=item.context)
+                await in_context(item.route.handler(message_tx, item.delivery), item.context)
                 if message_tx.saved:
                     message_tx.close()
                     try:

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from svcinfra.messaging import headers as hdr
 from svcinfra.messaging.contract import MessageName
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Coroutine, Mapping
+    from contextvars import Context
 
     from svcinfra.messaging.contract import Contract, MessageSpec
 
 CONTENT_TYPE = "application/json"
+
+T = TypeVar("T")
+
+
+async def in_context(coro: Coroutine[Any, Any, T], context: Context | None) -> T:
+    """Await `coro` (a handler's or a record's), in the message's `context` when it is traced.
+
+    The message's span then stays the parent of the spans `coro` starts, although it runs in a
+    group's task; with `context` None (not sampled) it runs here, with no task to pay for.
+    """
+    if context is None:
+        return await coro
+    return await asyncio.get_running_loop().create_task(coro, context=context)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ import structlog
 from svcinfra.postgres import Coalescer
 
 from . import _telemetry as tm
+from ._delivery import in_context
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -161,9 +162,7 @@ class ExternalGroups:
                 coro = record_alone(
                     self._db, self._inbox, self._name, item.route, item.delivery, result=item.result
                 )
-                if item.context is None:
-                    return await coro
-                return await asyncio.get_running_loop().create_task(coro, context=item.context)
+                return await in_context(coro, item.context)
         except Exception as exc:  # noqa: BLE001  (returned: raised to this message's caller)
             return exc
 
@@ -171,8 +170,4 @@ class ExternalGroups:
         record = item.route.record
         if record is None:
             return
-        coro = record(tx, item.delivery, item.result)
-        if item.context is None:
-            await coro
-        else:  # the message's span stays the parent of the record's own spans
-            await asyncio.get_running_loop().create_task(coro, context=item.context)
+        await in_context(record(tx, item.delivery, item.result), item.context)
