@@ -339,6 +339,8 @@ def bench_register_to_email(
 # --- POST: the users API vs a bare FastAPI app doing the same writes (issue 19, item 3) ---
 
 POST_PROD_LIKE = "users-api-post-prod-sampling"
+# The API without the writer's publish (OUTBOX_RELAY_WRITER_PUBLISH=false): the relay sends all.
+POST_RELAY_ONLY = "users-api-post-relay-only"
 BARE_INSERT_USER = (
     "INSERT INTO users (email, username, display_name) VALUES ($1, $2, $3) "
     "RETURNING id, email, username, display_name, created_at, updated_at"
@@ -422,8 +424,14 @@ def bench_post_side_by_side(
     """
     dev = stack.process("users-api")
     prod = stack.spawn("users-api", POST_PROD_LIKE, env={"TRACE_SAMPLE_RATIO": PROD_SAMPLE_RATIO})
+    relay_only = stack.spawn(
+        "users-api",
+        POST_RELAY_ONLY,
+        env={"TRACE_SAMPLE_RATIO": PROD_SAMPLE_RATIO, "OUTBOX_RELAY_WRITER_PUBLISH": "false"},
+    )
     assert dev.api_port is not None  # noqa: S101
     assert prod.api_port is not None  # noqa: S101
+    assert relay_only.api_port is not None  # noqa: S101
     bare_port = _free_port()
     # The password goes through the environment, not the command line (`ps` shows argv).
     bare = subprocess.Popen(  # noqa: S603
@@ -434,7 +442,7 @@ def bench_post_side_by_side(
         _wait_for(bare_port)
         tag = secrets.token_hex(3)
         shapes = []
-        for n, port in enumerate((bare_port, prod.api_port, dev.api_port)):
+        for n, port in enumerate((bare_port, prod.api_port, relay_only.api_port, dev.api_port)):
             name = f"s{tag}_{n}"
             body = {"email": f"{name}@example.com", "username": name, "display_name": name}
             answer = http.post(f"http://127.0.0.1:{port}/api/v1/users", json=body)
@@ -448,6 +456,7 @@ def bench_post_side_by_side(
         targets = {
             "bare FastAPI + asyncpg": (bare_port, bare.pid),
             "users API, prod sampling (10%)": (prod.api_port, prod.pid),
+            "users API, prod sampling, relay only": (relay_only.api_port, relay_only.pid),
             "users API, dev (all traced)": (dev.api_port, dev.pid),
         }
         for target_port, _ in targets.values():  # warm them all
@@ -459,6 +468,7 @@ def bench_post_side_by_side(
                 results[name].append(run_load(target_port, "post", seconds, [], server_pid=pid))
     finally:
         stack.discard(POST_PROD_LIKE)
+        stack.discard(POST_RELAY_ONLY)
         bare.terminate()
         bare.wait(timeout=10)
     for name, rs in results.items():

@@ -148,6 +148,37 @@ async def test_a_failing_handler_in_a_batch_rolls_back_alone(svc) -> None:
     assert await svc.depth(svc.queue) == 0
 
 
+async def test_after_commit_callbacks_of_a_batch_wait_for_its_commit_and_a_failure_drops_its_own(
+    svc,
+) -> None:
+    """A handler's `tx.after_commit` (an outbox dispatch) runs once the batch commits, after
+    every handler of the batch ran; the callback of a handler rolled back to its savepoint never
+    runs (it would announce what was undone)."""
+    add = msgkit.effects_queries().query("effects__add")
+    ids = await publish_all(svc, 10)
+    rejected = ids[3]
+    calls: list[str] = []
+    committed: dict[str, int] = {}
+
+    async def handler(tx: Transaction, delivery: Delivery) -> None:
+        calls.append(delivery.message_id)
+        await tx.exec(add, delivery.consumer, delivery.message_id, delivery.name, 1, None)
+        mid = delivery.message_id
+        tx.after_commit(lambda: committed.setdefault(mid, len(calls)))
+        if mid == rejected:
+            raise Reject("refused by the test")
+
+    consumer = make(svc, prefetch=50, batch_size=50, batch_linger=0.5)
+    consumer.on(REGISTERED, handler)
+    consumer.on(DELETED, handler)
+    async with running(consumer):
+        await msgkit.until(lambda: _depth_of(svc, svc.dlq, 1))
+        await msgkit.until(lambda: _effects_count(svc, 9))
+
+    assert calls == ids  # one batch
+    assert committed == {mid: 10 for mid in ids if mid != rejected}
+
+
 async def test_a_failed_commit_acks_nothing_and_each_message_is_settled_alone(svc) -> None:
     """A deferred constraint breaks the batch's COMMIT: all 10 are requeued, none acked.
 

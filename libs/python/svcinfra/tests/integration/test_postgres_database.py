@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
 from svcinfra.postgres import (
     Conflict,
@@ -204,6 +205,61 @@ async def test_a_caught_statement_error_makes_the_commit_raise(
     async with db.transaction() as tx:  # the connection went back clean: the next one commits
         await tx.one(queries.query("users__create"), 1, "ann", "a@x", "active", row=User)
     assert await db.one(queries.query("users__count"), row=int) == 1
+
+
+async def test_after_commit_callbacks_run_only_once_the_commit_succeeded(
+    db: Database, queries: Queries
+) -> None:
+    """`Transaction.after_commit`: in order, after COMMIT (the row is visible to another
+    connection by then); never on a rollback nor on a COMMIT answered ROLLBACK; a callback that
+    raises is logged and neither undoes the commit nor stops the next one."""
+    seen: list[tuple[str, int]] = []
+    count = queries.query("users__count")
+
+    def visible(label: str) -> None:  # what a fresh connection sees when the callback runs
+        task = asyncio.get_running_loop().create_task(db.one(count, row=int))
+        task.add_done_callback(lambda t: seen.append((label, t.result())))
+
+    with capture_logs() as logs:
+        async with db.transaction() as tx:
+            await tx.exec(queries.query("teams__create"), 1, "core")
+            await tx.one(queries.query("users__create"), 1, "ann", "a@x", "active", row=User)
+            tx.after_commit(lambda: visible("first"))
+            tx.after_commit(lambda: 1 / 0)  # raises: logged, the commit stands
+            tx.after_commit(lambda: visible("third"))
+            await asyncio.sleep(0.05)
+            assert seen == []  # nothing before the commit
+    for _ in range(100):
+        if len(seen) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert seen == [("first", 1), ("third", 1)]
+    assert [entry["event"] for entry in logs if "after-commit" in entry["event"]] == [
+        "an after-commit callback failed"
+    ]
+
+    ran: list[str] = []
+
+    async def roll_back() -> None:
+        async with db.transaction() as tx:
+            await tx.one(queries.query("users__create"), 1, "bob", "b@x", "active", row=User)
+            tx.after_commit(lambda: ran.append("rolled back"))
+            raise RuntimeError("the block fails")
+
+    async def commit_answered_rollback() -> None:
+        async with db.transaction() as tx:
+            tx.after_commit(lambda: ran.append("aborted"))
+            with pytest.raises(Conflict):
+                await tx.exec(queries.query("teams__create"), 1, "core")
+
+    with pytest.raises(RuntimeError):
+        await roll_back()
+    with pytest.raises(TransactionAborted):
+        await commit_answered_rollback()
+    assert ran == []
+    assert await db.one(count, row=int) == 1
+    with pytest.raises(ProgrammingError, match="already finished"):
+        tx.after_commit(lambda: ran.append("late"))
 
 
 async def test_serialization_failure_is_retried_to_success(db: Database, queries: Queries) -> None:

@@ -25,7 +25,7 @@ from notifications.repository.postgres.outbox import OutboxSentEvents
 from notifications.transport.mq import USER_REGISTERED, UserRegisteredHandler
 from svcinfra.messaging import Publisher
 from svcinfra.messaging.consumer import Consumer
-from svcinfra.messaging.outbox import Outbox, Relay
+from svcinfra.messaging.outbox import Dispatcher, Outbox, Relay
 from svcinfra.postgres import Database, Queries, Transaction, load_queries
 
 if TYPE_CHECKING:
@@ -57,10 +57,16 @@ async def _database(lc: Lifecycle, config: NotificationsConfig, role: str) -> Da
 
 
 def build_handler(
-    mail_api: MailApi, db: Database, queries: Queries, contract: Contract, *, key_ttl: float
+    mail_api: MailApi,
+    db: Database,
+    queries: Queries,
+    contract: Contract,
+    *,
+    key_ttl: float,
+    dispatcher: Dispatcher | None = None,
 ) -> UserRegisteredHandler[Transaction]:
     """Wire the `user.registered.v1` handler: mail adapter, intents, repository and outbox."""
-    outbox = Outbox(contract)
+    outbox = Outbox(contract, dispatcher=dispatcher)
 
     def unit(tx: Transaction) -> _DeliveryUnit:
         return _DeliveryUnit(PostgresDeliveries(tx, queries), OutboxSentEvents(tx, outbox))
@@ -87,12 +93,20 @@ async def setup_consume(lc: Lifecycle, config: NotificationsConfig) -> None:
         inbox_retention=config.consumer.inbox_retention,
         inbox_purge_interval=config.consumer.inbox_purge_interval,
     )
+    dispatcher = None
+    if config.outbox_relay.writer_publish:  # notification.sent.v1 leaves at the commit
+        publisher = Publisher.from_settings(contract, config.amqp, name=f"{CONSUMER_NAME}-sent")
+        lc.push_close("amqp-publisher", publisher.close)
+        dispatcher = Dispatcher(db, publisher, **config.outbox_relay.dispatcher_options())
+        lc.push_close("outbox-dispatcher", dispatcher.close)
+        lc.add_task("outbox-dispatcher", dispatcher.run, stop=dispatcher.stop)
     handler = build_handler(
         mail_api,
         db,
         load_queries("notifications"),
         contract,
         key_ttl=config.mail_api.idempotency_ttl,
+        dispatcher=dispatcher,
     )
     consumer.on_external(USER_REGISTERED, handler.send, record=handler.record)
     lc.add_readiness_check("amqp-consumer", consumer.ready)

@@ -16,6 +16,23 @@ from svcinfra.httpclient import HttpClientSettings, Seconds
 from svcinfra.messaging.outbox import RelaySettings
 
 
+class SentRelaySettings(RelaySettings):
+    """The relay of `notification.sent.v1`, and whether the consumer publishes it itself.
+
+    The consumer's own publish (`writer_publish`) is off by default here: nothing waits for this
+    event within milliseconds, and the consumer's CPU is the email side's capacity (issue 19:
+    on the reference machine its publishes cost the consumer more than they save anyone).
+    """
+
+    writer_publish: Annotated[
+        bool,
+        Field(
+            description="The consumer publishes notification.sent.v1 right after its commit "
+            "instead of leaving it to the relay (off: nothing needs it sooner).",
+        ),
+    ] = False
+
+
 class MailApiSettings(HttpClientSettings):
     """The external mail API: where it is, its key, and how long a call may take (EX-2, EX-5).
 
@@ -121,4 +138,4 @@ class NotificationsConfig(Config):
     amqp: AmqpSettings
     mail_api: MailApiSettings
     consumer: ConsumerSettings
-    outbox_relay: RelaySettings
+    outbox_relay: SentRelaySettings

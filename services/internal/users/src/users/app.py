@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from svcinfra.app import AsgiServer, Lifecycle, run
 from svcinfra.cache import KeyNamespace, create_cache_client
 from svcinfra.messaging import Contract, Publisher
-from svcinfra.messaging.outbox import Outbox, Relay
+from svcinfra.messaging.outbox import Dispatcher, Outbox, Relay
 from svcinfra.postgres import Database, load_queries
 from users.cache.redis.profiles import NAMESPACE, RedisProfileCache
 from users.config import UsersConfig
@@ -43,10 +43,12 @@ class Wiring:
     namespace: KeyNamespace = NAMESPACE
 
 
-def build_service(db: Database, cache: CacheClient, wiring: Wiring) -> UsersService:
+def build_service(
+    db: Database, cache: CacheClient, wiring: Wiring, dispatcher: Dispatcher | None = None
+) -> UsersService:
     """The use cases over PostgreSQL, the Redis profile cache and the outbox."""
     queries = load_queries("users")
-    outbox = Outbox(wiring.contract)
+    outbox = Outbox(wiring.contract, dispatcher=dispatcher)
     transactions = PostgresTransactions(
         db,
         users=lambda tx: PostgresUserWriter(tx, queries),
@@ -59,9 +61,14 @@ def build_service(db: Database, cache: CacheClient, wiring: Wiring) -> UsersServ
     )
 
 
-def build_app(db: Database, cache: CacheClient, wiring: Wiring | None = None) -> FastAPI:
+def build_app(
+    db: Database,
+    cache: CacheClient,
+    wiring: Wiring | None = None,
+    dispatcher: Dispatcher | None = None,
+) -> FastAPI:
     """The HTTP API app over these resources."""
-    return build_api(build_service(db, cache, wiring or Wiring()))
+    return build_api(build_service(db, cache, wiring or Wiring(), dispatcher))
 
 
 async def open_database(lc: Lifecycle, settings: PostgresSettings) -> Database:
@@ -76,13 +83,23 @@ async def setup_serve(lc: Lifecycle, config: UsersConfig, wiring: Wiring | None 
     """`users serve`: the HTTP API on API_PORT.
 
     Redis is not a readiness check: the cache fails open, so the API answers from PostgreSQL
-    while Redis is down (RD-1).
+    while Redis is down (RD-1). Neither is RabbitMQ: with `OUTBOX_RELAY_WRITER_PUBLISH` the API
+    publishes the events it commits itself (a hop less to the consumer), but only while its
+    broker connection is up; the relay sends the rest (`Dispatcher`).
     """
+    wiring = wiring or Wiring()
     db = await open_database(lc, config.postgres)
     cache = create_cache_client(config.redis, name=SERVICE)
     lc.push_close("redis", cache.aclose)
+    dispatcher = None
+    if config.outbox_relay.writer_publish:
+        publisher = Publisher.from_settings(wiring.contract, config.amqp, name=f"{SERVICE}-api")
+        lc.push_close("publisher", publisher.close)
+        dispatcher = Dispatcher(db, publisher, **config.outbox_relay.dispatcher_options())
+        lc.push_close("outbox-dispatcher", dispatcher.close)
+        lc.add_task("outbox-dispatcher", dispatcher.run, stop=dispatcher.stop)
     api = AsgiServer(
-        build_app(db, cache, wiring),
+        build_app(db, cache, wiring, dispatcher),
         host=config.http.host,
         port=config.http.api_port,
         drain_timeout=max(1, int(config.service.shutdown_timeout / 2)),

@@ -335,7 +335,10 @@ def vhost(amqp_server: str, amqp_names: str) -> Iterator[str]:
 async def test_relay_publishes_what_serve_committed(
     start: Callable[..., Process], migrated_db: PostgresDatabase, vhost: str
 ) -> None:
-    env = environment_for(migrated_db, USERS_RABBITMQ_VHOST=vhost)
+    """With the writer's publish off, every event goes the relay's way (NOTIFY, claim)."""
+    env = environment_for(
+        migrated_db, USERS_RABBITMQ_VHOST=vhost, OUTBOX_RELAY_WRITER_PUBLISH="false"
+    )
     relay = start("relay", env=env | {"TECH_PORT": str(free_port())})
     await relay.wait_ready()
     connection = await aio_pika.connect(f"amqp://guest:guest@127.0.0.1:5672/{vhost}")
@@ -355,6 +358,74 @@ async def test_relay_publishes_what_serve_committed(
     assert message.type == "user.registered.v1"
     assert json.loads(message.body)["user_id"] == user["id"]
     assert uuid.UUID(message.message_id or "")
+    assert await relay.stop() == 0
+    assert await serve.stop() == 0
+    assert DB_PASSWORD not in relay.output() + serve.output()
+
+
+def metric_total(metrics: str, name: str) -> float:
+    """The sum of a counter's samples on a /metrics page."""
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == name
+    )
+
+
+async def next_message(queue: aio_pika.abc.AbstractQueue) -> aio_pika.abc.AbstractIncomingMessage:
+    while (message := await queue.get(fail=False)) is None:  # noqa: ASYNC110  (basic.get polls)
+        await asyncio.sleep(0.05)  # the test's timeout bounds the wait
+    await message.ack()
+    return message
+
+
+@pytest.mark.rabbitmq
+async def test_serve_publishes_its_events_at_commit_and_the_relay_covers_a_broker_it_lost(
+    start: Callable[..., Process], migrated_db: PostgresDatabase, vhost: str
+) -> None:
+    """Issue 19: `users serve` publishes the event it commits itself (the relay sends none);
+    with its broker connection cut and refused, it still answers 201 and stays ready, and the
+    relay sends that event instead."""
+    async with FaultProxy("127.0.0.1", 5672) as proxy:
+        env = environment_for(migrated_db, USERS_RABBITMQ_VHOST=vhost)
+        relay = start("relay", env=env | {"TECH_PORT": str(free_port())})
+        await relay.wait_ready()  # it declares users.events
+        connection = await aio_pika.connect(f"amqp://guest:guest@127.0.0.1:5672/{vhost}")
+        async with connection:
+            channel = await connection.channel()
+            queue = await channel.declare_queue("probe", exclusive=True)
+            await queue.bind("users.events", routing_key="user.#")
+            serve = start("serve", env=env | {"USERS_RABBITMQ_PORT": str(proxy.port)})
+            await serve.wait_ready()
+
+            async def connected() -> bool:
+                return any(e["event"] == "amqp publisher connected" for e in serve.entries())
+
+            await serve.wait_for(connected, "its publisher connected")
+            async with httpx.AsyncClient(base_url=serve.api, timeout=10) as api:
+                ada = (await api.post(USERS, json=ADA)).json()
+                first = await next_message(queue)
+                async with httpx.AsyncClient(timeout=5) as tech:
+                    by_serve = (await tech.get(f"{serve.tech}/metrics")).text
+                    by_relay = (await tech.get(f"{relay.tech}/metrics")).text
+                await proxy.refuse()
+                proxy.reset_all()
+                bob = {"email": "bob@example.com", "username": "bob", "display_name": "Bob"}
+                answer = await api.post(USERS, json=bob)
+                second = await next_message(queue)
+                assert await serve.readyz() == 200
+            async with httpx.AsyncClient(timeout=5) as tech:
+                by_relay_after = (await tech.get(f"{relay.tech}/metrics")).text
+
+    assert json.loads(first.body)["user_id"] == ada["id"]
+    assert metric_total(by_serve, "svcinfra_amqp_outbox_dispatched_total") == 1
+    assert metric_total(by_relay, "svcinfra_amqp_outbox_relayed_total") == 0
+    assert answer.status_code == 201
+    assert json.loads(second.body)["user_id"] == answer.json()["id"]
+    assert metric_total(by_relay_after, "svcinfra_amqp_outbox_relayed_total") == 1
     assert await relay.stop() == 0
     assert await serve.stop() == 0
     assert DB_PASSWORD not in relay.output() + serve.output()

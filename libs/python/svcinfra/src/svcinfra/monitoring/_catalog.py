@@ -82,6 +82,8 @@ LIBRARY_METRICS: tuple[Metric, ...] = (
     _m("svcinfra_amqp_outbox_pending", "gauge"),
     _m("svcinfra_amqp_outbox_lag_seconds", "histogram"),
     _m("svcinfra_amqp_outbox_claim_lag_seconds", "histogram"),
+    _m("svcinfra_amqp_outbox_dispatched_total", "counter", "message"),
+    _m("svcinfra_amqp_outbox_handed_back_total", "counter", "message", "reason"),
     # The consumer (MQ-7, MQ-9, MQ-10, MQ-11).
     _m("svcinfra_amqp_messages_consumed_total", "counter", "message", "queue"),
     _m("svcinfra_amqp_messages_acked_total", "counter", "message", "queue", "outcome"),

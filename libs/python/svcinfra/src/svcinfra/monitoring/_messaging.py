@@ -17,6 +17,9 @@ def outbox_section(spec: ServiceMonitoring) -> Section:
     lag = "svcinfra:outbox_lag_seconds:p99_5m"
     pending = f'svcinfra_amqp_outbox_pending{{service="{s}",instance="a"}}'
     relayed = f'svcinfra_amqp_outbox_relayed_total{{service="{s}",message="m.v1",instance="a"}}'
+    dispatched = (
+        f'svcinfra_amqp_outbox_dispatched_total{{service="{s}",message="m.v1",instance="b"}}'
+    )
     parked = series("svcinfra_amqp_outbox_parked_total", s, message="m.v1", reason="invalid")
     restarts = (
         f'svcinfra_amqp_outbox_relay_restarts_total{{service="{s}",reason="database",instance="a"}}'
@@ -62,15 +65,20 @@ def outbox_section(spec: ServiceMonitoring) -> Section:
             ),
             Alert(
                 name="OutboxStalled",
+                # The writers' own publishes (`Dispatcher`) count: at a low rate they send every
+                # row, and the relay none.
                 expr=f"max by (service) ({sel('svcinfra_amqp_outbox_pending', s)}) > 0\n"
-                "unless on (service)\n"
+                "unless on (service) (\n  "
                 + rate_sum("service", sel("svcinfra_amqp_outbox_relayed_total", s), "10m")
-                + " > 0",
+                + " > 0\n  or "
+                + rate_sum("service", sel("svcinfra_amqp_outbox_dispatched_total", s), "10m")
+                + " > 0\n)",
                 for_="10m",
                 severity="critical",
                 summary="{{ $labels.service }}: the outbox relay publishes nothing",
                 description="Rows wait in the outbox and none has been published for 10 "
-                "minutes: the relay is down, cannot reach the broker, or fails every row "
+                "minutes, by the relay or by their writers: the relay is down, cannot reach "
+                "the broker, or fails every row "
                 "(svcinfra_amqp_outbox_failures_total says why).",
                 rules=("MQ-4",),
                 examples=(
@@ -85,6 +93,15 @@ def outbox_section(spec: ServiceMonitoring) -> Section:
                     ),
                     Example(
                         (Series(pending, "5x20"), Series(relayed, "0+10x20")), "20m", fires=False
+                    ),
+                    Example(
+                        (
+                            Series(pending, "1x20"),
+                            Series(relayed, "0x20"),
+                            Series(dispatched, "0+10x20"),
+                        ),
+                        "20m",
+                        fires=False,
                     ),
                     Example((Series(pending, "0x20"),), "20m", fires=False),
                 ),

@@ -10,15 +10,20 @@ import contextlib
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
+import structlog
+
 from ._errors import ProgrammingError, TransactionAborted, translate
 from ._instrument import QUERY_ERRORS
 from ._runner import Runner, failed
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
     from ._database import Database
     from ._query import Query
+
+_log = structlog.get_logger("svcinfra.postgres")
 
 Isolation = Literal["read_committed", "repeatable_read", "serializable"]
 
@@ -26,13 +31,36 @@ Isolation = Literal["read_committed", "repeatable_read", "serializable"]
 class Transaction(Runner):
     """The query methods of `Database`, on the one connection of an open transaction."""
 
-    __slots__ = ("_con", "_db", "_mappers", "_open")
+    __slots__ = ("_committed", "_con", "_db", "_mappers", "_open")
 
     def __init__(self, db: Database, con: Any) -> None:  # noqa: ANN401  (the driver's connection)
         self._db = db
         self._con = con
         self._mappers = db._mappers  # noqa: SLF001  (the transaction is the database's own part)
         self._open = True
+        self._committed: list[Callable[[], None]] | None = None
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once this transaction has committed, never when it does not.
+
+        Callbacks run in order, right after `COMMIT` succeeded and before the `async with`
+        block's exit returns; a rollback, a failed `COMMIT` or one whose answer was lost drops
+        them. A callback must not block: it schedules work (a task) rather than awaiting it. One
+        that raises is logged and does not undo the commit nor stop the others.
+        """
+        if not self._open:
+            raise ProgrammingError("after_commit: the transaction is already finished")
+        if self._committed is None:
+            self._committed = []
+        self._committed.append(callback)
+
+    def _run_after_commit(self) -> None:
+        callbacks, self._committed = self._committed, None
+        for callback in callbacks or ():
+            try:
+                callback()
+            except Exception:  # noqa: BLE001  (committed: the caller must not see a failure)
+                _log.exception("an after-commit callback failed", callback=repr(callback))
 
     async def _run(
         self,
@@ -117,6 +145,8 @@ class TransactionContext:
                     translated = translate(error, "transaction:commit")
                     QUERY_ERRORS.labels("transaction:commit", type(translated).__name__).inc()
                     raise translated from error
+                if tx is not None and tx._committed:  # noqa: SLF001  (same)
+                    tx._run_after_commit()  # noqa: SLF001  (same)
             else:
                 with contextlib.suppress(Exception):
                     # The connection may be gone; the server rolls back on its own then.

@@ -107,6 +107,12 @@ class _MessageTx(Transaction):
     def close(self) -> None:
         self._open = False
 
+    def hand_over(self, tx: Transaction) -> None:
+        """The handler succeeded: its after-commit callbacks wait for the batch's commit."""
+        for callback in self._committed or ():
+            tx.after_commit(callback)
+        self._committed = None
+
 
 @dataclass(slots=True)
 class _Item:
@@ -268,8 +274,9 @@ class Batcher:
             if message_tx.saved:
                 await tx.exec(self._rollback)
             await self._inbox.remove(tx, consumer=self._name, message_id=item.delivery.message_id)
-            return exc
+            return exc  # its after-commit callbacks go with its savepoint
         message_tx.close()
+        message_tx.hand_over(tx)
         return None
 
     async def close(self) -> None:

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from svcinfra.messaging import headers as hdr
 from svcinfra.messaging._errors import InvalidMessageError, PayloadValidationError
 from svcinfra.messaging.storage import queries
 
+from ._dispatch import Dispatched
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from svcinfra.messaging.contract import Contract
     from svcinfra.postgres import Transaction
+
+    from ._dispatch import Dispatcher
 
 HeaderValue = str | int | float | bool | None
 
@@ -30,13 +35,19 @@ class Outbox:
     payload that satisfies its schema, no reserved header) before the row is written, so a bad
     event fails the business transaction instead of stalling the relay later. The row's id is
     the message_id the relay publishes it with, on every attempt (MQ-6).
+
+    With a `dispatcher` (`Dispatcher`), the process publishes its rows itself right after the
+    commit, while the dispatcher is `accepting`; the relay sends what it could not.
     """
 
-    __slots__ = ("_add", "_contract")
+    __slots__ = ("_add", "_add_leased", "_contract", "_dispatcher")
 
-    def __init__(self, contract: Contract) -> None:
+    def __init__(self, contract: Contract, *, dispatcher: Dispatcher | None = None) -> None:
         self._contract = contract
-        self._add = queries().query("outbox__add")
+        self._dispatcher = dispatcher
+        loaded = queries()
+        self._add = loaded.query("outbox__add")
+        self._add_leased = loaded.query("outbox__add_leased")
 
     async def add(
         self,
@@ -49,8 +60,9 @@ class Outbox:
     ) -> str:
         """Validate the message and write it in `tx`; return its message_id.
 
-        The relay is woken when `tx` commits (NOTIFY is transactional); nothing is sent if it
-        rolls back.
+        The relay is woken when `tx` commits (NOTIFY is transactional), or, with an accepting
+        dispatcher, the row is published by this process once `tx` commits; nothing is sent if
+        it rolls back.
 
         Raises:
             UnknownMessageError: the contract has no send operation for `message_name`.
@@ -76,5 +88,29 @@ class Outbox:
                 f"payload or headers are not JSON: {type(exc).__name__}", message_name=message_name
             ) from exc
         message_id = str(uuid.uuid4())
-        await tx.exec(self._add, message_id, message_name, body, correlation_id, encoded_headers)
+        dispatcher = self._dispatcher
+        if dispatcher is None or not dispatcher.take():
+            await tx.exec(
+                self._add, message_id, message_name, body, correlation_id, encoded_headers
+            )
+            return message_id
+        created_at = await tx.one(
+            self._add_leased,
+            message_id,
+            message_name,
+            body,
+            correlation_id,
+            encoded_headers,
+            dispatcher.lease,
+            row=datetime,
+        )
+        row = Dispatched(
+            message_id=message_id,
+            message_name=message_name,
+            body=body,
+            correlation_id=correlation_id,
+            headers=extra or None,
+            committed_at=created_at.timestamp(),
+        )
+        tx.after_commit(lambda: dispatcher.dispatch(row))
         return message_id

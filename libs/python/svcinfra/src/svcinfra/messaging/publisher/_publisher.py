@@ -304,6 +304,7 @@ class Publisher:
         headers: Mapping[str, HeaderValue] | None = None,
         message_id: str | None = None,
         committed_at: float | None = None,
+        log_failure: bool = True,
     ) -> PublishReceipt:
         """Validate, send and await the broker's confirm of one message of the contract.
 
@@ -318,6 +319,9 @@ class Publisher:
             committed_at: when the message's outbox row was committed (epoch seconds; the
                 relay's), written as the `outbox-committed-at` header for the consumer's
                 delivery lag; None writes nothing.
+            log_failure: log a failed publish as an error; False when the caller handles the
+                failure (an outbox writer hands the row to its relay). The metrics count it
+                either way.
 
         Returns:
             The receipt: message_id, exchange, routing key and the number of attempts.
@@ -395,7 +399,7 @@ class Publisher:
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
                 span.set_attribute("error.type", type(exc).__name__)
                 metrics.duration.observe(loop.time() - started)
-                _log.error(
+                (_log.error if log_failure else _log.info)(
                     "amqp publish failed",
                     message=publication.message.name,
                     message_id=message_id,
