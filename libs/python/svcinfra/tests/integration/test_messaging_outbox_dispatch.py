@@ -519,27 +519,6 @@ async def test_rows_beyond_max_in_flight_go_to_the_relay(svc) -> None:
     assert sorted(await delivered(svc)) == sorted([warm, first, second])
 
 
-async def test_a_busy_writer_leaves_its_rows_to_the_relay(svc) -> None:
-    """While another transaction holds a connection of the pool, the row goes the relay's way
-    (written with the NOTIFY, unleased); once it ends, the writer takes rows again."""
-    async with (
-        Publisher(svc.contract, url=msgkit.AMQP_URL) as publisher,
-        dispatching(Dispatcher(svc.db, publisher, max_rate=1000)) as dispatcher,
-    ):
-        outbox = Outbox(svc.contract, dispatcher=dispatcher)
-        await msgkit.until(lambda: dispatcher.accepting)
-        async with svc.db.transaction() as other:  # a request in progress elsewhere
-            await other.exec(msgkit.effects_queries().query("effects__add"), "c", "m", "n", 1, None)
-            (busy,) = await add(svc, outbox)
-        (quiet,) = await add(svc, outbox)
-        await msgkit.until(lambda: _settled(dispatcher))
-
-    rows = await rows_of(svc)
-    assert (rows[busy]["attempts"], rows[busy]["claimed_until"]) == (0, None)
-    assert rows[busy]["sent_at"] is None
-    assert (rows[quiet]["status"], rows[quiet]["attempts"]) == ("sent", 1)
-
-
 async def test_the_marks_of_rows_confirmed_together_are_batched(svc) -> None:
     """Thirty rows committed together are marked sent in fewer statements than rows."""
     dispatched = _metric("svcinfra_amqp_outbox_dispatched_total", message=REGISTERED)

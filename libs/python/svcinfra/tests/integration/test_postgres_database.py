@@ -213,12 +213,14 @@ async def test_after_commit_callbacks_run_only_once_the_commit_succeeded(
     """`Transaction.after_commit`: in order, after COMMIT (the row is visible to another
     connection by then); never on a rollback nor on a COMMIT answered ROLLBACK; a callback that
     raises is logged and neither undoes the commit nor stops the next one."""
-    seen: list[tuple[str, int]] = []
+    order: list[str] = []
+    seen: dict[str, int] = {}
     count = queries.query("users__count")
 
     def visible(label: str) -> None:  # what a fresh connection sees when the callback runs
+        order.append(label)
         task = asyncio.get_running_loop().create_task(db.one(count, row=int))
-        task.add_done_callback(lambda t: seen.append((label, t.result())))
+        task.add_done_callback(lambda t: seen.setdefault(label, t.result()))
 
     with capture_logs() as logs:
         async with db.transaction() as tx:
@@ -228,12 +230,13 @@ async def test_after_commit_callbacks_run_only_once_the_commit_succeeded(
             tx.after_commit(lambda: 1 / 0)  # raises: logged, the commit stands
             tx.after_commit(lambda: visible("third"))
             await asyncio.sleep(0.05)
-            assert seen == []  # nothing before the commit
+            assert order == []  # nothing before the commit
+    assert order == ["first", "third"]  # in order, before the block's exit returned
     for _ in range(100):
         if len(seen) == 2:
             break
         await asyncio.sleep(0.01)
-    assert seen == [("first", 1), ("third", 1)]
+    assert seen == {"first": 1, "third": 1}
     assert [entry["event"] for entry in logs if "after-commit" in entry["event"]] == [
         "an after-commit callback failed"
     ]

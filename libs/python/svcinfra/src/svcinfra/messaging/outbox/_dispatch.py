@@ -35,7 +35,8 @@ _log = structlog.get_logger("svcinfra.messaging")
 
 DISPATCHED = Counter(
     "svcinfra_amqp_outbox_dispatched",
-    "Outbox rows their writer published with a confirm right after the commit, and marked sent.",
+    "Outbox rows their writer published with a confirm right after the commit (marked sent in "
+    "groups after).",
     ["message"],
 )
 HANDED_BACK = Counter(
@@ -83,17 +84,15 @@ class Dispatcher:
       consumers' inboxes make that one effect (MQ-3).
 
     `accepting` is False while the publisher is not connected or the broker blocks it, once
-    stopping, while `max_in_flight` rows are in hand, while more than `max_busy_connections` of
-    the pool's connections are lent (other transactions run: the process is busy), beyond
-    `max_rate` rows a second, and for
+    stopping, while `max_in_flight` rows are in hand, beyond `max_rate` rows a second, and for
     `reconnect_interval` seconds after a publish failed for a reason no retry changes (the
-    exchange not declared yet: the relay declares it);
-    `Outbox.add` then writes the row for the relay, as without a dispatcher. So the writer never
+    exchange not declared yet: the relay declares it); `Outbox.add` then writes the row for
+    the relay, as without a dispatcher. So the writer never
     waits for the broker and its readiness does not depend on it: `run` only keeps the
     connection, reconnecting every `reconnect_interval` seconds while it is down.
 
-    The busy and rate bounds keep the writer's own work near the raw stack under load. The hop
-    this saves matters while the pipeline is idle or lightly loaded; under load, the relay, a
+    The rate bound keeps the writer's own work near the raw stack under load. The hop this
+    saves matters while the pipeline is idle or lightly loaded; under load, the relay, a
     process of its own, publishes in batches (one claim and one mark per hundred rows) what
     would cost the process answering the requests a publish and a confirm each (measured on the
     reference machine: ~1.2 ms of the writer's CPU per row it publishes, wake-ups included).
@@ -109,7 +108,6 @@ class Dispatcher:
         lease: float = 15.0,
         max_rate: float = 20.0,
         max_in_flight: int = 64,
-        max_busy_connections: int = 1,
         mark_linger: float = 0.5,
         reconnect_interval: float = 5.0,
         close_timeout: float = 5.0,
@@ -125,26 +123,19 @@ class Dispatcher:
             max_rate: rows a second this process publishes at most (a burst of up to a tenth
                 of it, at least one, passes at once); beyond it rows go to the relay.
             max_in_flight: rows published at once, beyond which rows go to the relay.
-            max_busy_connections: rows are taken only while at most this many of the pool's
-                connections are lent (the caller's own transaction included): the rows of a
-                busy process go to the relay.
             mark_linger: seconds a confirmed row waits to be marked sent with others.
             reconnect_interval: seconds between two connection attempts while disconnected.
             close_timeout: seconds `close` waits for the publishes in flight.
             clock: monotonic seconds, for the rate bound (tests move it).
         """
-        if (
-            min(lease, max_rate, reconnect_interval, close_timeout) <= 0
-            or min(max_in_flight, max_busy_connections) < 1
-        ):
-            raise ValueError("the lease, rate, intervals and the bounds must be positive")
+        if min(lease, max_rate, reconnect_interval, close_timeout) <= 0 or max_in_flight < 1:
+            raise ValueError("the lease, rate, intervals and max_in_flight must be positive")
         if mark_linger < 0:
             raise ValueError("mark_linger must not be negative")
         self._db = db
         self._publisher = publisher
         self._lease = lease
         self._max_in_flight = max_in_flight
-        self._max_busy = max_busy_connections
         self._rate = max_rate
         self._burst = max(max_rate / 10, 1.0)
         self._tokens = self._burst
@@ -177,7 +168,6 @@ class Dispatcher:
             and publisher.connected
             and not publisher.blocked
             and len(self._tasks) < self._max_in_flight
-            and self._db.pool_stats()[2] <= self._max_busy
             and self._tokens_left() >= 1.0
             and self._clock() >= self._paused_until
         )
@@ -291,6 +281,7 @@ class Dispatcher:
             await self._give_back(row, reason)
             return
         LAG.observe(max(time.time() - row.committed_at, 0.0))
+        DISPATCHED.labels(row.message_name).inc()
         self._to_mark.append(row)
         if self._mark_timer is None:
             self._mark_timer = asyncio.get_running_loop().call_later(
@@ -333,5 +324,3 @@ class Dispatcher:
                 error=f"{type(exc).__name__}: {exc}"[:512],
             )
             return
-        for row in rows:
-            DISPATCHED.labels(row.message_name).inc()
