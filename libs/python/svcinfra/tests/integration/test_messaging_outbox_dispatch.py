@@ -579,3 +579,54 @@ async def test_close_is_bounded_when_a_mark_hangs(svc) -> None:
     # Bounded: close does not wait for a query on a hung server to end at its command timeout.
     assert closed_in < 2.0 + 1.5
     assert settings.command_timeout >= 2.0
+
+
+@asynccontextmanager
+async def holding(db: Database, count: int) -> AsyncIterator[None]:
+    """`count` other transactions of `db` holding their connections until the block ends."""
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with db.transaction():
+            await release.wait()
+
+    tasks = [asyncio.create_task(hold()) for _ in range(count)]
+    try:
+        yield
+    finally:
+        release.set()
+        await asyncio.gather(*tasks)
+
+
+async def test_a_saturated_process_leaves_its_rows_to_the_relay(svc) -> None:
+    """A query waiting for a connection of the pool (the process is saturated): rows go to the
+    relay; every connection lent but none awaited, the writer still takes them."""
+    small = await Database.connect(msgkit.settings(svc.dbname, pool_max_size=2))
+    try:
+        async with Publisher(svc.contract, url=msgkit.AMQP_URL) as publisher:
+            dispatcher = Dispatcher(small, publisher, max_rate=1000)
+            outbox = Outbox(svc.contract, dispatcher=dispatcher)
+            taken: list[str] = []
+            for_relay: list[str] = []
+            async with holding(small, 1), small.transaction() as tx:
+                await msgkit.until(lambda: small.pool_stats()[2] == 2)
+                taken.append(await outbox.add(tx, REGISTERED, msgkit.registered()))  # all lent
+                waiting = asyncio.create_task(small.ping(timeout=30))
+                await msgkit.until(lambda: small.pool_stats()[3] == 1)
+                assert not dispatcher.accepting
+                for_relay.append(await outbox.add(tx, REGISTERED, msgkit.registered()))
+            await waiting
+            assert small.pool_stats()[3] == 0
+            assert dispatcher.accepting
+            async with small.transaction() as tx:
+                taken.append(await outbox.add(tx, REGISTERED, msgkit.registered()))
+            await msgkit.until(lambda: _settled(dispatcher))
+            await dispatcher.close()
+    finally:
+        await small.close()
+
+    rows = await rows_of(svc)
+    assert set(rows) == {*taken, *for_relay}
+    assert {(rows[mid]["status"], rows[mid]["attempts"]) for mid in taken} == {("sent", 1)}
+    assert {(rows[mid]["claimed_until"], rows[mid]["attempts"]) for mid in for_relay} == {(None, 0)}
+    assert sorted(await delivered(svc)) == sorted(taken)
