@@ -215,7 +215,9 @@ async def test_cancelling_a_call_is_not_swallowed(server: UpstreamServer, api: T
     """A caller's cancellation propagates at once, is not retried and does not open the circuit."""
     server.script(Reply(delay=SLOW))
     task = asyncio.create_task(api.request("GET", "/things"))
-    await asyncio.sleep(0.1)
+    async with asyncio.timeout(10):  # the call is at the server (however busy the machine)
+        while not server.requests:  # noqa: ASYNC110  (the server's list has no event to wait on)
+            await asyncio.sleep(0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

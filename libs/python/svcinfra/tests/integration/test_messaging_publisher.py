@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +42,7 @@ from svcinfra.messaging.topology import Topology
 from svcinfra.testing import FaultProxy, capture_logs
 
 if TYPE_CHECKING:
+    import random
     from collections.abc import AsyncIterator, Callable
 
 pytestmark = pytest.mark.rabbitmq
@@ -326,6 +328,47 @@ async def test_a_refused_connection_fails_start_and_publish_after_the_deadline(
         "svcinfra_amqp_publish_retries_total", message=EVENT, reason="connection_refused"
     )
     assert after == before + caught.value.attempts - 1
+    await publisher.close()
+    assert await broker.drain() == []
+
+
+class _LoopBlockedInThePause(Backoff):
+    """A first pause the loop wakes from late: something blocked it for `blocked` seconds."""
+
+    blocked: float = 1.2
+
+    def delay(self, retry: int, rng: random.Random) -> float:  # noqa: ARG002  (Backoff's)
+        if retry == 1:
+            asyncio.get_running_loop().call_soon(time.sleep, self.blocked)
+        return 0.01
+
+
+async def test_a_pause_that_overruns_the_deadline_blames_the_last_real_failure(
+    broker: Broker, proxy: FaultProxy
+) -> None:
+    """A busy loop that wakes a retry's pause past the deadline ends the publish there, blaming
+    the refused connection it saw, not a "no time left" of an attempt that never ran."""
+    await proxy.refuse()
+    retries = sample(
+        "svcinfra_amqp_publish_retries_total", message=EVENT, reason="connection_refused"
+    )
+    publisher = Publisher(
+        broker.users,
+        url=via(proxy),
+        connect_timeout=0.5,
+        deadline=1.0,
+        backoff=_LoopBlockedInThePause(),
+    )
+
+    with pytest.raises(PublishDeadlineError, match="last failure: connection_refused") as caught:
+        await publisher.publish(EVENT, payload())
+
+    assert caught.value.attempts == 1
+    assert caught.value.temporary
+    after = sample(
+        "svcinfra_amqp_publish_retries_total", message=EVENT, reason="connection_refused"
+    )
+    assert after == retries  # the retry the pause was for never ran
     await publisher.close()
     assert await broker.drain() == []
 

@@ -615,20 +615,17 @@ class Publisher:
         properties: spec.Basic.Properties,
         metrics: tm.MessageMetrics,
     ) -> None:
-        """Wait before the next attempt, or raise PublishDeadlineError when none fits."""
+        """Wait before the next attempt, or raise PublishDeadlineError when none fits.
+
+        A pause that overruns the deadline (a busy loop wakes late) ends the publish too, with
+        this failure as the last: the next attempt would find no time left and blame that.
+        """
         loop = asyncio.get_running_loop()
         reason = reason_of(exc)
         delay = self._backoff.delay(attempt, self._rng)
         context = _where(publication, properties)
         if loop.time() + delay >= deadline:
-            metrics.failed("deadline")
-            raise PublishDeadlineError(
-                f"not confirmed within the {self._deadline}s deadline; last failure: "
-                f"{reason} ({exc!r})",
-                attempts=attempt,
-                **context,
-            ) from exc
-        metrics.retried(reason)
+            raise self._deadline_error(exc, reason, attempt, context, metrics) from exc
         _log.warning(
             "amqp publish retry",
             message=context["message_name"],
@@ -641,6 +638,25 @@ class Publisher:
             delay=round(delay, 3),
         )
         await asyncio.sleep(delay)
+        if loop.time() >= deadline:
+            raise self._deadline_error(exc, reason, attempt, context, metrics) from exc
+        metrics.retried(reason)
+
+    def _deadline_error(
+        self,
+        exc: BaseException,
+        reason: str,
+        attempt: int,
+        context: Where,
+        metrics: tm.MessageMetrics,
+    ) -> PublishDeadlineError:
+        metrics.failed("deadline")
+        return PublishDeadlineError(
+            f"not confirmed within the {self._deadline}s deadline; last failure: "
+            f"{reason} ({exc!r})",
+            attempts=attempt,
+            **context,
+        )
 
     async def _wait_unblocked(self, deadline: float) -> None:
         """Wait while the broker blocks the connection, until `deadline` (loop time).
