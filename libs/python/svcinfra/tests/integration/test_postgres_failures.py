@@ -18,6 +18,7 @@ from svcinfra.postgres import (
     Queries,
     TemporarilyUnavailable,
     Timeout,
+    TransactionAborted,
     _database,
 )
 from svcinfra.testing import FaultProxy
@@ -349,6 +350,150 @@ async def test_failed_or_dirty_connection_goes_back_through_the_pool(
         assert outcomes[2] != "svcinfra_dirty"
         assert releases.count == 3
         assert db.resets == 1
+    finally:
+        await db.close()
+
+
+async def test_a_committed_transaction_hands_its_connection_to_the_next_waiter(
+    schema, queries: Queries
+) -> None:
+    """Under contention a transaction that committed hands its connection to the oldest
+    waiter, as a clean query does: no pool release and acquire in between. The waiter, a query
+    or another transaction, sees the commit and starts outside any transaction."""
+    db = await Database.connect(schema.settings(pool_min_size=1, pool_max_size=1))
+    releases = CountingReleases(db)
+    get, put = queries.query("counters__get"), queries.query("counters__set")
+
+    async def in_a_transaction() -> int:
+        async with db.transaction() as tx:
+            value = await tx.one(get, 1, row=int)
+            await tx.exec(put, 1, value + 1)
+            return value + 1
+
+    try:
+        async with db.transaction() as tx:
+            await tx.exec(put, 1, 7)
+            query = asyncio.create_task(db.one(get, 1, row=int))
+            transaction = asyncio.create_task(in_a_transaction())
+            await asyncio.sleep(0.01)
+            assert db.pool_stats()[3] == 2
+        assert await query == 7
+        assert await transaction == 8
+        assert releases.count == 1  # the last one, with nobody left waiting
+        assert db.pool_stats() == (1, 1, 0, 0)
+        assert await db.one(get, 1, row=int) == 8
+    finally:
+        await db.close()
+
+
+async def test_a_rolled_back_transaction_hands_over_a_connection_that_kept_nothing(
+    schema, queries: Queries
+) -> None:
+    """A transaction whose block raised is rolled back; its connection goes to the waiter,
+    which sees none of what it wrote."""
+    db = await Database.connect(schema.settings(pool_min_size=1, pool_max_size=1))
+    releases = CountingReleases(db)
+    get, put = queries.query("counters__get"), queries.query("counters__set")
+    waiters: list[asyncio.Task[int]] = []
+
+    async def failing() -> None:
+        async with db.transaction() as tx:
+            await tx.exec(put, 1, 9)
+            waiters.append(asyncio.create_task(db.one(get, 1, row=int)))
+            await asyncio.sleep(0.01)
+            raise RuntimeError("the block failed")
+
+    try:
+        with pytest.raises(RuntimeError, match="the block failed"):
+            await failing()
+        assert await waiters[0] == 0
+        assert releases.count == 1
+    finally:
+        await db.close()
+
+
+async def test_a_transaction_that_changed_the_session_goes_back_through_the_pool(
+    schema, queries: Queries
+) -> None:
+    """A session `SET` inside a transaction outlives its COMMIT; such a connection is not
+    handed over even with a query waiting: the pool resets it first."""
+    db = await Database.connect(schema.settings(pool_min_size=1, pool_max_size=1))
+    releases = CountingReleases(db)
+    try:
+        async with db.transaction() as tx:
+            await tx.exec(queries.query("session__set_name"))
+            name = asyncio.create_task(db.one(queries.query("session__app_name"), row=str))
+            await asyncio.sleep(0.01)
+            assert db.pool_stats()[3] == 1
+        assert await name != "svcinfra_dirty"
+        assert db.resets == 1
+        assert releases.count == 2
+    finally:
+        await db.close()
+
+
+async def test_a_transaction_that_did_not_commit_cleanly_leaves_the_waiter_a_clean_connection(
+    schema, queries: Queries
+) -> None:
+    """A COMMIT that rolled back (a caught error earlier) releases its connection through the
+    pool even with a query waiting. A transaction cancelled in the middle of a statement waits
+    for the server's cancel before its ROLLBACK (asyncpg does), and only a ROLLBACK that
+    succeeded hands the connection over. Either way the waiter gets a working connection outside
+    any transaction, which sees nothing of what was written."""
+    db = await Database.connect(schema.settings(pool_min_size=1, pool_max_size=1))
+    releases = CountingReleases(db)
+    get, put = queries.query("counters__get"), queries.query("counters__set")
+    waiters: list[asyncio.Task[int]] = []
+
+    async def aborted() -> None:
+        async with db.transaction() as tx:
+            await tx.exec(put, 1, 5)
+            with pytest.raises(InvalidArgument):
+                await tx.one(queries.query("users__parse_number"), "x", row=int)
+            waiters.append(asyncio.create_task(db.one(get, 1, row=int)))
+            await asyncio.sleep(0.01)
+
+    try:
+        with pytest.raises(TransactionAborted):
+            await aborted()
+        assert await waiters[0] == 0
+        assert releases.count == 2
+
+        async def sleeping() -> None:
+            async with db.transaction() as tx:
+                await tx.exec(put, 1, 6)
+                await tx.exec(queries.query("users__sleep"), 5)
+
+        task = asyncio.create_task(sleeping())
+        await asyncio.sleep(0.2)  # the sleep is running on the server
+        second = asyncio.create_task(db.one(get, 1, row=int))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await asyncio.wait_for(second, 5) == 0
+        async with db.transaction() as tx:  # the connection is outside any transaction
+            assert await tx.one(get, 1, row=int) == 0
+        assert db.pool_stats() == (1, 1, 0, 0)
+    finally:
+        await db.close()
+
+
+async def test_streak_of_transaction_hand_overs_is_bounded(
+    schema, queries: Queries, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Transactions hand a connection over at most MAX_STREAK times in a row, as queries do."""
+    monkeypatch.setattr(_database, "MAX_STREAK", 3)
+    db = await Database.connect(schema.settings(pool_min_size=1, pool_max_size=1))
+    releases = CountingReleases(db)
+
+    async def count() -> int:
+        async with db.transaction() as tx:
+            return await tx.one(queries.query("users__count"), row=int)
+
+    try:
+        assert await asyncio.gather(*(count() for _ in range(20))) == [0] * 20
+        assert releases.count == 5  # 1 from the pool + 3 hand-overs, 5 times
     finally:
         await db.close()
 

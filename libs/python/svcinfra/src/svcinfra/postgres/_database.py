@@ -62,7 +62,7 @@ class Database(Runner):
     shutdown. Queries wait for a connection in arrival order (at most `pool_acquire_timeout`),
     run under the server's `statement_timeout` and the client's `command_timeout`, and raise only
     `DatabaseError`s. Under contention a clean connection goes from a finished query straight to
-    the oldest waiting one (see `_run`).
+    the oldest waiting one (see `_run`), and so does a finished transaction's (`_give_back`).
     """
 
     __slots__ = (
@@ -218,7 +218,7 @@ class Database(Runner):
         """
         try:
             async with asyncio.timeout(timeout):
-                con = await self._acquire(None)
+                con, _ = await self._lend(None)
                 try:
                     await con.fetchval("SELECT 1")
                 finally:
@@ -287,16 +287,17 @@ class Database(Runner):
                 await asyncio.sleep(delay)
                 attempt += 1
 
-    async def _acquire(self, query: str | None) -> Any:  # noqa: ANN401  (the driver's connection)
+    async def _lend(self, query: str | None) -> tuple[Any, int]:
+        """A connection, and its streak: the hand-overs it made since the pool lent it."""
         if self._pool is None:
             raise ProgrammingError("the Database is not connected; use Database.connect")
         gate = self._gate
         if not gate.try_enter():
             handed = await self._wait_for_permit(query)
             if handed is not None:
-                return handed[0]
+                return handed
         try:
-            return await self._pool.acquire()
+            return await self._pool.acquire(), 0
         except BaseException as exc:
             gate.leave()
             if isinstance(exc, Exception):
@@ -331,6 +332,29 @@ class Database(Runner):
             f"{self._acquire_timeout}s (pool exhausted)",
             query=query,
         )
+
+    async def _give_back(self, con: Any, streak: int, *, clean: bool) -> None:  # noqa: ANN401  (the driver's)
+        """Return a finished transaction's connection: to the oldest waiter if it is clean.
+
+        As for a query in `_run`: a connection whose transaction ended with a `COMMIT` or
+        `ROLLBACK` that succeeded (`clean`, which the caller also denies when a query of the
+        transaction had a session effect), and is open and outside a transaction, goes with its
+        permit to the oldest waiter, skipping the pool's release and that waiter's acquire.
+        Anything else goes back through the pool, which resets it. Issue 19 measured it on the
+        users API's POST at saturation: 4-6 % less CPU a request (10 % with the writer's publish).
+        """
+        gate = self._gate
+        if (
+            clean
+            and streak < MAX_STREAK
+            and self._handoff
+            and gate.anyone_waiting()
+            and not con.is_closed()
+            and not con.is_in_transaction()
+            and gate.hand_over((con, streak + 1))
+        ):
+            return
+        await self._release(con)
 
     async def _release(self, con: Any) -> None:  # noqa: ANN401  (the driver's connection)
         try:

@@ -31,13 +31,14 @@ Isolation = Literal["read_committed", "repeatable_read", "serializable"]
 class Transaction(Runner):
     """The query methods of `Database`, on the one connection of an open transaction."""
 
-    __slots__ = ("_committed", "_con", "_db", "_mappers", "_open")
+    __slots__ = ("_committed", "_con", "_db", "_effects", "_mappers", "_open")
 
     def __init__(self, db: Database, con: Any) -> None:  # noqa: ANN401  (the driver's connection)
         self._db = db
         self._con = con
         self._mappers = db._mappers  # noqa: SLF001  (the transaction is the database's own part)
         self._open = True
+        self._effects = False  # a query with a session effect ran: the pool must reset it
         self._committed: list[Callable[[], None]] | None = None
 
     def after_commit(self, callback: Callable[[], None]) -> None:
@@ -76,6 +77,7 @@ class Transaction(Runner):
         start = time.perf_counter()
         try:
             if query.session_effects:
+                self._effects = True
                 db._session.mark(self._con)  # noqa: SLF001  (same)
             return await getattr(self._con, op)(query.sql, *args)
         except Exception as exc:
@@ -89,7 +91,16 @@ class Transaction(Runner):
 class TransactionContext:
     """`async with db.transaction(...) as tx`: commit on success, roll back on any exception."""
 
-    __slots__ = ("_con", "_db", "_deferrable", "_isolation", "_readonly", "_tx", "_xact")
+    __slots__ = (
+        "_con",
+        "_db",
+        "_deferrable",
+        "_isolation",
+        "_readonly",
+        "_streak",
+        "_tx",
+        "_xact",
+    )
 
     def __init__(
         self, db: Database, *, isolation: Isolation, readonly: bool, deferrable: bool
@@ -99,12 +110,13 @@ class TransactionContext:
         self._readonly = readonly
         self._deferrable = deferrable
         self._con: Any = None
+        self._streak = 0
         self._xact: ExplicitTransaction | None = None
         self._tx: Transaction | None = None
 
     async def __aenter__(self) -> Transaction:
         db = self._db
-        con = await db._acquire(None)  # noqa: SLF001  (the context is the database's own part)
+        con, streak = await db._lend(None)  # noqa: SLF001  (the context is the database's own part)
         try:
             xact = ExplicitTransaction(con, self._begin(db._set_local))  # noqa: SLF001  (same)
             await xact.start()
@@ -113,7 +125,7 @@ class TransactionContext:
             if isinstance(exc, Exception):
                 raise translate(exc, "transaction:begin") from exc
             raise
-        self._con, self._xact = con, xact
+        self._con, self._streak, self._xact = con, streak, xact
         self._tx = Transaction(db, con)
         return self._tx
 
@@ -137,6 +149,7 @@ class TransactionContext:
             tx._open = False  # noqa: SLF001  (same)
         if xact is None:
             return
+        clean = False  # ended by a COMMIT or ROLLBACK that succeeded (see `_give_back`)
         try:
             if exc is None:
                 try:
@@ -145,14 +158,17 @@ class TransactionContext:
                     translated = translate(error, "transaction:commit")
                     QUERY_ERRORS.labels("transaction:commit", type(translated).__name__).inc()
                     raise translated from error
+                clean = True
                 if tx is not None and tx._committed:  # noqa: SLF001  (same)
                     tx._run_after_commit()  # noqa: SLF001  (same)
             else:
                 with contextlib.suppress(Exception):
                     # The connection may be gone; the server rolls back on its own then.
                     await xact.rollback()
+                    clean = True
         finally:
-            await db._release(self._con)  # noqa: SLF001  (same)
+            clean = clean and tx is not None and not tx._effects  # noqa: SLF001  (same)
+            await db._give_back(self._con, self._streak, clean=clean)  # noqa: SLF001  (same)
 
 
 class ExplicitTransaction:
