@@ -84,7 +84,7 @@ async def test_postgres_verify_full_with_the_right_ca_connects_over_tls(
 
     db = await Database.connect(settings)
     try:
-        con = await db._acquire(None)
+        con, _ = await db._lend(None)
         try:
             encrypted = await con.fetchval(
                 "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
