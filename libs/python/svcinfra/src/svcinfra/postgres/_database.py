@@ -391,7 +391,7 @@ class Database(Runner):
         start = perf_counter()
         gate = self._gate
         try:
-            # _acquire and _release inlined.
+            # _lend and _release inlined.
             streak = 0
             con: Any = None
             if not gate.try_enter():
