@@ -14,7 +14,8 @@ CPU time per operation much less.
             16 callers at once. Variants: the adapter as it is (tenacity's engine driven by
             hand, the request-builder bypass, the deadline kept by `asyncio.timeout_at`); the
             deadline kept by one shared `DeadlineWatch` instead (the fast path this bench
-            removed); tenacity's own `AsyncRetrying`; `httpx.AsyncClient.build_request`; both
+            removed); tenacity's own `AsyncRetrying`; `httpx.AsyncClient.build_request`;
+            httpx's cookie jar reading every answer (ours reads those with a `Set-Cookie`); both
             library paths at once.
   messaging Publish + consume through the messaging layer: the `Publisher` (confirms, window 100)
             sends `user.registered.v1` to the notifications queue while a `Consumer` (inbox row +
@@ -219,12 +220,23 @@ class HttpxTransportApi(ItemsApi):
         super().__init__(settings, transport=httpx.AsyncHTTPTransport(limits=limits))
 
 
+class EveryAnswerCookiesApi(ItemsApi):
+    """httpx's cookie jar, which reads every answer, with or without a `Set-Cookie`."""
+
+    name = "items-api-every-answer-cookies"
+
+    def __init__(self, settings: ItemsSettings) -> None:
+        super().__init__(settings)
+        self._http.cookies = httpx.Cookies()  # the setter: httpx's own class
+
+
 HTTP_VARIANTS: dict[str, type[ItemsApi]] = {
     "as is (kept fast paths, asyncio deadline)": ItemsApi,
     "as is, again (A/A control: the noise)": ItemsApi,
     "deadline: one DeadlineWatch (removed)": WatchApi,
     "retries: tenacity AsyncRetrying": AsyncRetryingApi,
     "request: httpx build_request": BuildRequestApi,
+    "cookies: httpx reads every answer": EveryAnswerCookiesApi,
     "both library paths": LibraryApi,
     "transport: httpx's own (httpcore)": HttpxTransportApi,
 }

@@ -4,8 +4,9 @@ deadline watch, the logger bound once."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import httpx
 import pytest
 import structlog
 from hypothesis import given
@@ -16,9 +17,6 @@ from structlog.testing import LogCapture
 from svcinfra.httpclient import AdapterUsageError, ApiClient, HttpClientSettings
 from svcinfra.httpclient._routes import RouteTemplates
 from svcinfra.httpclient._telemetry import BoundOnce
-
-if TYPE_CHECKING:
-    import httpx
 
 TIMEOUTS = {
     "connect_timeout": 1.0,
@@ -174,3 +172,42 @@ def test_the_logger_is_bound_once_per_configuration() -> None:
         assert [e["event"] for e in second.entries] == ["two"]
     finally:
         structlog.configure(**old)
+
+
+def _answer(url: str, headers: list[tuple[str, str]]) -> httpx.Response:
+    return httpx.Response(200, headers=headers, request=httpx.Request("GET", url))
+
+
+ANSWERS = [
+    [],
+    [("content-type", "application/json")],
+    [("Set-Cookie", "session=s1; Path=/")],
+    [("set-cookie", "a=1; Path=/"), ("SET-COOKIE", "b=2; Path=/api")],
+    [("set-cookie", "session=; Path=/; Max-Age=0")],  # deletes the cookie set before
+    [("set-cookie", "other=x; Domain=elsewhere.example")],  # refused by the jar's policy
+]
+
+
+async def test_the_jar_reads_answers_as_httpx_does_and_skips_those_without_cookies() -> None:
+    """The adapter's jar ends every step as httpx's own jar does, and never wraps an answer
+    without a `Set-Cookie` for `http.cookiejar`."""
+    api = _api()
+    try:
+        ours = api._http.cookies
+        theirs = httpx.Cookies()
+        url = "https://shop.example/api/v2/v1/me"
+        for headers in ANSWERS:
+            ours.extract_cookies(_answer(url, headers))
+            theirs.extract_cookies(_answer(url, headers))
+            assert sorted((c.name, c.value, c.path) for c in ours.jar) == sorted(
+                (c.name, c.value, c.path) for c in theirs.jar
+            )
+        assert dict(ours) == {"a": "1", "b": "2"}
+
+        def refuse(*_args: object) -> None:
+            raise AssertionError("an answer without Set-Cookie reached http.cookiejar")
+
+        ours.jar.extract_cookies = refuse  # type: ignore[method-assign]
+        ours.extract_cookies(_answer(url, [("content-type", "application/json")]))
+    finally:
+        await api.aclose()

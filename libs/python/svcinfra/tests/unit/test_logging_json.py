@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -177,3 +178,67 @@ def test_capture_logs_restores_the_previous_setup() -> None:
     (line,) = outer.getvalue().splitlines()
     assert json.loads(line)["event"] == "after *** inner-s"
     assert json.loads(line)["service"] == "outer"
+
+
+def test_a_logger_without_a_name_is_named_after_its_module() -> None:
+    with capture_logs() as logs:
+        get_logger().info("unnamed")
+    assert logs.entries[0]["logger"] == __name__
+
+
+def test_structlog_and_stdlib_lines_from_many_threads_stay_whole_and_in_order() -> None:
+    """structlog's lines go to the stream directly and stdlib's through the handler: both
+    under the handler's lock, so no line is cut into another and each thread's are in order."""
+    threads, per_thread = 6, 300
+
+    def work(n: int) -> None:
+        structured, plain = get_logger("svcinfra.test"), logging.getLogger("driver.test")
+        for i in range(per_thread):
+            if i % 2:
+                plain.info("plain %d %d", n, i)
+            else:
+                structured.info("structured", thread=n, i=i)
+
+    with capture_logs(level="INFO") as logs:
+        workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+
+    entries = logs.entries  # every line parses as one JSON object
+    assert len(entries) == threads * per_thread
+    seen: dict[int, list[int]] = {n: [] for n in range(threads)}
+    for entry in entries:
+        if entry["logger"] == "driver.test":
+            _, n, i = entry["event"].split()
+            seen[int(n)].append(int(i))
+        else:
+            assert entry["logger"] == "svcinfra.test"
+            seen[entry["thread"]].append(entry["i"])
+    assert seen == {n: list(range(per_thread)) for n in range(threads)}
+
+
+class _BrokenStream(io.StringIO):
+    def write(self, _text: str) -> int:
+        raise OSError("stdout is gone")
+
+
+def test_a_line_that_cannot_be_written_is_reported_not_raised(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As a stdlib handler does: the caller goes on, and stderr says what failed."""
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level
+    try:
+        configure_logging(service="users", stream=_BrokenStream())
+        get_logger("users.api").info("lost line")
+        logging.getLogger("driver").warning("lost too")
+    finally:
+        root.handlers, _ = saved
+        root.setLevel(saved[1])
+        structlog.reset_defaults()
+
+    err = capsys.readouterr().err
+    assert err.count("--- Logging error ---") == 2
+    assert "stdout is gone" in err

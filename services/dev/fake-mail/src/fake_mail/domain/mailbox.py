@@ -11,6 +11,7 @@ as the recipients' inboxes keep what a provider sent before it restarted.
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import json
 import os
@@ -92,6 +93,11 @@ class Mailbox:
         self._clock = clock
         self._messages: list[Message] = []
         self._results: dict[str, _Stored] = {}
+        # (expiry, key) in acceptance order, which is expiry order (one TTL for all): pruning
+        # looks at the expired ones only, so an acceptance costs the same however many keys
+        # are kept (24 h of them by default). A pair whose result was dropped or replaced since
+        # is stale: its key's current result has another expiry.
+        self._expiries: collections.deque[tuple[float, str]] = collections.deque()
         self._locks: dict[str, asyncio.Lock] = {}
 
     def lock(self, key: str) -> asyncio.Lock:
@@ -135,6 +141,7 @@ class Mailbox:
         self._prune()
         expires = self._clock() + self._key_ttl
         self._results[key] = _Stored(request.fingerprint(), message, expires)
+        self._expiries.append((expires, key))
         return message
 
     def _write_journal(self, message: Message) -> None:
@@ -157,12 +164,14 @@ class Mailbox:
             os.close(fd)
 
     def _prune(self) -> None:
-        """Drop the expired results (insertion order is expiry order: one TTL for all)."""
+        """Drop the expired results, oldest first, stopping at the first one still alive."""
         now = self._clock()
-        for key, stored in list(self._results.items()):
-            if now < stored.expires:
-                break
-            del self._results[key]
+        expiries = self._expiries
+        while expiries and expiries[0][0] <= now:
+            expires, key = expiries.popleft()
+            stored = self._results.get(key)
+            if stored is not None and stored.expires == expires:
+                del self._results[key]
 
     def messages(self, to: str | None = None) -> list[Message]:
         """Return the accepted messages in acceptance order, only those to `to` if given."""
@@ -174,3 +183,4 @@ class Mailbox:
         """Forget every message and every stored idempotency result."""
         self._messages.clear()
         self._results.clear()
+        self._expiries.clear()
