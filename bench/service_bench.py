@@ -3,6 +3,7 @@
     .venv/bin/python bench/service_bench.py          # full run
     .venv/bin/python bench/service_bench.py --quick  # a smoke run
     .venv/bin/python bench/service_bench.py --get-only [--quick]  # the GET rows alone
+    .venv/bin/python bench/service_bench.py --post-only --rounds 9  # item 3, finer
 
 The whole stack runs as `make run` runs it (the launcher in tools/devstack, on names of its own
 that are dropped at the end). Three measurements, one table:
@@ -486,6 +487,13 @@ def bench_post_side_by_side(
         | {"cpu_all": [round(r["cpu_us"]) for r in rs]}
         for name, rs in results.items()
     }
+    # The rounds alternate the targets, so each round's load weighs on all of them about alike:
+    # the median of the within-round ratios to bare is steadier than the ratio of the medians.
+    bare_rounds = results["bare FastAPI + asyncpg"]
+    for name, rs in results.items():
+        rows[name]["paired"] = statistics.median(
+            b["cpu_us"] / r["cpu_us"] for b, r in zip(bare_rounds, rs, strict=True)
+        )
     sent = sum(sum(r["statuses"].values()) for r in results["users API, prod sampling (10%)"])
     rows["users API, prod sampling (10%)"]["dispatched"] = f"{dispatched:.0f} of {sent}"
     return rows
@@ -496,13 +504,15 @@ def print_post(rows: dict[str, dict[str, Any]], *, rounds: int, seconds: float) 
     bare = rows["bare FastAPI + asyncpg"]
     print(
         f"POST /api/v1/users (insert + outbox, one transaction): {rounds} x {seconds:.0f} s"
-        f" alternating rounds, medians; cpu ratio = bare's CPU/req / the row's (target >= 0.9)"
+        f" alternating rounds, medians; cpu ratio = bare's CPU/req / the row's (target >= 0.9);"
+        " paired: the median of the rounds' own ratios"
     )
     for name, row in rows.items():
         print(
             f"{'POST ' + name:<40} {row['rps']:>7.0f} {row['p50']:>8.2f} {row['p99']:>8.2f}"
             f" {row['rps'] / bare['rps']:>6.2f} {row['cpu_us']:>17.0f}"
-            f" {bare['cpu_us'] / row['cpu_us']:>9.2f}  (rounds: {row['cpu_all']} us)"
+            f" {bare['cpu_us'] / row['cpu_us']:>9.2f} paired {row['paired']:.2f}"
+            f"  (rounds: {row['cpu_all']} us)"
         )
     print(
         "rows the prod-sampling API published itself (writer publish on; the relay sent the"
@@ -548,7 +558,7 @@ def print_get(
     print(cache_note)
 
 
-def main() -> None:  # noqa: C901, PLR0915  (one flag per section, start to end)
+def main() -> None:  # noqa: C901, PLR0912, PLR0915  (one flag per section, start to end)
     """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
@@ -557,6 +567,12 @@ def main() -> None:  # noqa: C901, PLR0915  (one flag per section, start to end)
     parser.add_argument("--bare-post", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--post-only", action="store_true", help="only the POST rows")
     parser.add_argument("--get-only", action="store_true", help="only the GET rows")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="rounds of every section (default 5; 2 with --quick): more rounds resolve a smaller"
+        " change, as CPU per request moves several percent between two rounds",
+    )
     parser.add_argument("--load", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
@@ -572,6 +588,8 @@ def main() -> None:  # noqa: C901, PLR0915  (one flag per section, start to end)
         return
     seconds, rounds, post_seconds, emails = (2.0, 2, 2.0, 20) if args.quick else (5.0, 5, 5.0, 100)
     post_rounds = 2 if args.quick else 5
+    if args.rounds:
+        rounds = post_rounds = args.rounds
     logs = Path(tempfile.mkdtemp(prefix="service-bench-"))
     stack = Stack(run_id=f"b{secrets.token_hex(4)}", ports=Ports.free(), log_dir=logs)
     stack.start()
