@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -176,3 +177,21 @@ async def test_a_statement_timeout_is_unavailable(migrated: PostgresDatabase) ->
     finally:
         await locker.close()
         await db.close()
+
+
+async def test_time_filters_at_the_edges_of_the_calendar_filter_as_they_say(db: Database) -> None:
+    """A valid date-time whose UTC instant lies before year 1 or after 9999 (the API fuzzer's
+    `0001-01-01T00:00:09+08:32`) filters like any other instant, not a 422 from the driver."""
+    ada = await create(db, new("ada"))
+    reader = PostgresUserReader(db, QUERIES)
+    early = datetime.fromisoformat("0001-01-01T00:00:09+08:32")
+    late = datetime.fromisoformat("9999-12-31T23:59:59-08:00")
+
+    assert [u.id for u in await reader.search(parse_search(created_after=early), fetch=10)] == [
+        ada.id
+    ]
+    assert [u.id for u in await reader.search(parse_search(created_before=late), fetch=10)] == [
+        ada.id
+    ]
+    assert await reader.search(parse_search(created_before=early), fetch=10) == []
+    assert await reader.search(parse_search(created_after=late), fetch=10) == []

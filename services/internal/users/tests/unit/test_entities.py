@@ -6,7 +6,7 @@ import re
 import sys
 import unicodedata
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from users.domain.entity import Cursor, NewUser, SortOrder, User, UserChanges, parse_search
@@ -178,3 +178,16 @@ def test_the_documented_whitespace_class_holds_every_engines_whitespace() -> Non
     for spaced in ("a\u0085@example.com", "a\ufeff@example.com", "a@exa\u3000mple.com"):
         with pytest.raises(InvalidField):
             parse(email=spaced)
+
+
+def test_search_times_are_normalized_to_utc_and_clamped_at_the_calendar_edges() -> None:
+    """Stored `created_at` is UTC; an instant a `datetime` cannot hold in UTC is clamped to the
+    first or last one it can, which filters every stored value alike."""
+    query = parse_search(created_after=datetime.fromisoformat("2026-03-01T10:00:00+02:00"))
+    assert query.created_after == datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    assert query.created_after.utcoffset() == timedelta(0)
+
+    early = parse_search(created_after=datetime.fromisoformat("0001-01-01T00:00:09+08:32"))
+    late = parse_search(created_before=datetime.fromisoformat("9999-12-31T23:59:59-08:00"))
+    assert early.created_after == datetime.min.replace(tzinfo=UTC)
+    assert late.created_before == datetime.max.replace(tzinfo=UTC)

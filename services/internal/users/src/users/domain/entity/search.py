@@ -12,7 +12,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final
 from uuid import UUID
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from users.domain.entity.user import User
 
 LIMIT_MAX: Final = 100
+# The first and last instants a `datetime` holds in UTC (see `_in_utc`).
+_FIRST: Final = datetime.min.replace(tzinfo=UTC)
+_LAST: Final = datetime.max.replace(tzinfo=UTC)
 PREFIX_PATTERN: Final = re.compile(r"[a-z0-9_]{1,32}")
 
 
@@ -158,9 +161,29 @@ def parse_search(
     return SearchQuery(
         username_prefix=username_prefix,
         email=None if email is None else normalize_email(email),
-        created_after=created_after,
-        created_before=created_before,
+        created_after=_in_utc("created_after", created_after),
+        created_before=_in_utc("created_before", created_before),
         order=order,
         limit=limit,
         after=None if cursor is None else Cursor.decode(cursor, order),
     )
+
+
+def _in_utc(name: str, value: datetime | None) -> datetime | None:
+    """`value` in UTC, as `created_at` is stored; an instant outside Python's range is clamped.
+
+    `0001-01-01T00:00:09+08:32` is a valid date-time whose UTC instant falls in year 0, which a
+    `datetime` cannot hold (nor the driver encode). Clamped to the first (or last) instant a
+    `datetime` can hold, it filters exactly as it would: every stored `created_at` lies between.
+
+    Raises:
+        InvalidField: `value` has no time zone offset.
+    """
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise InvalidField(name, "must carry a time zone offset (e.g. Z)")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return _FIRST if value.year == _FIRST.year else _LAST
