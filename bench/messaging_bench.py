@@ -31,6 +31,11 @@ the checks and recordings grouped (the default, `batch_size` 50) vs one statemen
 transaction per message (`batch_size=1`), next to raw aio-pika consume + ack (no dedupe, no
 call); the call is a stand-in that returns at once, or after 3 ms (a fast API's answer).
 
+Section `recording`: the same mode, grouped, whose recording also writes one outbox row per
+message (an event announcing it, as notifications' `notification.sent.v1`): `record` with
+`Outbox.add` per message vs `record_many` with one `Outbox.add_many` per group (issue 19), in
+alternating order from round to round.
+
     .venv/bin/python bench/messaging_bench.py          # full run
     .venv/bin/python bench/messaging_bench.py --quick  # a smoke run
 """
@@ -78,7 +83,7 @@ from pydantic import SecretStr
 from svcinfra.config import PostgresSettings
 from svcinfra.messaging import Publisher, declare_topology
 from svcinfra.messaging.consumer import Consumer
-from svcinfra.messaging.outbox import Outbox, Relay
+from svcinfra.messaging.outbox import Outbox, OutboxMessage, Relay
 from svcinfra.messaging.storage import migrations, queries
 from svcinfra.messaging.topology import Topology
 from svcinfra.observability import configure_logging
@@ -208,12 +213,26 @@ async def _our_consume(contract: object, db: object, queue_name: str, count: int
 
 
 async def _our_external_consume(contract: object, db: object, queue_name: str, count: int,
-                                prefetch: int, *, call_ms: float, **options: int,
+                                prefetch: int, *, call_ms: float, outbox: Outbox | None = None,
+                                many: bool = False, **options: int,
                                 ) -> Row:  # fmt: skip
     """svcinfra Consumer, external mode: inbox check, the call, the recording transaction, ack.
 
-    Stopped (`_timed`) once every message was acked, i.e. after its recording committed.
+    With `outbox`, each message's recording also writes one outbox row (an event announcing
+    it, as notifications does): with `record`, `Outbox.add` per message; with `many`, one
+    `record_many` call per group and `Outbox.add_many`. Stopped (`_timed`) once every message
+    was acked, i.e. after its recording committed.
     """
+
+    async def record(tx: Any, delivery: Any, result: object) -> None:  # noqa: ANN401, ARG001
+        assert outbox is not None  # noqa: S101
+        await outbox.add(tx, EVENT, PAYLOAD, correlation_id=delivery.message_id)
+
+    async def record_many(tx: Any, items: Any) -> None:  # noqa: ANN401
+        assert outbox is not None  # noqa: S101
+        await outbox.add_many(
+            tx, [OutboxMessage(EVENT, PAYLOAD, correlation_id=d.message_id) for d, _ in items]
+        )
 
     async def call(delivery: Any) -> dict[str, str]:  # noqa: ANN401  (a Delivery)
         if call_ms:
@@ -225,7 +244,12 @@ async def _our_external_consume(contract: object, db: object, queue_name: str, c
             await asyncio.sleep(0.002)
 
     consumer = Consumer(contract, db, url=URL, name="bench", prefetch=prefetch, **options)  # type: ignore[arg-type]
-    consumer.on_external(EVENT, call)
+    if outbox is None:
+        consumer.on_external(EVENT, call)
+    elif many:
+        consumer.on_external(EVENT, call, record_many=record_many)
+    else:
+        consumer.on_external(EVENT, call, record=record)
     return await _timed(consumer, queue_name, count, all_acked)
 
 
@@ -268,11 +292,7 @@ async def _run_external(
                             await _fill(channel, exchange, count)
                             path_runs.append(await consume())
                             await _settled(channel, queue_name, path)
-                    rows.append((prefetch, call_ms, [
-                        (statistics.median(r for r, _ in path_runs),
-                         statistics.median(c for _, c in path_runs))
-                        for path_runs in runs
-                    ]))  # fmt: skip
+                    rows.append((prefetch, call_ms, _medians(runs)))
             for declared in topology.queues:
                 await channel.queue_delete(declared.name)
             await channel.exchange_delete(exchange)
@@ -280,6 +300,68 @@ async def _run_external(
         await db.close()  # type: ignore[attr-defined]
         await _drop_database(dbname)
     return rows
+
+
+def _medians(runs: list[list[Row]]) -> list[Row]:
+    """Each path's median rate and median CPU over its rounds."""
+    return [
+        (statistics.median(r for r, _ in path_runs), statistics.median(c for _, c in path_runs))
+        for path_runs in runs
+    ]
+
+
+async def _run_recording(*, count: int, rounds: int) -> list[tuple[float, list[Row]]]:
+    """External mode with an outbox row per message: `record` vs `record_many`, in turn."""
+    prefix = f"benchr{os.getpid()}"
+    contract = contract_for(CONTRACT, prefix, "quorum")
+    outbox = Outbox(contract_for(USERS, prefix))  # type: ignore[arg-type]
+    topology = Topology.from_contract(contract)  # type: ignore[arg-type]
+    queue_name = f"{prefix}.notifications.user-events"
+    exchange = f"{prefix}.users.events"
+    dbname = f"benchr_{os.getpid()}"
+    db = await _database(dbname)
+    rows: list[tuple[float, list[Row]]] = []
+    try:
+        async with await aio_pika.connect(URL) as connection:
+            await declare_topology(connection, topology)
+            channel = await connection.channel()
+            queue = await channel.declare_queue(queue_name, passive=True)
+            for call_ms in (0.0, 3.0):
+                runs: list[list[Row]] = [[], []]
+                for round_ in range(rounds):
+                    order = [False, True] if round_ % 2 == 0 else [True, False]
+                    for many in order:
+                        await queue.purge()
+                        await _fill(channel, exchange, count)
+                        runs[many].append(await _our_external_consume(
+                            contract, db, queue_name, count, 100, call_ms=call_ms,
+                            outbox=outbox, many=many,
+                        ))  # fmt: skip
+                        await _settled(channel, queue_name, 1)
+                rows.append((call_ms, _medians(runs)))
+            for declared in topology.queues:
+                await channel.queue_delete(declared.name)
+            await channel.exchange_delete(exchange)
+    finally:
+        await db.close()  # type: ignore[attr-defined]
+        await _drop_database(dbname)
+    return rows
+
+
+def _print_recording(rows: list[tuple[float, list[Row]]], count: int, rounds: int) -> None:
+    print(
+        f"\nexternal-effect mode, grouped, with an outbox row per message in the recording "
+        f"transaction, prefetch 100, {count} messages per round, median of {rounds} rounds "
+        "(alternating): `record` (Outbox.add per message) / `record_many` (Outbox.add_many "
+        "per group)"
+    )
+    print(f"{'call':>5} | {'record msg/s':>12} | {'record_many msg/s':>17} | "
+          "CPU us/msg record / record_many | CPU ratio")  # fmt: skip
+    for call_ms, ((one, one_cpu), (many, many_cpu)) in rows:
+        print(
+            f"{call_ms:>3.0f}ms | {one:>12,.0f} | {many:>17,.0f} | "
+            f"{one_cpu:>14,.0f} / {many_cpu:,.0f} | {one_cpu / many_cpu:9.2f}"
+        )
 
 
 def _print_external(
@@ -562,9 +644,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--sections",
-        default="publish,consume,outbox,external",
+        default="publish,consume,outbox,external,recording",
         help="comma-separated: publish (ours vs raw), consume (with FastStream), outbox, "
-        "external (the external-effect mode, grouped vs per message)",
+        "external (the external-effect mode, grouped vs per message), recording (an outbox "
+        "row per message: record vs record_many)",
     )
     args = parser.parse_args()
     sections = set(args.sections.split(","))
@@ -597,6 +680,10 @@ def main() -> None:
                 _run_external(count=count, rounds=external_rounds, prefetches=[10, 100])
             )
             _print_external(external_rows, count, external_rounds)
+        if "recording" in sections:
+            recording_rounds = 2 if args.quick else 6
+            recording_rows = asyncio.run(_run_recording(count=count, rounds=recording_rounds))
+            _print_recording(recording_rows, count, recording_rounds)
         if "outbox" in sections:
             outbox_rounds = 2 if args.quick else 3
             outbox_rows = asyncio.run(_run_outbox(count=count, rounds=outbox_rounds))

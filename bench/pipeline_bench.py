@@ -103,15 +103,18 @@ HOPS: tuple[tuple[str, str, str, dict[str, str]], ...] = (
     ("handler", "notifications-consumer", "svcinfra_amqp_handler_duration_seconds", {}),
     ("mail call", "notifications-consumer", "svcinfra_http_client_call_duration_seconds", {}),
 )
-# The consumer's statements, each its round trip: inbox__seen and intents__begin run alone (the
-# latter's commit included), the others in the recording transaction (its COMMIT not).
+# The consumer's statements, each its round trip: inbox__seen_many (the checks of messages
+# arriving together) and intents__begin run alone (the latter's commit included), the others in
+# the recording transaction (its COMMIT not): inbox__add_results for a group, inbox__add for a
+# message recorded alone, then one statement per table for all of them (`record_many`).
 CONSUMER_QUERIES = (
-    "inbox__seen",
+    "inbox__seen_many",
     "intents__begin",
+    "inbox__add_results",
     "inbox__add",
-    "deliveries__add",
-    "outbox__add",
-    "outbox__add_leased",
+    "deliveries__add_many",
+    "outbox__add_many",
+    "outbox__add_leased_many",
 )
 HOPS += tuple(
     (

@@ -21,6 +21,7 @@ import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
+from svcinfra.messaging import MessagingError
 from svcinfra.messaging.consumer import Consumer, Delivery, Reject
 from svcinfra.postgres import Database, DatabaseError
 from svcinfra.testing import FaultProxy
@@ -31,7 +32,7 @@ if KIT not in sys.path:
 import msgkit  # noqa: E402  (the kit's folder is put on sys.path above)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
 
     from svcinfra.postgres import Transaction
 
@@ -474,15 +475,23 @@ def recording(*, fail: str | None = None, swallow: str | None = None) -> Any:
     return record
 
 
-async def test_external_records_ending_together_commit_as_one_group(svc) -> None:
+@pytest.mark.parametrize("hook", ["record", "record_many"])
+async def test_external_records_ending_together_commit_as_one_group(svc, hook: str) -> None:
     """20 calls end together: their inbox rows, results and records commit in one transaction.
 
     The records keep each message's result; one inbox statement and one COMMIT for all 20 (the
-    group metric), each message acked once, its effect there once.
+    group metric), each message acked once, its effect there once. With `record_many`, one call
+    gets all 20.
     """
     api = _Api(expected=20)
     ids = await publish_deleted(svc, 20)
-    consumer = external(svc, api.call, recording(), prefetch=20)
+    calls: list[list[str]] = []
+    if hook == "record_many":
+        consumer = make(svc, prefetch=20)
+        consumer.on(REGISTERED, msgkit.make_recorder(msgkit.effects_queries()))
+        consumer.on_external(DELETED, api.call, record_many=recording_many(calls))
+    else:
+        consumer = external(svc, api.call, recording(), prefetch=20)
     name = f"{svc.prefix}-consumer"
     before = record_groups(name)
     async with running(consumer):
@@ -494,6 +503,8 @@ async def test_external_records_ending_together_commit_as_one_group(svc) -> None
     assert sorted(api.calls) == sorted(ids)
     assert await svc.effects() == dict.fromkeys(ids, 1)
     assert await _results(svc) == {mid: {"sent": f"{name}:{mid}"} for mid in ids}
+    if hook == "record_many":
+        assert [sorted(call) for call in calls] == [sorted(ids)]
 
 
 async def test_a_failing_record_in_a_group_fails_alone_and_no_call_is_made_again(svc) -> None:
@@ -627,3 +638,53 @@ async def _results(svc: msgkit.Service) -> dict[str, object]:
     finally:
         await con.close()
     return {row["message_id"]: json.loads(row["result"]) for row in rows}
+
+
+def recording_many(calls: list[list[str]], *, fail: str | None = None) -> Any:
+    """A `record_many` that notes each call's message ids and refuses a group holding `fail`."""
+    add = msgkit.effects_queries().query("effects__add")
+
+    async def record_many(tx: Transaction, items: Sequence[tuple[Delivery, object]]) -> None:
+        ids = [delivery.message_id for delivery, _ in items]
+        calls.append(ids)
+        for delivery, result in items:
+            assert isinstance(result, dict)
+            await tx.exec(add, delivery.consumer, delivery.message_id, delivery.name, 1,
+                          str(result["sent"]))  # fmt: skip
+        if fail in ids:
+            raise Reject("the record refuses it")
+
+    return record_many
+
+
+async def test_a_failing_record_many_is_redone_one_message_at_a_time(svc) -> None:
+    """`record_many` refuses the group of 10 (one message is bad): rolled back, then each
+    message is recorded alone with a one-item call; the 9 others commit once, the bad one goes
+    to the DLQ with no inbox row, and no call to the API is made twice."""
+    api = _Api(expected=10)
+    ids = await publish_deleted(svc, 10)
+    failing = ids[6]
+    calls: list[list[str]] = []
+    consumer = make(svc, prefetch=10)
+    consumer.on(REGISTERED, msgkit.make_recorder(msgkit.effects_queries()))
+    consumer.on_external(DELETED, api.call, record_many=recording_many(calls, fail=failing))
+    async with running(consumer):
+        await msgkit.until(lambda: _depth_of(svc, svc.dlq, 1))
+        await msgkit.until(lambda: _effects_count(svc, 9))
+        await msgkit.until(lambda: _depth_is(svc, 0))
+
+    assert sorted(calls[0]) == sorted(ids)
+    assert sorted(calls[1:]) == sorted([mid] for mid in ids)
+    assert sorted(api.calls) == sorted(ids)
+    assert await svc.effects() == {mid: 1 for mid in ids if mid != failing}
+    assert await inbox_ids(svc) == set(ids) - {failing}
+    (dead,) = await svc.take(svc.dlq)
+    assert (dead.message_id, dead.headers["error-type"]) == (failing, "Reject")
+
+
+async def test_record_and_record_many_together_are_refused(svc) -> None:
+    """One way to record a message's name: both hooks at once is a registration error."""
+    consumer = make(svc)
+    with pytest.raises(MessagingError, match=f"{DELETED}: give record or record_many"):
+        consumer.on_external(DELETED, _Api(1).call, record=recording(),
+                             record_many=recording_many([]))  # fmt: skip

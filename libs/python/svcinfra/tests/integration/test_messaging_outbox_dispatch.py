@@ -24,8 +24,14 @@ import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
-from svcinfra.messaging import BrokerUnavailableError, Publisher, declare_topology
-from svcinfra.messaging.outbox import Dispatched, Dispatcher, Outbox, Relay
+from svcinfra.messaging import (
+    BrokerUnavailableError,
+    InvalidMessageError,
+    PayloadValidationError,
+    Publisher,
+    declare_topology,
+)
+from svcinfra.messaging.outbox import Dispatched, Dispatcher, Outbox, OutboxMessage, Relay
 from svcinfra.messaging.storage import NOTIFY_CHANNEL
 from svcinfra.messaging.topology import Topology
 from svcinfra.postgres import Database
@@ -630,3 +636,100 @@ async def test_a_saturated_process_leaves_its_rows_to_the_relay(svc) -> None:
     assert {(rows[mid]["status"], rows[mid]["attempts"]) for mid in taken} == {("sent", 1)}
     assert {(rows[mid]["claimed_until"], rows[mid]["attempts"]) for mid in for_relay} == {(None, 0)}
     assert sorted(await delivered(svc)) == sorted(taken)
+
+
+# --- Outbox.add_many: several rows in one statement (the consumer's recording group) ---
+
+
+def _many(count: int, **options: Any) -> list[OutboxMessage]:
+    return [OutboxMessage(REGISTERED, msgkit.registered(), **options) for _ in range(count)]
+
+
+async def test_add_many_writes_the_rows_in_one_statement_and_one_notify(svc) -> None:
+    """Three rows, one `outbox__add_many` and one NOTIFY; the relay sends each with its ids."""
+    async with (
+        Publisher(svc.contract, url=msgkit.AMQP_URL) as publisher,
+        notifications(svc) as heard,
+    ):
+        relay = Relay(svc.db, publisher, listen_dsn=_dsn(svc), poll_interval=3600)
+        async with relaying(relay):
+            await msgkit.until(lambda: relay.listening)
+            statements = _queries("outbox__add_many"), _queries("outbox__add")
+            async with svc.db.transaction() as tx:
+                ids = await Outbox(svc.contract).add_many(
+                    tx, _many(3, correlation_id="req-7", headers={"tenant": "acme"})
+                )
+                assert heard == []  # delivered at the commit, not before
+            await msgkit.until(_all_sent(svc))
+        assert (_queries("outbox__add_many"), _queries("outbox__add")) == (
+            statements[0] + 1, statements[1],
+        )  # fmt: skip
+        assert heard == [""]
+
+    messages = await svc.take(svc.queue)
+    assert sorted(m.message_id for m in messages) == sorted(ids)
+    assert len(set(ids)) == 3
+    assert {(m.correlation_id, m.type, m.headers["tenant"]) for m in messages} == {
+        ("req-7", REGISTERED, "acme")
+    }
+    rows = await rows_of(svc)
+    assert {(r["status"], r["attempts"]) for r in rows.values()} == {("sent", 1)}
+
+
+async def test_add_many_checks_every_message_before_writing_any(svc) -> None:
+    """One bad message among good ones: the error names it, no row and no statement; [] is []."""
+    outbox = Outbox(svc.contract)
+    statements = _queries("outbox__add_many")
+    async with svc.db.transaction() as tx:
+        bad = [*_many(2), OutboxMessage(REGISTERED, msgkit.registered(email="nope"))]
+        with pytest.raises(PayloadValidationError, match=r"\$\.email"):
+            await outbox.add_many(tx, bad)
+        reserved = [*_many(1), *_many(1, headers={"retry-count": 1})]
+        with pytest.raises(InvalidMessageError, match="reserved"):
+            await outbox.add_many(tx, reserved)
+        assert await outbox.add_many(tx, []) == []
+    assert _queries("outbox__add_many") == statements
+    assert await rows_of(svc) == {}
+
+
+async def test_add_many_leases_what_the_dispatcher_takes_and_leaves_the_rest_to_the_relay(
+    svc,
+) -> None:
+    """The rate bound takes one of three: that row is the writer's, sent once after the commit
+    (attempt 1, no NOTIFY for it); the other two are ordinary rows with one NOTIFY. Rolled back,
+    a taken row is neither kept nor published."""
+    now = [0.0]
+    async with (
+        Publisher(svc.contract, url=msgkit.AMQP_URL) as publisher,
+        notifications(svc) as heard,
+    ):
+        dispatcher = Dispatcher(svc.db, publisher, max_rate=5, clock=lambda: now[0])
+        outbox = Outbox(svc.contract, dispatcher=dispatcher)
+        published = _published(svc)
+
+        async def fail_after_adding() -> None:
+            async with svc.db.transaction() as tx:
+                await outbox.add_many(tx, _many(3))
+                raise RuntimeError("the business change failed")
+
+        with pytest.raises(RuntimeError, match="business change"):
+            await fail_after_adding()
+        assert dispatcher.in_flight == 0
+        now[0] = 1.0
+        async with svc.db.transaction() as tx:
+            taken, *for_relay = await outbox.add_many(tx, _many(3, correlation_id="req-8"))
+            assert dispatcher.in_flight == 0  # nothing leaves before the commit
+        await msgkit.until(lambda: _settled(dispatcher))
+        await dispatcher.close()
+        await msgkit.until(lambda: heard == [""])
+        assert _published(svc) == published + 1
+
+    rows = await rows_of(svc)
+    assert sorted(rows) == sorted([taken, *for_relay])
+    assert (rows[taken]["status"], rows[taken]["attempts"]) == ("sent", 1)
+    for mid in for_relay:
+        assert (rows[mid]["sent_at"], rows[mid]["claimed_until"], rows[mid]["attempts"]) == (
+            None, None, 0,
+        )  # fmt: skip
+    (message,) = await svc.take(svc.queue)
+    assert (message.message_id, message.correlation_id) == (taken, "req-8")

@@ -26,7 +26,7 @@ def test_the_queries_ship_as_named_sql_files() -> None:
         "inbox__add", "inbox__add_batch", "inbox__add_results", "inbox__purge",
         "inbox__purge_batch", "inbox__release_savepoint", "inbox__remove",
         "inbox__rollback_savepoint", "inbox__savepoint", "inbox__seen", "inbox__seen_many",
-        "outbox__add", "outbox__add_leased",
+        "outbox__add", "outbox__add_leased", "outbox__add_leased_many", "outbox__add_many",
         "outbox__claim", "outbox__hand_back", "outbox__mark_sent", "outbox__park", "outbox__parked",
         "outbox__parked_summary", "outbox__pending", "outbox__purge_parked",
         "outbox__purge_sent", "outbox__release", "outbox__retry_parked", "outbox__unclaim",
@@ -35,6 +35,8 @@ def test_the_queries_ship_as_named_sql_files() -> None:
     assert "SKIP LOCKED" in loaded.query("outbox__claim").sql
     assert "pg_notify" in loaded.query("outbox__add").sql
     assert "pg_notify" not in loaded.query("outbox__add_leased").sql  # the writer publishes it
+    assert "pg_notify" in loaded.query("outbox__add_many").sql
+    assert "pg_notify" not in loaded.query("outbox__add_leased_many").sql
     assert "pg_notify" in loaded.query("outbox__hand_back").sql  # the relay takes it at once
     assert loaded.query("inbox__add").kind is QueryKind.EXECROWS
 

@@ -108,7 +108,7 @@ async def setup_consume(lc: Lifecycle, config: NotificationsConfig) -> None:
         key_ttl=config.mail_api.idempotency_ttl,
         dispatcher=dispatcher,
     )
-    consumer.on_external(USER_REGISTERED, handler.send, record=handler.record)
+    consumer.on_external(USER_REGISTERED, handler.send, record_many=handler.record_many)
     lc.add_readiness_check("amqp-consumer", consumer.ready)
     lc.add_task("consumer", consumer.run, stop=consumer.stop)
 

@@ -15,7 +15,6 @@ import notifkit
 import pytest
 from notifications.domain.repository import Intent, IntentState
 from notifications.repository.postgres.intents import PostgresIntents
-from prometheus_client import REGISTRY
 
 from svcinfra.postgres import Database, load_queries
 
@@ -23,13 +22,7 @@ pytestmark = [pytest.mark.postgres]
 
 
 def _statements(query: str) -> float:
-    return sum(
-        sample.value
-        for metric in REGISTRY.collect()
-        if metric.name == "svcinfra_db_query_duration_seconds"
-        for sample in metric.samples
-        if sample.name.endswith("_count") and sample.labels.get("query") == query
-    )
+    return notifkit.counted("svcinfra_db_query_duration_seconds_count", query=query)
 
 
 async def _committed(dsn: str) -> set[str]:

@@ -3,6 +3,7 @@ of the domain's errors (MQ-9), without a broker."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -17,6 +18,7 @@ from notifications.domain.service import WelcomeService
 from notifications.transport.mq import UserRegisteredHandler, registration_of
 
 from svcinfra.messaging.consumer import Delivery, Reject, Retry
+from svcinfra.testing import capture_logs
 
 PAYLOAD = {
     "user_id": "8e1f6a49-56a4-4c53-9a43-2c6c5d5e1f00",
@@ -110,3 +112,48 @@ async def test_a_sent_email_returns_what_the_recording_needs() -> None:
         "accepted_at": "2026-11-26T08:00:01+00:00",
         "replayed": True,
     }
+
+
+class Unit:
+    """The delivery unit of one transaction, in memory: `m-2` was recorded before."""
+
+    def __init__(self) -> None:
+        self.added: list[list[str]] = []
+        self.announced: list[list[str]] = []
+
+    @property
+    def deliveries(self) -> Unit:
+        return self
+
+    @property
+    def events(self) -> Unit:
+        return self
+
+    async def add_many(self, deliveries) -> set[str]:
+        self.added.append([d.source_message_id for d in deliveries])
+        return {d.source_message_id for d in deliveries} - {"m-2"}
+
+    async def announce_many(self, deliveries) -> None:
+        self.announced.append([d.source_message_id for d in deliveries])
+
+
+async def test_a_group_is_recorded_with_one_call_of_each_port_and_duplicates_are_logged() -> None:
+    """`record_many` decodes each item, records the group at once (one add, one announcement
+    of the new ones) and logs each event recorded before with its message_id."""
+    unit = Unit()
+    opened: list[object] = []
+
+    def units(tx: object) -> Unit:
+        opened.append(tx)
+        return unit
+
+    accepted = AcceptedMail("p-1", datetime(2026, 11, 26, 8, 0, 1, tzinfo=UTC))
+    service = WelcomeService(Mailer(accepted), FirstIntents(), key_ttl=60)
+    result = await UserRegisteredHandler(service, units).send(delivery())
+    items = [(dataclasses.replace(delivery(), message_id=m), result) for m in ("m-1", "m-2", "m-3")]
+    with capture_logs(service="notifications", level="INFO") as logs:
+        await UserRegisteredHandler(service, units).record_many("tx", items)
+    assert opened == ["tx"]
+    assert unit.added == [["m-1", "m-2", "m-3"]]
+    assert unit.announced == [["m-1", "m-3"]]
+    assert [e["message_id"] for e in logs.find("welcome email recorded before")] == ["m-2"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pytest
 from notifications.domain.entity import AcceptedMail, Delivery, Registration, WelcomeMail
@@ -15,6 +16,9 @@ from notifications.domain.errors import (
 )
 from notifications.domain.repository import Intent, IntentState
 from notifications.domain.service import WelcomeService, idempotency_key, notification_id
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def registration(event_id: str = "m-1", **change: object) -> Registration:
@@ -68,10 +72,12 @@ def service(mailer: FakeMailer, intents: FakeIntents | None = None) -> WelcomeSe
 
 @dataclass
 class FakeUnit:
-    """Deliveries unique by source event, and the announcements made, in memory."""
+    """Deliveries unique by source event, and the announcements made, in memory; `calls`
+    lists the port calls in order (one entry per statement the real unit would run)."""
 
     rows: dict[str, Delivery] = field(default_factory=dict)
     announced: list[Delivery] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
 
     @property
     def deliveries(self) -> FakeUnit:
@@ -81,17 +87,19 @@ class FakeUnit:
     def events(self) -> FakeUnit:
         return self
 
-    async def add(self, delivery: Delivery) -> bool:
-        if delivery.source_message_id in self.rows:
-            return False
-        self.rows[delivery.source_message_id] = delivery
-        return True
+    async def add_many(self, deliveries: Sequence[Delivery]) -> set[str]:
+        self.calls.append("add_many")
+        new = {d.source_message_id for d in deliveries} - self.rows.keys()
+        for delivery in deliveries:
+            self.rows.setdefault(delivery.source_message_id, delivery)
+        return new
 
     async def get_by_source(self, source_message_id: str) -> Delivery | None:
         return self.rows.get(source_message_id)
 
-    async def announce(self, delivery: Delivery) -> None:
-        self.announced.append(delivery)
+    async def announce_many(self, deliveries: Sequence[Delivery]) -> None:
+        self.calls.append("announce_many")
+        self.announced.extend(deliveries)
 
 
 def test_the_same_event_composes_the_same_mail_with_a_key_from_its_message_id() -> None:
@@ -165,6 +173,63 @@ async def test_recording_the_same_event_again_writes_and_announces_nothing() -> 
     assert again is None
     assert len(unit.rows) == 1
     assert len(unit.announced) == 1
+
+
+async def test_record_many_writes_a_group_with_one_add_and_one_announcement() -> None:
+    """A group of N new events: one `add_many`, one `announce_many` of all N, in order."""
+    unit = FakeUnit()
+    pairs = [(registration(f"m-{i}"), ACCEPTED) for i in (3, 1, 2)]
+    recorded = await WelcomeService.record_many(pairs, unit)
+    assert unit.calls == ["add_many", "announce_many"]
+    assert [d.source_message_id if d else None for d in recorded] == ["m-3", "m-1", "m-2"]
+    assert [d.notification_id if d else None for d in recorded] == [
+        notification_id(i) for i in ("m-3", "m-1", "m-2")
+    ]
+    assert unit.announced == recorded
+    assert unit.rows == {d.source_message_id: d for d in recorded if d is not None}
+
+
+async def test_record_many_announces_only_the_new_and_returns_none_for_the_old() -> None:
+    """Events recorded before get None and no second announcement; the new ones are announced."""
+    unit = FakeUnit()
+    [old] = await WelcomeService.record_many([(registration("m-2"), ACCEPTED)], unit)
+    assert old is not None
+    unit.announced.clear()
+    unit.calls.clear()
+    later = AcceptedMail("p-2", datetime(2026, 11, 26, 9, tzinfo=UTC), replayed=True)
+    recorded = await WelcomeService.record_many(
+        [(registration("m-1"), later), (registration("m-2"), later), (registration("m-3"), later)],
+        unit,
+    )
+    assert recorded[1] is None
+    assert [d.source_message_id for d in recorded if d is not None] == ["m-1", "m-3"]
+    assert unit.announced == [recorded[0], recorded[2]]
+    assert unit.calls == ["add_many", "announce_many"]
+    assert unit.rows["m-2"] == old  # the earlier record stays as it was
+
+
+async def test_record_many_of_old_events_only_announces_nothing() -> None:
+    """A group of duplicates only: every item None, no announcement statement at all."""
+    unit = FakeUnit()
+    await WelcomeService.record_many([(registration("m-1"), ACCEPTED)], unit)
+    unit.calls.clear()
+    again = await WelcomeService.record_many(
+        [(registration("m-1"), ACCEPTED), (registration("m-1"), ACCEPTED)], unit
+    )
+    assert again == [None, None]
+    assert unit.calls == ["add_many"]
+    assert len(unit.announced) == 1
+
+
+async def test_record_many_records_an_event_repeated_in_the_group_once() -> None:
+    """The same event twice in one group: recorded and announced at its first pair only."""
+    unit = FakeUnit()
+    recorded = await WelcomeService.record_many(
+        [(registration("m-1"), ACCEPTED), (registration("m-1"), ACCEPTED)], unit
+    )
+    assert recorded[0] is not None
+    assert recorded[1] is None
+    assert unit.announced == [recorded[0]]
 
 
 def test_notification_ids_are_stable_per_event_and_distinct_across_events() -> None:

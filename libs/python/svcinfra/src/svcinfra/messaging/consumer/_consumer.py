@@ -29,7 +29,7 @@ from ._incoming import Incoming
 from ._process import Processor, Route
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     import aio_pika
     from aio_pika.abc import AbstractChannel, AbstractConnection
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     TxHandler = Callable[[Transaction, Delivery], Awaitable[None]]
     ExternalHandler = Callable[[Delivery], Awaitable[object]]
     Recorder = Callable[[Transaction, Delivery, object], Awaitable[None]]
+    BatchRecorder = Callable[[Transaction, Sequence[tuple[Delivery, object]]], Awaitable[None]]
 
 _log = structlog.get_logger("svcinfra.messaging")
 _AMQP_DOWN = (
@@ -307,7 +308,12 @@ class Consumer:
         self._register(message_name, Route("transactional", handler))
 
     def on_external(
-        self, message_name: str, handler: ExternalHandler, *, record: Recorder | None = None
+        self,
+        message_name: str,
+        handler: ExternalHandler,
+        *,
+        record: Recorder | None = None,
+        record_many: BatchRecorder | None = None,
     ) -> None:
         """Handle `message_name` outside any transaction: `handler(delivery) -> result` (PG-12).
 
@@ -315,8 +321,21 @@ class Consumer:
         crash is recognised by the other side. Its JSON-serialisable result is stored with the
         inbox row; `record(tx, delivery, result)` may write the service's own rows in that
         short transaction.
+
+        `record_many(tx, [(delivery, result), ...])` instead records every new message of a
+        recording group with one call (the messages whose calls ended together share one
+        transaction, see `_external`), so its writes can be one statement per table for the
+        group rather than one per message. It gets the group's new messages of this name in
+        order (duplicates left out), or one message when it is recorded alone (no batching, or
+        the redo of a failed group). With more than one message it runs outside their spans.
+
+        Raises:
+            MessagingError: `record` and `record_many` are both given, or the name is not
+                consumed or has a handler already.
         """
-        self._register(message_name, Route("external", handler, record))
+        if record is not None and record_many is not None:
+            raise MessagingError(f"{message_name}: give record or record_many, not both")
+        self._register(message_name, Route("external", handler, record, record_many))
 
     @property
     def consuming(self) -> bool:

@@ -10,7 +10,8 @@ batching on (`batch_size` > 1), the messages whose steps fall together share the
   (`inbox__seen_many`);
 * the recordings of the calls that end together are one transaction, a group commit: one inbox
   statement for all of them (`inbox__add_results`, which also tells the duplicates), each new
-  message's `record` in turn, one `COMMIT`. A message is acked only after its group's `COMMIT`.
+  message's `record` in turn, or one `record_many` call for all the new messages of a name, one
+  `COMMIT`. A message is acked only after its group's `COMMIT`.
 
 One check and one recording run at a time (`CHECKS_AT_ONCE`, `RECORDS_AT_ONCE`): what comes
 while one runs waits for it and goes with the next, which is what makes the groups grow. With
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -42,7 +43,7 @@ from . import _telemetry as tm
 from ._delivery import in_context
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Coroutine, Sequence
     from contextvars import Context
 
     from svcinfra.messaging.inbox import Inbox
@@ -77,7 +78,9 @@ async def record_alone(
             message_name=delivery.name,
             result=result,
         )
-        if added and route.record is not None:
+        if added and route.record_many is not None:
+            await route.record_many(tx, [(delivery, result)])
+        elif added and route.record is not None:
             await route.record(tx, delivery, result)
     return "processed" if added else "duplicate"
 
@@ -137,14 +140,16 @@ class ExternalGroups:
                     message_names=[item.delivery.name for item in items],
                     results=[item.result for item in items],
                 )
+                recorded: list[_Record] = []
                 for item in items:
                     message_id = item.delivery.message_id
                     if message_id not in new:
                         outcomes.append("duplicate")
                         continue
                     new.discard(message_id)  # a second copy in the group is a duplicate
-                    await self._call_record(tx, item)
+                    recorded.append(item)
                     outcomes.append("processed")
+                await self._call_records(tx, recorded)
         except Exception as exc:  # noqa: BLE001  (the group is redone message by message)
             tm.RECORD_GROUPS_REDONE.labels(self._name).inc()
             _log.warning(
@@ -166,8 +171,15 @@ class ExternalGroups:
         except Exception as exc:  # noqa: BLE001  (returned: raised to this message's caller)
             return exc
 
-    async def _call_record(self, tx: Transaction, item: _Record) -> None:
-        record = item.route.record
-        if record is None:
-            return
-        await in_context(record(tx, item.delivery, item.result), item.context)
+    async def _call_records(self, tx: Transaction, items: Sequence[_Record]) -> None:
+        """Each item's `record` in turn; one `record_many` call for the items of each route."""
+        together: dict[int, tuple[Callable[..., Coroutine[Any, Any, None]], list[_Record]]] = {}
+        for item in items:
+            route = item.route
+            if route.record_many is not None:
+                together.setdefault(id(route), (route.record_many, []))[1].append(item)
+            elif route.record is not None:
+                await in_context(route.record(tx, item.delivery, item.result), item.context)
+        for record_many, group in together.values():
+            coro = record_many(tx, [(item.delivery, item.result) for item in group])
+            await (in_context(coro, group[0].context) if len(group) == 1 else coro)

@@ -64,6 +64,7 @@ class Route:
     mode: Literal["transactional", "external"]
     handler: Callable[..., Any]
     record: Callable[..., Any] | None = None
+    record_many: Callable[..., Any] | None = None  # or this one, for a group's messages at once
 
 
 class Processor:

@@ -20,7 +20,7 @@ as `svcinfra dlq` does on dead letters. The table ships as a migration in
 """
 
 from ._dispatch import Dispatched, Dispatcher
-from ._outbox import Outbox
+from ._outbox import Outbox, OutboxMessage
 from ._parked import (
     ParkedGroup,
     ParkedRow,
@@ -36,6 +36,7 @@ __all__ = [
     "Dispatched",
     "Dispatcher",
     "Outbox",
+    "OutboxMessage",
     "OutboxRow",
     "ParkedGroup",
     "ParkedRow",

@@ -1,9 +1,10 @@
-"""`Outbox.add`: an event written in the caller's transaction, checked against the contract."""
+"""`Outbox`: events written in the caller's transaction (`add`, `add_many`), checked first."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from svcinfra.messaging.storage import queries
 from ._dispatch import Dispatched
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from svcinfra.messaging.contract import Contract
     from svcinfra.postgres import Transaction
@@ -40,7 +41,7 @@ class Outbox:
     commit, while the dispatcher is `accepting`; the relay sends what it could not.
     """
 
-    __slots__ = ("_add", "_add_leased", "_contract", "_dispatcher")
+    __slots__ = ("_add", "_add_leased", "_add_leased_many", "_add_many", "_contract", "_dispatcher")
 
     def __init__(self, contract: Contract, *, dispatcher: Dispatcher | None = None) -> None:
         self._contract = contract
@@ -48,6 +49,8 @@ class Outbox:
         loaded = queries()
         self._add = loaded.query("outbox__add")
         self._add_leased = loaded.query("outbox__add_leased")
+        self._add_many = loaded.query("outbox__add_many")
+        self._add_leased_many = loaded.query("outbox__add_leased_many")
 
     async def add(
         self,
@@ -69,48 +72,127 @@ class Outbox:
             PayloadValidationError: the payload violates the message's schema.
             InvalidMessageError: a reserved or `x-` header, or a payload that is not JSON.
         """
-        self._contract.publication(message_name)
-        problems = self._contract.validator(message_name).problems(payload)
+        row = self._row(OutboxMessage(message_name, payload, correlation_id, headers))
+        dispatcher = self._dispatcher
+        if dispatcher is None or not dispatcher.take():
+            await tx.exec(self._add, *row.columns())
+            return row.message_id
+        created_at = await tx.one(self._add_leased, *row.columns(), dispatcher.lease, row=datetime)
+        dispatched = row.dispatched(created_at)
+        tx.after_commit(lambda: dispatcher.dispatch(dispatched))
+        return row.message_id
+
+    async def add_many(self, tx: Transaction, messages: Sequence[OutboxMessage]) -> list[str]:
+        """Validate every message, then write them all in `tx`; return their message_ids.
+
+        What `add` does for each, in one statement for them all (two with a dispatcher that
+        takes some of them but not all), and one NOTIFY: a group of messages written together
+        (the consumer's recording group, `Consumer.on_external(record_many=...)`) costs a
+        round trip, not one per message. Every message is checked before anything is written,
+        so one invalid message writes none of them. An empty sequence writes nothing.
+
+        Raises:
+            UnknownMessageError: the contract has no send operation for a message's name.
+            PayloadValidationError: a payload violates its message's schema.
+            InvalidMessageError: a reserved or `x-` header, or a payload that is not JSON.
+        """
+        rows = [self._row(message) for message in messages]
+        dispatcher = self._dispatcher
+        leased: list[_Row] = []
+        plain = rows
+        if dispatcher is not None:
+            plain = []
+            for row in rows:
+                (leased if dispatcher.take() else plain).append(row)
+        if plain:
+            await tx.exec(self._add_many, *_arrays(plain))
+        if leased and dispatcher is not None:
+            written = await tx.many(
+                self._add_leased_many, *_arrays(leased), dispatcher.lease, row=_Leased
+            )
+            created = {item.message_id: item.created_at for item in written}
+            dispatched = [row.dispatched(created[row.message_id]) for row in leased]
+
+            def dispatch() -> None:
+                for item in dispatched:
+                    dispatcher.dispatch(item)
+
+            tx.after_commit(dispatch)
+        return [row.message_id for row in rows]
+
+    def _row(self, message: OutboxMessage) -> _Row:
+        """Check `message` as the publisher would and encode its row (a new message_id)."""
+        name = message.message_name
+        self._contract.publication(name)
+        problems = self._contract.validator(name).problems(message.payload)
         if problems:
-            raise PayloadValidationError(message_name=message_name, problems=problems)
-        extra = dict(headers or {})
+            raise PayloadValidationError(message_name=name, problems=problems)
+        extra = dict(message.headers or {})
         bad = sorted(n for n in extra if n in hdr.RESERVED or n.lower().startswith("x-"))
         if bad:
             raise InvalidMessageError(
                 f"headers {bad} are reserved (svcinfra's own or broker-owned x-*)",
-                message_name=message_name,
+                message_name=name,
             )
         try:
-            body = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+            body = json.dumps(message.payload, separators=(",", ":"), allow_nan=False)
             encoded_headers = json.dumps(extra, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise InvalidMessageError(
-                f"payload or headers are not JSON: {type(exc).__name__}", message_name=message_name
+                f"payload or headers are not JSON: {type(exc).__name__}", message_name=name
             ) from exc
-        message_id = str(uuid.uuid4())
-        dispatcher = self._dispatcher
-        if dispatcher is None or not dispatcher.take():
-            await tx.exec(
-                self._add, message_id, message_name, body, correlation_id, encoded_headers
-            )
-            return message_id
-        created_at = await tx.one(
-            self._add_leased,
-            message_id,
-            message_name,
-            body,
-            correlation_id,
-            encoded_headers,
-            dispatcher.lease,
-            row=datetime,
+        return _Row(str(uuid.uuid4()), name, body, message.correlation_id, extra, encoded_headers)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """One message for `Outbox.add_many`: what `Outbox.add` takes as arguments."""
+
+    message_name: str
+    payload: Mapping[str, Any]
+    correlation_id: str | None = None
+    headers: Mapping[str, HeaderValue] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """A checked message, encoded as its outbox row."""
+
+    message_id: str
+    message_name: str
+    body: str
+    correlation_id: str | None
+    headers: dict[str, HeaderValue]
+    encoded_headers: str
+
+    def columns(self) -> tuple[str, str, str, str | None, str]:
+        return (
+            self.message_id,
+            self.message_name,
+            self.body,
+            self.correlation_id,
+            self.encoded_headers,
         )
-        row = Dispatched(
-            message_id=message_id,
-            message_name=message_name,
-            body=body,
-            correlation_id=correlation_id,
-            headers=extra or None,
+
+    def dispatched(self, created_at: datetime) -> Dispatched:
+        return Dispatched(
+            message_id=self.message_id,
+            message_name=self.message_name,
+            body=self.body,
+            correlation_id=self.correlation_id,
+            headers=self.headers or None,
             committed_at=created_at.timestamp(),
         )
-        tx.after_commit(lambda: dispatcher.dispatch(row))
-        return message_id
+
+
+@dataclass(frozen=True, slots=True)
+class _Leased:
+    """A row `outbox__add_leased_many` wrote (mapped by column name, PG-8)."""
+
+    message_id: str
+    created_at: datetime
+
+
+def _arrays(rows: Sequence[_Row]) -> tuple[list[Any], ...]:
+    """The rows' columns as the five arrays `outbox__add_many` unnests."""
+    return tuple(list(column) for column in zip(*(row.columns() for row in rows), strict=True))

@@ -5,14 +5,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from notifications.domain.entity import Delivery
 
 
 class DeliveryRepository(Protocol):
     """The deliveries recorded so far, one per causing event."""
 
-    async def add(self, delivery: Delivery) -> bool:
-        """Record `delivery`; return False when its causing event has one already."""
+    async def add_many(self, deliveries: Sequence[Delivery]) -> set[str]:
+        """Record `deliveries` together; return the source_message_ids of those recorded now.
+
+        One whose causing event has a delivery already is skipped (left as it was).
+        """
         ...
 
     async def get_by_source(self, source_message_id: str) -> Delivery | None:
@@ -23,8 +28,8 @@ class DeliveryRepository(Protocol):
 class SentEvents(Protocol):
     """Announces recorded deliveries to other services (`notification.sent.v1`)."""
 
-    async def announce(self, delivery: Delivery) -> None:
-        """Announce `delivery`, correlated with its causing event."""
+    async def announce_many(self, deliveries: Sequence[Delivery]) -> None:
+        """Announce each of `deliveries`, correlated with its causing event, together."""
         ...
 
 

@@ -1,10 +1,11 @@
 """`WelcomeService`: sends a registered user's welcome email and records it, once (MQ-3, PG-12).
 
 The two steps are apart on purpose. `send` makes the network call and runs with no database
-transaction open (PG-12); `record` runs inside one short transaction that the caller opens
-after the call. A crash between the two leaves nothing recorded: the event comes again, `send`
-repeats the same request with the same key, and the mail API answers with its first answer
-instead of sending a second email.
+transaction open (PG-12); `record_many` (or `record`, for one) runs inside one short transaction
+that the caller opens after the calls: two statements for a whole group of emails. A crash
+between the two leaves nothing recorded: the event comes again, `send` repeats the same request
+with the same key, and the mail API answers with its first answer instead of sending a second
+email.
 
 That answer is only kept for the key's lifetime at the provider (24 h at Stripe-like APIs, none
 at some). So `send` first commits an intent to send (`MailIntents`); a redelivery that finds an
@@ -21,6 +22,8 @@ from notifications.domain.entity import Delivery, NotificationKind, WelcomeMail
 from notifications.domain.errors import ReconciliationNeededError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from notifications.domain.entity import AcceptedMail, Registration
     from notifications.domain.repository import DeliveryUnit, MailIntents
 
@@ -100,16 +103,43 @@ class WelcomeService:
             The delivery recorded, or None when the event's delivery was recorded before (a
             duplicate: nothing is written or announced again).
         """
-        delivery = Delivery(
-            notification_id=notification_id(registration.event_id),
-            source_message_id=registration.event_id,
-            user_id=registration.user_id,
-            email=registration.email,
-            kind=NotificationKind.WELCOME,
-            provider_message_id=accepted.provider_message_id,
-            sent_at=accepted.accepted_at,
-        )
-        if not await unit.deliveries.add(delivery):
-            return None
-        await unit.events.announce(delivery)
-        return delivery
+        (recorded,) = await WelcomeService.record_many([(registration, accepted)], unit)
+        return recorded
+
+    @staticmethod
+    async def record_many(
+        pairs: Sequence[tuple[Registration, AcceptedMail]], unit: DeliveryUnit
+    ) -> list[Delivery | None]:
+        """Record the accepted emails and announce them, in the caller's unit (one transaction).
+
+        One statement records them all and one announces the new ones, whatever their number.
+
+        Returns:
+            For each pair, in order: the delivery recorded, or None when the event's delivery
+            was recorded before (a duplicate: nothing is written or announced again; an event
+            repeated in `pairs` is recorded at its first pair only).
+        """
+        deliveries = [
+            Delivery(
+                notification_id=notification_id(registration.event_id),
+                source_message_id=registration.event_id,
+                user_id=registration.user_id,
+                email=registration.email,
+                kind=NotificationKind.WELCOME,
+                provider_message_id=accepted.provider_message_id,
+                sent_at=accepted.accepted_at,
+            )
+            for registration, accepted in pairs
+        ]
+        firsts: dict[str, Delivery] = {}
+        for delivery in deliveries:
+            firsts.setdefault(delivery.source_message_id, delivery)
+        new = await unit.deliveries.add_many(list(firsts.values()))
+        recorded = [
+            d if d.source_message_id in new and firsts[d.source_message_id] is d else None
+            for d in deliveries
+        ]
+        announced = [d for d in recorded if d is not None]
+        if announced:
+            await unit.events.announce_many(announced)
+        return recorded

@@ -6,8 +6,9 @@ It runs in the consumer's external mode (`Consumer.on_external`):
 2. `send`: the mail API is called with no transaction open (PG-12), with an idempotency key
    derived from the event's message_id; a temporary failure raises `Retry` (the next retry
    tier), a permanent one `Reject` (the DLQ, with the reason in its headers) (MQ-9, MQ-10);
-3. `record`: one short transaction writes the delivery row, the inbox row and the outbox row
-   of `notification.sent.v1`, or none of them.
+3. `record_many`: one short transaction per group of calls ending together writes their inbox
+   rows, their delivery rows (one statement) and their outbox rows of `notification.sent.v1`
+   (one statement), or none of them; a message recorded alone is a group of one.
 
 A crash between 2 and 3 leaves no row: the event is redelivered, step 2 repeats the same request
 with the same key, the mail API replays its first answer, and step 3 records it once.
@@ -26,7 +27,7 @@ from notifications.domain.errors import MailRefusedError, MailUnavailableError
 from svcinfra.messaging.consumer import Reject, Retry
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from notifications.domain.repository import DeliveryUnit
     from notifications.domain.service import WelcomeService
@@ -65,7 +66,7 @@ class UserRegisteredHandler(Generic[TxT]):
     """The consumer's handler of `user.registered.v1`, in the external mode.
 
     handler = UserRegisteredHandler(service, units)
-    consumer.on_external(USER_REGISTERED, handler.send, record=handler.record)
+    consumer.on_external(USER_REGISTERED, handler.send, record_many=handler.record_many)
     """
 
     def __init__(self, service: WelcomeService, units: Callable[[TxT], DeliveryUnit]) -> None:
@@ -79,7 +80,7 @@ class UserRegisteredHandler(Generic[TxT]):
         self._units = units
 
     async def send(self, delivery: Delivery) -> dict[str, Any]:
-        """Send the welcome email with no transaction open; return what `record` needs.
+        """Send the welcome email with no transaction open; return what `record_many` needs.
 
         Raises:
             Retry: the mail API could not take it now.
@@ -105,13 +106,18 @@ class UserRegisteredHandler(Generic[TxT]):
             "replayed": accepted.replayed,
         }
 
-    async def record(self, tx: TxT, delivery: Delivery, result: object) -> None:
-        """Record the accepted email and its announcement in the consumer's transaction."""
-        recorded = await self._service.record(
-            registration_of(delivery), _accepted(result), self._units(tx)
+    async def record_many(self, tx: TxT, items: Sequence[tuple[Delivery, object]]) -> None:
+        """Record a group's accepted emails and their announcements in the consumer's transaction.
+
+        `items` are the group's new messages, in order, each with what `send` returned.
+        """
+        recorded = await self._service.record_many(
+            [(registration_of(delivery), _accepted(result)) for delivery, result in items],
+            self._units(tx),
         )
-        if recorded is None:
-            _log.info("welcome email recorded before", message_id=delivery.message_id)
+        for (delivery, _), outcome in zip(items, recorded, strict=True):
+            if outcome is None:
+                _log.info("welcome email recorded before", message_id=delivery.message_id)
 
 
 def _accepted(result: object) -> AcceptedMail:

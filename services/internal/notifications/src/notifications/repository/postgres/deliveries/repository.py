@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from notifications.domain.entity import Delivery, NotificationKind
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
     from uuid import UUID
 
@@ -50,22 +51,29 @@ class PostgresDeliveries:
     def __init__(self, runner: Database | Transaction, queries: Queries) -> None:
         """Create the repository over `runner` with the service's loaded queries."""
         self._runner = runner
-        self._add = queries.query("deliveries__add")
+        self._add_many = queries.query("deliveries__add_many")
         self._get_by_source = queries.query("deliveries__get_by_source")
 
-    async def add(self, delivery: Delivery) -> bool:
-        """Record `delivery`; return False when its causing event has one already."""
-        added = await self._runner.execrows(
-            self._add,
-            delivery.notification_id,
-            delivery.source_message_id,
-            delivery.user_id,
-            delivery.email,
-            str(delivery.kind),
-            delivery.provider_message_id,
-            delivery.sent_at,
+    async def add_many(self, deliveries: Sequence[Delivery]) -> set[str]:
+        """Record `deliveries` in one statement; return the source_message_ids recorded now.
+
+        One whose causing event has a delivery already is skipped (not in the result). No
+        statement for an empty sequence.
+        """
+        if not deliveries:
+            return set()
+        added = await self._runner.many(
+            self._add_many,
+            [d.notification_id for d in deliveries],
+            [d.source_message_id for d in deliveries],
+            [d.user_id for d in deliveries],
+            [d.email for d in deliveries],
+            [str(d.kind) for d in deliveries],
+            [d.provider_message_id for d in deliveries],
+            [d.sent_at for d in deliveries],
+            row=str,
         )
-        return added == 1
+        return set(added)
 
     async def get_by_source(self, source_message_id: str) -> Delivery | None:
         """Return the delivery caused by the event `source_message_id`, if there is one."""

@@ -30,7 +30,7 @@ class PostgresIntents:
     """Intents written through the pool, each statement its own short transaction (PG-12).
 
     The row is committed before the mail API is called, so it survives a crash during or after
-    the call; the recording transaction turns it `sent` (deliveries__add). The intents of
+    the call; the recording transaction turns it `sent` (deliveries__add_many). The intents of
     calls that start together are written by one statement (`Coalescer`; one at a time by
     default, so that those made while it runs go together in the next): its commit comes before
     any of those calls.
