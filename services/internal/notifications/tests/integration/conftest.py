@@ -106,7 +106,7 @@ def start(
             finally:
                 await consume.shutdown(timeout=15)
                 await relay.shutdown(timeout=15)
-                await broker.delete_all()
+                await broker.delete_all(backoff=env["CONSUMER_RETRY_BACKOFF"])
                 await connection.close()
                 await db.close()
 

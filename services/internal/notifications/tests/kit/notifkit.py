@@ -210,15 +210,17 @@ class Broker:
                     await asyncio.sleep(0.02)
         return taken
 
-    async def delete_all(self) -> None:
-        """Delete every queue and exchange under the test's prefix."""
+    async def delete_all(self, *, backoff: str = TEST_BACKOFF) -> None:
+        """Delete every queue and exchange under the test's prefix.
+
+        `backoff` is the `CONSUMER_RETRY_BACKOFF` the service ran with: one retry queue per tier.
+        """
+        tiers = dict.fromkeys(tier.strip() for tier in backoff.split(","))
         channel = await self.connection.channel()
         for name in (
             self.queue,
             self.dlq,
-            f"{self.queue}.retry.100ms",
-            f"{self.queue}.retry.200ms",
-            f"{self.queue}.retry.300ms",
+            *(f"{self.queue}.retry.{tier}" for tier in tiers),
             self.sent_queue,
         ):
             await channel.queue_delete(name)
